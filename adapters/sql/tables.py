@@ -1,0 +1,130 @@
+"""Table definitions (SQLAlchemy Core). The schema changes only through Alembic migrations;
+these definitions describe it for queries and must match the latest migration (a test checks)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+
+def _ts(name: str, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+organizations = Table(
+    "organizations", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("hostname", String(255), nullable=True, unique=True),
+    _ts("created_at"),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), ForeignKey("organizations.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("user_name", String(255), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("name", String(256), nullable=False, default=""),
+    Column("confirmed", Boolean, nullable=False, default=False),
+    _ts("created_at"),
+)
+
+user_roles = Table(
+    "user_roles", metadata,
+    Column("org_id", String(36), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(64), primary_key=True),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False, index=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    _ts("created_at"),
+    _ts("expires_at"),
+    _ts("revoked_at", nullable=True),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    _ts("used_at", nullable=True),
+)
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("org_id", String(36), ForeignKey("organizations.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("roles", String(255), nullable=False),
+    Column("created_by", String(36), nullable=True),
+    _ts("created_at"),
+    _ts("expires_at", nullable=True),
+    _ts("revoked_at", nullable=True),
+    Index("ix_api_keys_org_created", "org_id", "created_at", "id"),
+)
+
+verification_codes = Table(
+    "verification_codes", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    _ts("expires_at"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("consumed", Boolean, nullable=False, default=False),
+    Index("ix_codes_user_purpose", "user_id", "purpose"),
+)
+
+outbox_messages = Table(
+    "outbox_messages", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False, index=True),
+    Column("recipient", String(255), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("kind", String(32), nullable=False),
+    _ts("created_at"),
+    _ts("sent_at", nullable=True),
+)
+
+casbin_rule = Table(
+    "casbin_rule", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ptype", String(8), nullable=False),
+    Column("v0", String(255), nullable=False, default=""),
+    Column("v1", String(255), nullable=False, default=""),
+    Column("v2", String(255), nullable=False, default=""),
+    Column("v3", String(255), nullable=False, default=""),
+    Column("v4", String(255), nullable=False, default=""),
+    Column("v5", String(255), nullable=False, default=""),
+    UniqueConstraint("ptype", "v0", "v1", "v2", "v3", "v4", "v5", name="uq_casbin_rule"),
+)
+
+TENANT_TABLES = ("users", "user_roles", "sessions", "refresh_tokens", "api_keys",
+                 "verification_codes", "outbox_messages")
+"""Tables whose rows belong to one organization: filtered by org_id in every repository and,
+on PostgreSQL, by row-level security as well."""

@@ -1,0 +1,264 @@
+"""Use cases that create and confirm accounts and organizations."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from domain.access.model import Caller, public
+from domain.accounts.model import (
+    CODE_TTL,
+    END_USER,
+    SUPERADMIN,
+    CodePurpose,
+    Organization,
+    User,
+    VerificationCode,
+    check_display_name,
+    check_org_name,
+    check_password_policy,
+    normalize_user_name,
+)
+from domain.accounts.tokens import sha256_hex
+from domain.errors import Conflict, NotFound, ValidationFailed
+from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
+from ports.services import (
+    Authorizer,
+    Clock,
+    IdGenerator,
+    Outbox,
+    OutgoingMessage,
+    PasswordHasher,
+    RateLimiter,
+)
+
+DEFAULT_ORG_NAME = "default"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Attempts allowed per minute; configurable so operators can tune them."""
+
+    per_ip: int = 30
+    per_user: int = 10
+
+
+async def throttle(limiter: RateLimiter, action: str, caller: Caller, user_name: str | None,
+                   limits: Limits) -> None:
+    from domain.errors import RateLimited
+
+    keys = [(f"{action}:ip:{caller.ip}", limits.per_ip)]
+    if user_name:
+        keys.append((f"{action}:user:{user_name.lower()}", limits.per_user))
+    for key, limit in keys:
+        retry = await limiter.hit(key, limit=limit, window_seconds=60)
+        if retry is not None:
+            raise RateLimited(
+                "Max limit exceeded, please try after some time",
+                reason="rate_limited",
+                retry_after=retry,
+            )
+
+
+async def issue_code(uow: UnitOfWork, *, user: User, purpose: CodePurpose, ids: IdGenerator,
+                     clock: Clock) -> str:
+    """Replaces any earlier code of this purpose with a fresh one; returns the plain code."""
+    await uow.codes.invalidate(user.id, purpose.value)
+    plain = ids.numeric_code(6)
+    await uow.codes.add(
+        VerificationCode(
+            id=ids.new_id(),
+            org_id=user.org_id,
+            user_id=user.id,
+            purpose=purpose,
+            code_hash=sha256_hex(f"{user.id}:{plain}"),
+            expires_at=clock.now() + CODE_TTL[purpose],
+        )
+    )
+    return plain
+
+
+async def check_code(uow: UnitOfWork, *, user: User, purpose: CodePurpose, code: object,
+                     clock: Clock) -> None:
+    """Spends one attempt on the user's current code; raises when it does not match."""
+    if not isinstance(code, str | int) or not str(code).strip():
+        raise ValidationFailed("Verification code is missing", reason="code_missing")
+    stored = await uow.codes.latest(user.id, purpose.value)
+    if stored is None or not stored.usable(clock.now()):
+        raise ValidationFailed("Verification code is incorrect", reason="code_incorrect")
+    matched = hmac.compare_digest(stored.code_hash, sha256_hex(f"{user.id}:{str(code).strip()}"))
+    stored.record_attempt(matched)
+    await uow.codes.save(stored)
+    if not matched:
+        await uow.commit()  # the failed attempt must count even though we raise
+        raise ValidationFailed("Verification code is incorrect", reason="code_incorrect")
+
+
+CODE_SUBJECTS = {
+    CodePurpose.SIGN_UP: "Your Fleetgate verification code",
+    CodePurpose.RESET_PASSWORD: "Your Fleetgate password reset code",
+    CodePurpose.DELETE_ACCOUNT: "Your Fleetgate account deletion code",
+}
+
+
+def code_message(user: User, purpose: CodePurpose, code: str) -> OutgoingMessage:
+    return OutgoingMessage(
+        org_id=user.org_id,
+        to=user.user_name,
+        subject=CODE_SUBJECTS[purpose],
+        body=f"Your verification code is {code}. It was requested for {purpose.value}.",
+        kind=purpose.value,
+    )
+
+
+class Registration:
+    """Sign-up, confirmation and the operator's direct user creation."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, ids: IdGenerator,
+                 clock: Clock, outbox: Outbox, limiter: RateLimiter, authorizer: Authorizer,
+                 limits: Limits | None = None) -> None:
+        self._uow, self._hasher, self._ids, self._clock = uow, hasher, ids, clock
+        self._outbox, self._limiter, self.authorizer = outbox, limiter, authorizer
+        self._limits = limits or Limits()
+
+    async def _org_for(self, uow: UnitOfWork, caller: Caller) -> Organization:
+        """API key's org, else the org whose host name the request used, else the default."""
+        if caller.principal is not None:
+            org = await uow.organizations.get(caller.principal.org_id)
+        elif caller.host and (by_host := await uow.organizations.get_by_hostname(caller.host)):
+            org = by_host
+        else:
+            org = await uow.organizations.get_by_name(DEFAULT_ORG_NAME)
+        if org is None:
+            org = Organization(id=self._ids.new_id(), name=DEFAULT_ORG_NAME,
+                               created_at=self._clock.now())
+            await uow.organizations.add(org)
+        return org
+
+    @public
+    async def sign_up(self, caller: Caller, *, user_name: object, password: object,
+                      organization_name: object = None, name: object = None) -> User:
+        """Creates an unconfirmed user and sends a verification code.
+
+        - user names are e-mail addresses or E.164 numbers, unique in the deployment;
+        - passwords follow RainMaker's policy and are stored as argon2id hashes only;
+        - a confirmed user name cannot be taken again (CONFLICT); an unconfirmed one is
+          re-issued a code with the new password, since nobody owns it yet;
+        - with organization_name a new organization is created and the user is its
+          superadmin; otherwise the user joins the caller's organization as an end user;
+        - attempts are rate-limited per IP and per user name.
+        """
+        normalized = normalize_user_name(user_name)
+        await throttle(self._limiter, "sign_up", caller, normalized, self._limits)
+        check_password_policy(password)
+        assert isinstance(password, str)
+        display = check_display_name(name) if name not in (None, "") else ""
+        new_org = check_org_name(organization_name) if organization_name not in (None, "") else None
+        password_hash = self._hasher.hash(password)
+        async with self._uow(SYSTEM_SCOPE) as uow:
+            existing = await uow.users.get_by_user_name(normalized)
+            if existing is not None and existing.confirmed:
+                raise Conflict("User account already exist", reason="user_exists")
+            if new_org is not None:
+                if await uow.organizations.get_by_name(new_org) is not None:
+                    raise Conflict("Organization name is taken", reason="org_exists")
+                if existing is not None:
+                    await uow.users.delete(existing)
+                    existing = None
+                org = Organization(id=self._ids.new_id(), name=new_org, created_at=self._clock.now())
+                await uow.organizations.add(org)
+                roles = {SUPERADMIN, END_USER}
+            else:
+                org = await self._org_for(uow, caller)
+                roles = {END_USER}
+            if existing is not None:
+                user = existing
+                user.password_hash = password_hash
+                user.name = display or user.name
+                await uow.users.save(user)
+            else:
+                user = User(id=self._ids.new_id(), org_id=org.id, user_name=normalized,
+                            password_hash=password_hash, created_at=self._clock.now(),
+                            name=display, roles=roles)
+                await uow.users.add(user)
+            code = await issue_code(uow, user=user, purpose=CodePurpose.SIGN_UP, ids=self._ids,
+                                    clock=self._clock)
+            await uow.commit()
+        await self._outbox.send(code_message(user, CodePurpose.SIGN_UP, code))
+        return user
+
+    @public
+    async def confirm_sign_up(self, caller: Caller, *, user_name: object, code: object) -> User:
+        """Confirms a user with the code sent at sign-up.
+
+        - wrong codes count against a limit of attempts; expired codes are refused;
+        - an already confirmed user gets "already verified";
+        - an unknown user name answers like a wrong code, so names cannot be probed.
+        """
+        normalized = normalize_user_name(user_name)
+        await throttle(self._limiter, "confirm", caller, normalized, self._limits)
+        async with self._uow(SYSTEM_SCOPE) as uow:
+            user = await uow.users.get_by_user_name(normalized)
+            if user is None:
+                raise ValidationFailed("Verification code is incorrect", reason="code_incorrect")
+            if user.confirmed:
+                raise ValidationFailed("User name already verified", reason="already_verified")
+            await check_code(uow, user=user, purpose=CodePurpose.SIGN_UP, code=code,
+                             clock=self._clock)
+            user.confirm()
+            await uow.users.save(user)
+            await uow.commit()
+        return user
+
+    async def provision_user(self, *, user_name: str, password: str, superadmin: bool = False,
+                             org_name: str | None = None, name: str = "") -> User:
+        """Operator-only (the CLI): creates a confirmed user, optionally in a new organization.
+
+        - an org_name that does not exist yet is created, and its first user is superadmin;
+        - the password policy and user-name rules are the same as for sign-up.
+        """
+        normalized = normalize_user_name(user_name)
+        check_password_policy(password)
+        async with self._uow(SYSTEM_SCOPE) as uow:
+            if await uow.users.get_by_user_name(normalized) is not None:
+                raise Conflict("User account already exist", reason="user_exists")
+            wanted = check_org_name(org_name) if org_name else DEFAULT_ORG_NAME
+            org = await uow.organizations.get_by_name(wanted)
+            roles = {END_USER}
+            if org is None:
+                org = Organization(id=self._ids.new_id(), name=wanted, created_at=self._clock.now())
+                await uow.organizations.add(org)
+                if org_name:
+                    roles.add(SUPERADMIN)
+            if superadmin:
+                roles.add(SUPERADMIN)
+            user = User(id=self._ids.new_id(), org_id=org.id, user_name=normalized,
+                        password_hash=self._hasher.hash(password), created_at=self._clock.now(),
+                        name=name, confirmed=True, roles=roles)
+            await uow.users.add(user)
+            await uow.commit()
+        return user
+
+    async def find_organization(self, name: str) -> Organization:
+        """Operator-only: an organization by name (NOT_FOUND when there is none)."""
+        async with self._uow(SYSTEM_SCOPE) as uow:
+            org = await uow.organizations.get_by_name(name)
+        require_found(org, "Organization")
+        assert org is not None
+        return org
+
+    async def ensure_default_organization(self) -> Organization:
+        """Operator-only: the organization that sign-ups join when nothing selects another."""
+        async with self._uow(SYSTEM_SCOPE) as uow:
+            org = await uow.organizations.get_by_name(DEFAULT_ORG_NAME)
+            if org is None:
+                org = Organization(id=self._ids.new_id(), name=DEFAULT_ORG_NAME,
+                                   created_at=self._clock.now())
+                await uow.organizations.add(org)
+                await uow.commit()
+        return org
+
+
+def require_found(value: object, what: str) -> None:
+    if value is None:
+        raise NotFound(f"{what} does not exist", reason="not_found")

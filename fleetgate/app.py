@@ -1,0 +1,130 @@
+"""The ASGI application: GraphQL at /graphql, REST compat at /v1 (and /apiversions)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.mqtt.embedded import EmbeddedBroker
+from domain.accounts.use_cases import AccountUseCases
+from fleetgate import __version__
+from fleetgate.container import Container
+from fleetgate.settings import Settings
+from graphql_api.schema import build_schema
+from graphql_api.view import FleetgateGraphQL
+from rest_compat.app import EXCEPTION_HANDLERS, build_routes, rest_operations
+
+log = logging.getLogger("fleetgate")
+
+
+class GraphQLBodyLimit:
+    """Refuses GraphQL request bodies over the limit with 413 before they are parsed."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/graphql"):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await _too_large(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _too_large(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    body = {"errors": [{"message": "Request body too large",
+                        "extensions": {"code": "VALIDATION"}}]}
+    await JSONResponse(body, status_code=413)(scope, receive, send)
+
+
+def account_use_cases(container: Container) -> AccountUseCases:
+    return AccountUseCases(registration=container.registration(),
+                           sessions=container.sessions(), profiles=container.profiles(),
+                           api_keys=container.api_keys())
+
+
+def create_app(settings: Settings, *, container: Container | None = None,
+               start_broker: bool = False, bench: bool = False) -> Starlette:
+    container = container or Container(settings=settings)
+    accounts = account_use_cases(container)
+    schema = build_schema(max_depth=settings.graphql_max_depth,
+                          max_aliases=settings.graphql_max_aliases,
+                          max_tokens=settings.graphql_max_tokens,
+                          production=settings.production)
+    graphql = FleetgateGraphQL(schema, accounts, production=settings.production,
+                               allowed_origins=settings.cors_origins)
+    routes: list[Any] = build_routes(rest_operations(accounts, max_body=settings.max_body_bytes),
+                                     version=__version__)
+    routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))
+    routes.append(Route("/healthz", _health, methods=["GET"]))
+    if bench:
+        routes.append(Route("/__bench/ceiling", _ceiling, methods=["GET"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await container.authorizer().reload()
+        broker = None
+        if start_broker and settings.mqtt_url is None:
+            broker = EmbeddedBroker(port=settings.mqtt_port)
+            await broker.start()
+        try:
+            yield
+        finally:
+            if broker is not None:
+                await broker.stop()
+            await container.engine().dispose()
+
+    middleware = [Middleware(GraphQLBodyLimit, max_bytes=settings.max_body_bytes)]
+    if settings.cors_origins:
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                                     allow_methods=["GET", "POST", "PUT", "DELETE"],
+                                     allow_headers=["Authorization", "Content-Type"]))
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                    exception_handlers=EXCEPTION_HANDLERS)
+    app.state.container = container
+    return app
+
+
+async def _health(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+_CEILING = json.dumps({"user_id": "bench", "user_name": "bench@example.com",
+                       "name": "Bench"}).encode()
+
+
+async def _ceiling(_request: Request) -> Response:
+    """Benchmark ceiling: a bare endpoint returning a fixed JSON (only with bench=True)."""
+    return Response(_CEILING, media_type="application/json")

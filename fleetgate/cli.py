@@ -1,0 +1,127 @@
+"""Operator commands: `fleetgate serve | migrate | user create | apikey create`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from domain.access.model import Caller, Principal, PrincipalKind
+from domain.accounts.model import SUPERADMIN
+from domain.errors import DomainError
+from fleetgate.bootstrap import create_demo_data, migrate
+from fleetgate.container import Container
+from fleetgate.settings import Settings, configure_logging
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Container], Awaitable[T]]) -> T:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    container = Container(settings=settings)
+
+    async def main() -> T:
+        try:
+            return await work(container)
+        finally:
+            await container.engine().dispose()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        click.echo(f"error: {exc.message} ({exc.code})", err=True)
+        sys.exit(1)
+
+
+@click.group(help="Fleetgate: a self-hostable device cloud for IoT fleets.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Migrate the database, then serve the gateway (and the embedded MQTT "
+                   "broker unless MQTT_URL is set).")
+@click.option("--host", default=None, help="Interface to bind (FLEETGATE_HOST, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="TCP port (FLEETGATE_PORT, 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from fleetgate.app import create_app
+
+    settings = Settings.from_env()
+
+    async def prepare(container: Container) -> None:
+        await migrate(container)
+        if settings.demo:
+            await create_demo_data(container)
+
+    _run(prepare)
+    app = create_app(settings, start_broker=True, bench=_bench_enabled())
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port,
+                log_level=settings.log_level.lower(), loop="uvloop", http="httptools",
+                access_log=False, proxy_headers=False)
+
+
+def _bench_enabled() -> bool:
+    import os
+
+    return os.environ.get("FLEETGATE_BENCH") == "1"
+
+
+@main.command(name="migrate", help="Upgrade the database schema and seed built-in rules.")
+def migrate_cmd() -> None:
+    _run(migrate)
+    click.echo("database is up to date")
+
+
+@main.group(help="Manage users.")
+def user() -> None:
+    pass
+
+
+@user.command(name="create", help="Create a confirmed user and print its id.")
+@click.argument("email")
+@click.option("--password", required=True, help="8..256 chars, upper, lower and a digit.")
+@click.option("--superadmin", is_flag=True, help="Give the user the superadmin role.")
+@click.option("--org", "org", default=None,
+              help="Organization name; created (with this user as superadmin) if new.")
+@click.option("--name", default="", help="Display name.")
+def user_create(email: str, password: str, superadmin: bool, org: str | None, name: str) -> None:
+    async def work(container: Container) -> str:
+        await migrate(container)
+        created = await container.registration().provision_user(
+            user_name=email, password=password, superadmin=superadmin, org_name=org, name=name)
+        return created.id
+
+    click.echo(_run(work))
+
+
+@main.group(help="Manage organization API keys.")
+def apikey() -> None:
+    pass
+
+
+@apikey.command(name="create", help="Create an API key for an organization; printed once.")
+@click.option("--org", "org", required=True, help="Organization name.")
+@click.option("--name", required=True, help="A name to recognise the key by.")
+def apikey_create(org: str, name: str) -> None:
+    async def work(container: Container) -> str:
+        await migrate(container)
+        await container.authorizer().reload()
+        organization = await container.registration().find_organization(org)
+        # the operator acts as the organization's superadmin for this one call
+        operator = Principal(kind=PrincipalKind.USER, org_id=organization.id, user_id=None,
+                             roles=frozenset({SUPERADMIN}))
+        issued = await container.api_keys().create_api_key(Caller(principal=operator,
+                                                                  ip="cli"), name=name)
+        return issued.key
+
+    click.echo(_run(work))
+
+
+if __name__ == "__main__":
+    main()

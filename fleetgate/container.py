@@ -1,0 +1,63 @@
+"""The dependency-injector container: the one place that knows every layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dependency_injector import containers, providers
+
+from adapters.authz.casbin_authorizer import CasbinAuthorizer
+from adapters.mail.smtp import SmtpOutbox
+from adapters.ratelimit.memory import InMemoryRateLimiter
+from adapters.ratelimit.redis_limiter import RedisRateLimiter
+from adapters.security.jwt_tokens import JwtTokenIssuer
+from adapters.security.passwords import Argon2PasswordHasher
+from adapters.security.system import RandomIds, SystemClock
+from adapters.sql.engine import make_engine
+from adapters.sql.outbox import SqlOutbox
+from adapters.sql.policy_store import SqlPolicyStore
+from adapters.sql.principals import SqlPrincipalLookup
+from adapters.sql.uow import SqlUnitOfWorkFactory
+from domain.accounts.api_keys import ApiKeys
+from domain.accounts.profile import Profiles
+from domain.accounts.registration import Limits, Registration
+from domain.accounts.sessions import Sessions
+
+POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
+
+
+def _outbox(smtp_url: str | None, engine: object) -> object:
+    return SmtpOutbox(smtp_url) if smtp_url else SqlOutbox(engine)  # type: ignore[arg-type]
+
+
+def _limiter(redis_url: str | None) -> object:
+    return RedisRateLimiter(redis_url) if redis_url else InMemoryRateLimiter()
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency()
+
+    engine = providers.Singleton(make_engine, settings.provided.database_url)
+    uow = providers.Singleton(SqlUnitOfWorkFactory, engine)
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(RandomIds)
+    hasher = providers.Singleton(Argon2PasswordHasher)
+    tokens = providers.Singleton(JwtTokenIssuer, settings.provided.secret, clock)
+    outbox = providers.Singleton(_outbox, settings.provided.smtp_url, engine)
+    limiter = providers.Singleton(_limiter, settings.provided.redis_url)
+    limits = providers.Singleton(Limits, per_ip=settings.provided.login_limit_per_ip,
+                                 per_user=settings.provided.login_limit_per_user)
+    policy_store = providers.Singleton(SqlPolicyStore, engine)
+    authorizer = providers.Singleton(CasbinAuthorizer, POLICY_DIR / "model.conf", policy_store)
+    principals = providers.Singleton(SqlPrincipalLookup, engine)
+
+    registration = providers.Singleton(
+        Registration, uow=uow, hasher=hasher, ids=ids, clock=clock, outbox=outbox,
+        limiter=limiter, authorizer=authorizer, limits=limits)
+    sessions = providers.Singleton(
+        Sessions, uow=uow, hasher=hasher, tokens=tokens, ids=ids, clock=clock, limiter=limiter,
+        authorizer=authorizer, principals=principals, limits=limits)
+    profiles = providers.Singleton(
+        Profiles, uow=uow, hasher=hasher, ids=ids, clock=clock, outbox=outbox, limiter=limiter,
+        authorizer=authorizer, limits=limits)
+    api_keys = providers.Singleton(ApiKeys, uow=uow, ids=ids, clock=clock, authorizer=authorizer)

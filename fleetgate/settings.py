@@ -1,0 +1,95 @@
+"""Configuration from environment variables (and a .env file). No setting is needed for the
+embedded default: SQLite in the working directory, the embedded MQTT broker, a generated
+secret persisted next to the database."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+DEFAULT_DB = "sqlite+aiosqlite:///./fleetgate.db"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.strip() else default
+
+
+def _secret_file() -> Path:
+    return Path(os.environ.get("FLEETGATE_SECRET_FILE", ".fleetgate-secret"))
+
+
+def load_or_create_secret() -> str:
+    """FLEETGATE_SECRET, else the one generated on first run and kept in .fleetgate-secret."""
+    if value := os.environ.get("FLEETGATE_SECRET"):
+        return value
+    path = _secret_file()
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(value)
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    database_url: str = DEFAULT_DB
+    mqtt_url: str | None = None
+    mqtt_port: int = 1884
+    secret: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    demo: bool = False
+    production: bool = False
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    redis_url: str | None = None
+    smtp_url: str | None = None
+    blob_dir: str = "./blobs"
+    log_level: str = "INFO"
+    max_body_bytes: int = 1_048_576
+    login_limit_per_ip: int = 30
+    login_limit_per_user: int = 10
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 15
+    graphql_max_tokens: int = 2000
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        load_dotenv(override=False)
+        env = os.environ.get
+        return cls(
+            database_url=env("DATABASE_URL") or DEFAULT_DB,
+            mqtt_url=env("MQTT_URL") or None,
+            mqtt_port=_int("FLEETGATE_MQTT_PORT", 1884),
+            secret=load_or_create_secret(),
+            host=env("FLEETGATE_HOST") or "127.0.0.1",
+            port=_int("FLEETGATE_PORT", 8000),
+            demo=env("FLEETGATE_DEMO", "0") == "1",
+            production=env("FLEETGATE_ENV", "development") == "production",
+            stripe_api_key=env("STRIPE_API_KEY") or None,
+            stripe_webhook_secret=env("STRIPE_WEBHOOK_SECRET") or None,
+            redis_url=env("REDIS_URL") or None,
+            smtp_url=env("SMTP_URL") or None,
+            blob_dir=env("BLOB_DIR") or "./blobs",
+            log_level=(env("LOG_LEVEL") or "INFO").upper(),
+            max_body_bytes=_int("FLEETGATE_MAX_BODY_BYTES", 1_048_576),
+            login_limit_per_ip=_int("FLEETGATE_LOGIN_LIMIT_PER_IP", 30),
+            login_limit_per_user=_int("FLEETGATE_LOGIN_LIMIT_PER_USER", 10),
+            cors_origins=tuple(o for o in (env("FLEETGATE_CORS_ORIGINS") or "").split(",") if o),
+        )
+
+
+def configure_logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # casbin logs the whole model at INFO on every enforcer build
+    logging.getLogger("casbin").setLevel(logging.WARNING)
+    logging.getLogger("casbin.policy").setLevel(logging.WARNING)

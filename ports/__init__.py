@@ -1,0 +1,1 @@
+"""Interfaces the domain needs from the outside world (typing.Protocol, no implementations)."""

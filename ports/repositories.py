@@ -1,0 +1,98 @@
+"""Persistence ports: repositories and the unit of work that is the only transaction boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol
+
+from domain.accounts.model import ApiKey, Organization, Session, User, VerificationCode
+
+SYSTEM_SCOPE = "*"
+"""Org scope for the few look-ups that precede knowing the tenant (sign-in by user name)."""
+
+
+class OrganizationRepository(Protocol):
+    """Organizations by id, name or host name."""
+
+    async def add(self, org: Organization) -> None: ...
+    async def get(self, org_id: str) -> Organization | None: ...
+    async def get_by_name(self, name: str) -> Organization | None: ...
+    async def get_by_hostname(self, hostname: str) -> Organization | None: ...
+
+
+class UserRepository(Protocol):
+    """Users of the scoped organization (user names are unique in the deployment)."""
+
+    async def add(self, user: User) -> None: ...
+    async def get(self, user_id: str) -> User | None: ...
+    async def get_by_user_name(self, user_name: str) -> User | None: ...
+    async def save(self, user: User) -> None: ...
+    async def delete(self, user: User) -> None: ...
+    async def count(self) -> int: ...
+
+
+class SessionRepository(Protocol):
+    """Sign-in sessions and their refresh tokens (stored as SHA-256 hashes)."""
+
+    async def add(self, session: Session) -> None: ...
+    async def get(self, session_id: str) -> Session | None: ...
+    async def save(self, session: Session) -> None: ...
+    async def revoke_all_for_user(self, user_id: str, now: datetime) -> int: ...
+    async def add_refresh_token(self, session_id: str, token_hash: str, org_id: str) -> None: ...
+    async def find_refresh_token(self, token_hash: str) -> tuple[str, bool] | None:
+        """(session id, already used) of a refresh token, or None when unknown."""
+        ...
+
+    async def claim_refresh_token(self, token_hash: str, now: datetime) -> bool:
+        """Atomically marks an unused token used; False when it was already used."""
+        ...
+
+
+class ApiKeyRepository(Protocol):
+    """Organization API keys."""
+
+    async def add(self, key: ApiKey) -> None: ...
+    async def get(self, key_id: str) -> ApiKey | None: ...
+    async def save(self, key: ApiKey) -> None: ...
+    async def list(self, *, after: str | None, limit: int) -> Sequence[ApiKey]:
+        """Keys ordered by (created_at, id), those strictly after the key id `after`."""
+        ...
+
+
+class VerificationCodeRepository(Protocol):
+    """One-time codes (hashes) for sign-up, password reset and account deletion."""
+
+    async def add(self, code: VerificationCode) -> None: ...
+    async def latest(self, user_id: str, purpose: str) -> VerificationCode | None: ...
+    async def save(self, code: VerificationCode) -> None: ...
+    async def invalidate(self, user_id: str, purpose: str) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over the repositories, scoped to one organization (or SYSTEM_SCOPE).
+
+    Leaving the block without commit() rolls everything back.
+    """
+
+    organizations: OrganizationRepository
+    users: UserRepository
+    sessions: SessionRepository
+    api_keys: ApiKeyRepository
+    codes: VerificationCodeRepository
+
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens a unit of work for an organization id, or SYSTEM_SCOPE."""
+
+    def __call__(self, org_id: str) -> UnitOfWork: ...

@@ -1,0 +1,95 @@
+"""Infrastructure ports: time, ids, secrets, tokens, mail, rate limits and authorization."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from domain.access.model import Permission, Principal
+from domain.accounts.model import ApiKey
+
+
+class Clock(Protocol):
+    """The current time, timezone-aware UTC."""
+
+    def now(self) -> datetime: ...
+
+
+class IdGenerator(Protocol):
+    """Identifiers, secrets and human-typed codes."""
+
+    def new_id(self) -> str: ...
+    def short_id(self) -> str: ...
+    def secret(self) -> str: ...
+    def numeric_code(self, digits: int) -> str: ...
+
+
+class PasswordHasher(Protocol):
+    """Slow password hashing (argon2id) with parameter upgrades."""
+
+    def hash(self, password: str) -> str: ...
+    def verify(self, password_hash: str, password: str) -> bool: ...
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessClaims:
+    user_id: str
+    org_id: str
+    session_id: str
+    expires_at: datetime
+
+
+class TokenIssuer(Protocol):
+    """Signed access and id tokens (JWTs) and their verification."""
+
+    def access_token(self, *, user_id: str, org_id: str, session_id: str) -> str: ...
+    def id_token(self, *, user_id: str, org_id: str, email: str, name: str) -> str: ...
+    def verify_access(self, token: str) -> AccessClaims:
+        """Raises domain.errors.Unauthenticated for any invalid, expired or wrong-type token."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutgoingMessage:
+    org_id: str
+    to: str
+    subject: str
+    body: str
+    kind: str
+
+
+class Outbox(Protocol):
+    """Delivers messages to people (verification codes, notifications)."""
+
+    async def send(self, message: OutgoingMessage) -> None: ...
+
+
+class RateLimiter(Protocol):
+    """Counts hits on a key in a sliding window."""
+
+    async def hit(self, key: str, *, limit: int, window_seconds: int) -> int | None:
+        """Records a hit; returns None when allowed, else seconds until the next is allowed."""
+        ...
+
+
+class Authorizer(Protocol):
+    """Decides whether a principal may use a permission in its organization."""
+
+    async def authorize(self, principal: Principal, permission: Permission) -> None:
+        """Raises domain.errors.Forbidden when not allowed."""
+        ...
+
+
+class PrincipalLookup(Protocol):
+    """Loads the live state behind a credential in one query (so revocation is immediate)."""
+
+    async def user_principal(self, org_id: str, user_id: str, session_id: str,
+                             now: datetime) -> Principal | None:
+        """The user behind an active session, with its roles; None when the session ended."""
+        ...
+
+    async def api_key(self, key_id: str) -> ApiKey | None:
+        """An API key with its roles, whatever its organization."""
+        ...

@@ -1,0 +1,76 @@
+"""Builds the REST compat routes: every handler runs behind the single error mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from domain.accounts.use_cases import AccountUseCases
+from domain.errors import DomainError
+from rest_compat import schemas as s
+from rest_compat.errors import error_response, failure
+from rest_compat.openapi import openapi_document
+from rest_compat.operations import Handler, Operation
+from rest_compat.users import user_operations
+
+log = logging.getLogger("fleetgate.rest")
+VERSION_INFO = {"supported_versions": ["v1"],
+                "additional_info": [{"version": "v1", "build_info": "fleetgate-0.1.0",
+                                     "release_notes": "See the project README."}]}
+
+
+def _guarded(handler: Handler) -> Handler:
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except DomainError as exc:
+            return error_response(exc)
+
+    return run
+
+
+def _meta_operations() -> list[Operation]:
+    async def api_versions(_request: Request) -> Response:
+        return JSONResponse(VERSION_INFO)
+
+    base = Operation(method="GET", path="/apiversions", handler=api_versions,
+                     operation_id="getApiVersions", tag="API Versions", public=True, auth=False,
+                     summary="Get supported API versions", responses={200: s.API_VERSIONS})
+    return [base, Operation(**{**{f: getattr(base, f) for f in base.__dataclass_fields__},
+                               "path": "/v1/apiversions", "operation_id": "getApiVersionsV1"})]
+
+
+def rest_operations(accounts: AccountUseCases, *, max_body: int) -> list[Operation]:
+    return _meta_operations() + user_operations(accounts, max_body)
+
+
+def build_routes(operations: list[Operation], *, version: str) -> list[Route]:
+    document = openapi_document(operations, version=version)
+
+    async def openapi(_request: Request) -> Response:
+        return JSONResponse(document)
+
+    routes = [Route(op.path, _guarded(op.handler), methods=[op.method], name=op.operation_id)
+              for op in operations]
+    routes.append(Route("/v1/openapi.json", openapi, methods=["GET"], name="openapi"))
+    return routes
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 in RainMaker's failure shape."""
+    assert isinstance(exc, HTTPException)
+    text = {404: "Resource not found", 405: "Method not allowed"}.get(exc.status_code,
+                                                                       str(exc.detail))
+    response = failure(exc.status_code, 100000 + exc.status_code, text)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+EXCEPTION_HANDLERS: dict[Any, Callable[..., Any]] = {HTTPException: http_exception}

@@ -1,0 +1,72 @@
+"""The one place REST compat maps domain errors to RainMaker's failure body and status.
+
+RainMaker answers `{"status":"failure","description":...,"error_code":<int>}`; its documented
+numeric codes are used where the spec has one, and its documented status codes for them
+(for instance 400 for a wrong password on login2, as RainMaker clients expect).
+"""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+from domain.errors import DomainError
+
+# stable domain code -> (HTTP status, RainMaker error_code)
+BY_CODE: dict[str, tuple[int, int]] = {
+    "UNAUTHENTICATED": (401, 100047),
+    "FORBIDDEN": (403, 100004),
+    "NOT_FOUND": (404, 100009),
+    "VALIDATION": (400, 100006),
+    "CONFLICT": (409, 100010),
+    "QUOTA_EXCEEDED": (402, 100011),
+    "RATE_LIMITED": (429, 101057),
+}
+
+# finer reasons -> (HTTP status, RainMaker error_code), from Rainmaker_Swagger.yaml
+BY_REASON: dict[str, tuple[int, int]] = {
+    "invalid_body": (400, 100006),
+    "user_name_missing": (400, 101001),
+    "user_name_format": (400, 101002),
+    "phone_format": (400, 101037),
+    "password_or_code_missing": (400, 101003),
+    "password_missing": (400, 101032),
+    "password_policy": (400, 101004),
+    "user_exists": (400, 101006),
+    "wrong_password": (400, 101007),
+    "bad_credentials": (400, 101009),
+    "already_verified": (400, 101011),
+    "code_incorrect": (400, 101012),
+    "not_verified": (400, 101015),
+    "refresh_failed": (400, 101017),
+    "refresh_reused": (400, 101017),
+    "new_password_missing": (400, 101018),
+    "user_not_found": (404, 101025),
+    "code_missing": (400, 101030),
+    "invalid_logout_all": (400, 101036),
+    "profile_field_missing": (400, 101045),
+    "missing_token": (401, 100046),
+    "invalid_token": (401, 100047),
+    "session_ended": (401, 100047),
+    "not_a_user": (403, 100004),
+    "superadmin_delete": (400, 119017),
+    "no_delete_request": (400, 119015),
+    "delete_code_missing": (400, 119007),
+    "delete_code_incorrect": (400, 119005),
+    "body_too_large": (413, 100006),
+    "unsupported_media_type": (415, 100006),
+    "invalid_version": (400, 100002),
+}
+
+
+def failure(status: int, error_code: int, description: str,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"status": "failure", "description": description,
+                         "error_code": error_code}, status_code=status, headers=headers)
+
+
+def error_response(exc: DomainError, *, reason_overrides: dict[str, str] | None = None
+                   ) -> JSONResponse:
+    reason = (reason_overrides or {}).get(exc.reason, exc.reason)
+    status, code = BY_REASON.get(reason) or BY_CODE.get(exc.code, (400, 100006))
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return failure(status, code, exc.message, headers)

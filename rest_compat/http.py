@@ -1,0 +1,106 @@
+"""Request plumbing shared by the compat handlers: bounded JSON bodies, query flags, the
+caller (principal + client address), success bodies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from domain.access.model import Caller, Principal
+from domain.errors import Unauthenticated, ValidationFailed
+
+Authenticate = Callable[[str], Awaitable[Principal]]
+MAX_JSON_DEPTH = 32
+
+
+def success(description: str, status: int = 200, **extra: Any) -> JSONResponse:
+    return JSONResponse({"status": "success", "description": description, **extra},
+                        status_code=status)
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+async def json_body(request: Request, *, max_bytes: int, required: bool = True
+                    ) -> dict[str, Any]:
+    """The request's JSON object. Oversize → 413, not an object → 400, nothing half-read."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ValidationFailed("Request body too large", reason="body_too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ValidationFailed("Request body too large", reason="body_too_large")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        if required:
+            raise ValidationFailed("Invalid request body", reason="invalid_body")
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ValidationFailed("Invalid request body", reason="invalid_body") from exc
+    if not isinstance(data, dict) or _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ValidationFailed("Invalid request body", reason="invalid_body")
+    return data
+
+
+def bool_param(request: Request, name: str, *, reason: str = "invalid_body") -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise ValidationFailed(f"Invalid {name} value specified. [Valid values are true/false]",
+                           reason=reason)
+
+
+def bearer_token(request: Request) -> str | None:
+    """RainMaker clients send the raw token; others send `Bearer <token>`."""
+    value = request.headers.get("authorization", "").strip()
+    if not value:
+        return None
+    scheme, _, rest = value.partition(" ")
+    return rest.strip() if scheme.lower() == "bearer" and rest.strip() else value
+
+
+def client_host(request: Request) -> str | None:
+    host = request.headers.get("host", "")
+    return host.rsplit(":", 1)[0].lower() if host else None
+
+
+async def caller_for(request: Request, authenticate: Authenticate, *, required: bool) -> Caller:
+    token = bearer_token(request)
+    ip = request.client.host if request.client else "unknown"
+    if token is None:
+        if required:
+            raise Unauthenticated("Error, access token is missing", reason="missing_token")
+        return Caller(ip=ip, host=client_host(request))
+    if len(token) > 4096:
+        raise Unauthenticated("Invalid or expired token", reason="invalid_token")
+    return Caller(principal=await authenticate(token), ip=ip, host=client_host(request))
+
+
+def anonymous_caller(request: Request) -> Caller:
+    """For sign-in and password reset, whose credentials are in the body: any Authorization
+    header is ignored."""
+    return Caller(ip=request.client.host if request.client else "unknown",
+                  host=client_host(request))

@@ -1,0 +1,59 @@
+"""The OpenAPI 3.1 document at /v1/openapi.json, generated from the operation registry so it
+always describes exactly the routes that are served."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_compat import schemas as s
+from rest_compat.operations import Operation
+
+ERROR_STATUSES = {400: "Invalid request", 401: "Missing, invalid or expired credentials",
+                  403: "Not allowed", 404: "Not found", 413: "Request body too large",
+                  415: "Unsupported media type", 429: "Too many attempts"}
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status, schema in op.responses.items():
+        out[str(status)] = {"description": "success",
+                            "content": {"application/json": {"schema": schema}}}
+    for status, text in ERROR_STATUSES.items():
+        if status == 401 and not op.auth:
+            continue
+        if status in (413, 415) and op.request_body is None:
+            continue
+        out[str(status)] = {"description": text, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Failure"}}}}
+    return out
+
+
+def openapi_document(operations: list[Operation], *, version: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        entry: dict[str, Any] = {
+            "operationId": op.operation_id, "summary": op.summary, "tags": [op.tag],
+            "responses": _responses(op),
+            "security": [{"AccessToken": []}] if op.auth else [],
+        }
+        if op.deprecated:
+            entry["deprecated"] = True
+        if op.query:
+            entry["parameters"] = [dict(p) for p in op.query]
+        if op.request_body is not None:
+            entry["requestBody"] = {"required": op.body_required, "content": {
+                "application/json": {"schema": op.request_body}}}
+        paths.setdefault(op.path, {})[op.method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Fleetgate REST compat (ESP RainMaker v1)", "version": version,
+                 "description": "RainMaker v1 dialect served by Fleetgate. Send the access "
+                                "token as `Authorization: <token>` or `Bearer <token>`; "
+                                "organization API keys (sk_...) work as Bearer tokens."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"AccessToken": {"type": "apiKey", "in": "header",
+                                                "name": "Authorization"}},
+            "schemas": {"Failure": s.FAILURE, "Success": s.SUCCESS},
+        },
+    }
