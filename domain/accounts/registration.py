@@ -165,7 +165,8 @@ class Registration:
                 if existing is not None:
                     await uow.users.delete(existing)
                     existing = None
-                org = Organization(id=self._ids.new_id(), name=new_org, created_at=self._clock.now())
+                org = Organization(id=self._ids.new_id(), name=new_org,
+                                   created_at=self._clock.now())
                 await uow.organizations.add(org)
                 roles = {SUPERADMIN, END_USER}
             else:
