@@ -1,0 +1,289 @@
+"""In-memory fakes of the ports, for domain tests (no database, no network, fixed time)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+
+from domain.access.model import Permission, Principal, PrincipalKind
+from domain.accounts.model import ApiKey, Organization, Session, User, VerificationCode
+from domain.errors import Forbidden, Unauthenticated
+from ports.repositories import SYSTEM_SCOPE
+from ports.services import AccessClaims, OutgoingMessage
+
+
+class FakeClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+class SequentialIds:
+    def __init__(self) -> None:
+        self._n = itertools.count(1)
+
+    def new_id(self) -> str:
+        return f"id-{next(self._n)}"
+
+    def short_id(self) -> str:
+        return f"k{next(self._n):06d}"
+
+    def secret(self) -> str:
+        return f"secret{next(self._n)}"
+
+    def numeric_code(self, digits: int) -> str:
+        return str(next(self._n)).zfill(digits)[-digits:]
+
+
+class FakeHasher:
+    """Reversible stand-in for argon2: 'v1$<sha256>' (version bumps trigger rehash)."""
+
+    version = "v1"
+
+    def hash(self, password: str) -> str:
+        return f"{self.version}${hashlib.sha256(password.encode()).hexdigest()}"
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        return password_hash.split("$", 1)[1] == hashlib.sha256(password.encode()).hexdigest()
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return not password_hash.startswith(f"{self.version}$")
+
+
+class FakeTokens:
+    def __init__(self, clock: FakeClock) -> None:
+        self._clock = clock
+
+    def access_token(self, *, user_id: str, org_id: str, session_id: str) -> str:
+        return f"access|{user_id}|{org_id}|{session_id}"
+
+    def id_token(self, *, user_id: str, org_id: str, email: str, name: str) -> str:
+        return f"id|{user_id}|{email}"
+
+    def verify_access(self, token: str) -> AccessClaims:
+        parts = token.split("|")
+        if len(parts) != 4 or parts[0] != "access":
+            raise Unauthenticated("bad token", reason="invalid_token")
+        return AccessClaims(user_id=parts[1], org_id=parts[2], session_id=parts[3],
+                            expires_at=self._clock.now() + timedelta(hours=1))
+
+
+@dataclass
+class FakeOutbox:
+    sent: list[OutgoingMessage] = field(default_factory=list)
+
+    async def send(self, message: OutgoingMessage) -> None:
+        self.sent.append(message)
+
+    def last_code(self, to: str) -> str:
+        body = [m for m in self.sent if m.to == to][-1].body
+        return body.split("code is ")[1][:6]
+
+
+class FakeRateLimiter:
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self.counts: dict[str, int] = {}
+
+    async def hit(self, key: str, *, limit: int, window_seconds: int) -> int | None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+        effective = self.limit if self.limit is not None else limit
+        return 60 if self.counts[key] > effective else None
+
+
+class AllowAll:
+    """Authorizer fake: allows everything except resources listed in `denied`."""
+
+    def __init__(self) -> None:
+        self.checked: list[tuple[Principal, Permission]] = []
+        self.denied: set[str] = set()
+
+    async def authorize(self, principal: Principal, permission: Permission) -> None:
+        self.checked.append((principal, permission))
+        if permission.resource in self.denied:
+            raise Forbidden("denied", reason="forbidden")
+
+
+@dataclass
+class Store:
+    """The fake database: committed state shared by all units of work."""
+
+    orgs: dict[str, Organization] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    refresh: dict[str, tuple[str, str, datetime | None]] = field(default_factory=dict)
+    keys: dict[str, ApiKey] = field(default_factory=dict)
+    codes: dict[str, VerificationCode] = field(default_factory=dict)
+
+
+class _Repo:
+    def __init__(self, state: Store, org: str) -> None:
+        self.s, self.org = state, org
+
+    def visible(self, org_id: str) -> bool:
+        return self.org == SYSTEM_SCOPE or org_id == self.org
+
+
+class InMemoryOrganizations(_Repo):
+    async def add(self, org: Organization) -> None:
+        self.s.orgs[org.id] = org
+
+    async def get(self, org_id: str) -> Organization | None:
+        org = self.s.orgs.get(org_id)
+        return org if org and self.visible(org.id) else None
+
+    async def get_by_name(self, name: str) -> Organization | None:
+        return next((o for o in self.s.orgs.values() if o.name == name and self.visible(o.id)),
+                    None)
+
+    async def get_by_hostname(self, hostname: str) -> Organization | None:
+        return next((o for o in self.s.orgs.values() if o.hostname == hostname), None)
+
+
+class InMemoryUsers(_Repo):
+    async def add(self, user: User) -> None:
+        assert all(u.user_name != user.user_name for u in self.s.users.values())
+        self.s.users[user.id] = copy.deepcopy(user)
+
+    async def get(self, user_id: str) -> User | None:
+        user = self.s.users.get(user_id)
+        return copy.deepcopy(user) if user and self.visible(user.org_id) else None
+
+    async def get_by_user_name(self, user_name: str) -> User | None:
+        found = next((u for u in self.s.users.values() if u.user_name == user_name), None)
+        return copy.deepcopy(found) if found and self.visible(found.org_id) else None
+
+    async def save(self, user: User) -> None:
+        self.s.users[user.id] = copy.deepcopy(user)
+
+    async def delete(self, user: User) -> None:
+        self.s.users.pop(user.id, None)
+        for sid in [k for k, v in self.s.sessions.items() if v.user_id == user.id]:
+            del self.s.sessions[sid]
+
+    async def count(self) -> int:
+        return sum(1 for u in self.s.users.values() if self.visible(u.org_id))
+
+
+class InMemorySessions(_Repo):
+    async def add(self, session: Session) -> None:
+        self.s.sessions[session.id] = copy.deepcopy(session)
+
+    async def get(self, session_id: str) -> Session | None:
+        session = self.s.sessions.get(session_id)
+        return copy.deepcopy(session) if session and self.visible(session.org_id) else None
+
+    async def save(self, session: Session) -> None:
+        self.s.sessions[session.id] = copy.deepcopy(session)
+
+    async def revoke_all_for_user(self, user_id: str, now: datetime) -> int:
+        n = 0
+        for session in self.s.sessions.values():
+            if session.user_id == user_id and session.revoked_at is None:
+                session.revoked_at, n = now, n + 1
+        return n
+
+    async def add_refresh_token(self, session_id: str, token_hash: str, org_id: str) -> None:
+        self.s.refresh[token_hash] = (session_id, org_id, None)
+
+    async def find_refresh_token(self, token_hash: str) -> tuple[str, bool] | None:
+        found = self.s.refresh.get(token_hash)
+        return (found[0], found[2] is not None) if found else None
+
+    async def claim_refresh_token(self, token_hash: str, now: datetime) -> bool:
+        found = self.s.refresh.get(token_hash)
+        if found is None or found[2] is not None:
+            return False
+        self.s.refresh[token_hash] = (found[0], found[1], now)
+        return True
+
+
+class InMemoryApiKeys(_Repo):
+    async def add(self, key: ApiKey) -> None:
+        self.s.keys[key.id] = copy.deepcopy(key)
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        key = self.s.keys.get(key_id)
+        return copy.deepcopy(key) if key and self.visible(key.org_id) else None
+
+    async def save(self, key: ApiKey) -> None:
+        self.s.keys[key.id] = copy.deepcopy(key)
+
+    async def list(self, *, after: str | None, limit: int) -> Sequence[ApiKey]:
+        keys = sorted((k for k in self.s.keys.values() if self.visible(k.org_id)),
+                      key=lambda k: (k.created_at, k.id))
+        if after is not None:
+            ids = [k.id for k in keys]
+            keys = keys[ids.index(after) + 1:] if after in ids else []
+        return [copy.deepcopy(k) for k in keys[:limit]]
+
+
+class InMemoryCodes(_Repo):
+    async def add(self, code: VerificationCode) -> None:
+        self.s.codes[code.id] = copy.deepcopy(code)
+
+    async def latest(self, user_id: str, purpose: str) -> VerificationCode | None:
+        found = [c for c in self.s.codes.values()
+                 if c.user_id == user_id and c.purpose == purpose and not c.consumed]
+        return copy.deepcopy(max(found, key=lambda c: c.expires_at)) if found else None
+
+    async def save(self, code: VerificationCode) -> None:
+        self.s.codes[code.id] = copy.deepcopy(code)
+
+    async def invalidate(self, user_id: str, purpose: str) -> None:
+        for cid in [k for k, c in self.s.codes.items()
+                    if c.user_id == user_id and c.purpose == purpose]:
+            del self.s.codes[cid]
+
+
+class InMemoryUnitOfWork:
+    """Works on a copy of the store; commit() publishes it, leaving without commit drops it."""
+
+    def __init__(self, store: Store, org_id: str) -> None:
+        self._store, self._org = store, org_id
+        self.committed = False
+
+    async def __aenter__(self) -> InMemoryUnitOfWork:
+        self._work = copy.deepcopy(self._store)
+        self.organizations = InMemoryOrganizations(self._work, self._org)
+        self.users = InMemoryUsers(self._work, self._org)
+        self.sessions = InMemorySessions(self._work, self._org)
+        self.api_keys = InMemoryApiKeys(self._work, self._org)
+        self.codes = InMemoryCodes(self._work, self._org)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        pass
+
+    async def commit(self) -> None:
+        self._store.__dict__.update(copy.deepcopy(self._work).__dict__)
+        self.committed = True
+
+
+class InMemoryPrincipals:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def user_principal(self, org_id: str, user_id: str, session_id: str,
+                             now: datetime) -> Principal | None:
+        user, session = self._store.users.get(user_id), self._store.sessions.get(session_id)
+        if user is None or session is None or user.org_id != org_id \
+                or session.user_id != user_id or not session.active(now):
+            return None
+        return Principal(kind=PrincipalKind.USER, org_id=org_id, user_id=user_id,
+                         user_name=user.user_name, session_id=session_id,
+                         roles=frozenset(user.roles))
+
+    async def api_key(self, key_id: str) -> ApiKey | None:
+        return self._store.keys.get(key_id)
