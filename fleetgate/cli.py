@@ -99,6 +99,25 @@ def user_create(email: str, password: str, superadmin: bool, org: str | None, na
     click.echo(_run(work))
 
 
+@main.group(help="Manage organizations.")
+def org() -> None:
+    pass
+
+
+@org.command(name="create", help="Create an organization and print its id.")
+@click.argument("name")
+@click.option("--hostname", default=None,
+              help="Sign-ups arriving with this Host header join the organization.")
+def org_create(name: str, hostname: str | None) -> None:
+    async def work(container: Container) -> str:
+        await migrate(container)
+        created = await container.registration().create_organization(name=name,
+                                                                     hostname=hostname)
+        return created.id
+
+    click.echo(_run(work))
+
+
 @main.group(help="Manage organization API keys.")
 def apikey() -> None:
     pass

@@ -79,6 +79,16 @@ def check_org_name(name: object) -> str:
     return name.strip()
 
 
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+
+
+def check_hostname(hostname: object) -> str:
+    if not isinstance(hostname, str) or not _HOSTNAME.match(hostname.strip().lower()):
+        raise ValidationFailed("Host name is not valid", reason="invalid_hostname")
+    return hostname.strip().lower()
+
+
 @dataclass(slots=True, kw_only=True)
 class Organization:
     id: str

@@ -15,6 +15,7 @@ from domain.accounts.model import (
     User,
     VerificationCode,
     check_display_name,
+    check_hostname,
     check_org_name,
     check_password_policy,
     normalize_user_name,
@@ -239,6 +240,24 @@ class Registration:
             await uow.users.add(user)
             await uow.commit()
         return user
+
+    async def create_organization(self, *, name: str, hostname: str | None = None
+                                  ) -> Organization:
+        """Operator-only: a new organization; sign-ups arriving on `hostname` join it.
+
+        - names are unique (CONFLICT), host names too.
+        """
+        clean = check_org_name(name)
+        host = check_hostname(hostname) if hostname else None
+        async with self._uow(SYSTEM_SCOPE) as uow:
+            if await uow.organizations.get_by_name(clean) is not None or (
+                    host and await uow.organizations.get_by_hostname(host) is not None):
+                raise Conflict("Organization name or host name is taken", reason="org_exists")
+            org = Organization(id=self._ids.new_id(), name=clean, hostname=host,
+                               created_at=self._clock.now())
+            await uow.organizations.add(org)
+            await uow.commit()
+        return org
 
     async def find_organization(self, name: str) -> Organization:
         """Operator-only: an organization by name (NOT_FOUND when there is none)."""

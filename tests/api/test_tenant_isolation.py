@@ -63,3 +63,18 @@ async def test_a_token_claiming_another_org_is_rejected(env: Env) -> None:
     assert r.status_code == 401
     out = await env.gql("{ organization { id } }", token=forged)
     assert out["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_sign_up_on_an_org_host_name_joins_that_org(env: Env) -> None:
+    org = await env.container.registration().create_organization(name="Hosted",
+                                                                 hostname="iot.hosted.example")
+    r = await env.client.post("/v1/user2", json={"user_name": "h@hosted.example",
+                                                 "password": "Secret-pass1"},
+                              headers={"Host": "iot.hosted.example:8443"})
+    assert r.status_code == 201
+    code = await env.outbox_code("h@hosted.example")
+    await env.client.post("/v1/user2", json={"user_name": "h@hosted.example",
+                                             "verification_code": code})
+    token = (await env.login("h@hosted.example"))["accesstoken"]
+    me = await env.gql("{ me { organizationId } }", token=token)
+    assert me["data"]["me"]["organizationId"] == org.id
