@@ -13,6 +13,7 @@ from adapters.ratelimit.redis_limiter import RedisRateLimiter
 from adapters.security.jwt_tokens import JwtTokenIssuer
 from adapters.security.passwords import Argon2PasswordHasher
 from adapters.security.system import RandomIds, SystemClock
+from adapters.sql.cache import ReadCache
 from adapters.sql.engine import make_engine
 from adapters.sql.outbox import SqlOutbox
 from adapters.sql.policy_store import SqlPolicyStore
@@ -30,6 +31,12 @@ def _outbox(smtp_url: str | None, engine: object) -> object:
     return SmtpOutbox(smtp_url) if smtp_url else SqlOutbox(engine)  # type: ignore[arg-type]
 
 
+def _read_cache(database_url: str) -> ReadCache | None:
+    """On for SQLite, which is single-process: every write passes through this process and
+    evicts what it touched. Off for PostgreSQL, where other replicas write too."""
+    return ReadCache() if database_url.startswith("sqlite") else None
+
+
 def _limiter(redis_url: str | None) -> object:
     return RedisRateLimiter(redis_url) if redis_url else InMemoryRateLimiter()
 
@@ -38,7 +45,8 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency()
 
     engine = providers.Singleton(make_engine, settings.provided.database_url)
-    uow = providers.Singleton(SqlUnitOfWorkFactory, engine)
+    read_cache = providers.Singleton(_read_cache, settings.provided.database_url)
+    uow = providers.Singleton(SqlUnitOfWorkFactory, engine, read_cache)
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(RandomIds)
     hasher = providers.Singleton(Argon2PasswordHasher)
@@ -49,7 +57,7 @@ class Container(containers.DeclarativeContainer):
                                  per_user=settings.provided.login_limit_per_user)
     policy_store = providers.Singleton(SqlPolicyStore, engine)
     authorizer = providers.Singleton(CasbinAuthorizer, POLICY_DIR / "model.conf", policy_store)
-    principals = providers.Singleton(SqlPrincipalLookup, engine)
+    principals = providers.Singleton(SqlPrincipalLookup, engine, read_cache)
 
     registration = providers.Singleton(
         Registration, uow=uow, hasher=hasher, ids=ids, clock=clock, outbox=outbox,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.sql.cache import ReadCache
 from adapters.sql.tables import (
     api_keys,
     organizations,
@@ -36,11 +37,29 @@ def aware(value: datetime | None) -> datetime | None:
     return value
 
 
-class _Scoped:
-    """Base: one connection, one org scope. Every query of a tenant table filters by it."""
+class Transaction(Protocol):
+    """What repositories need from their unit of work."""
 
-    def __init__(self, conn: AsyncConnection, org_id: str) -> None:
-        self._conn, self._org = conn, org_id
+    cache: ReadCache | None
+    touched_users: set[str]
+
+    async def connection(self) -> AsyncConnection: ...
+
+
+class _Scoped:
+    """Base: one transaction, one org scope. Every query of a tenant table filters by it."""
+
+    def __init__(self, tx: Transaction, org_id: str) -> None:
+        self._tx, self._org = tx, org_id
+
+    async def _exec(self, statement: Any, params: Any = None) -> Any:
+        conn = await self._tx.connection()
+        if params is None:
+            return await conn.execute(statement)
+        return await conn.execute(statement, params)
+
+    def _visible(self, org_id: str) -> bool:
+        return self._org == SYSTEM_SCOPE or org_id == self._org
 
     def _in_scope(self, column: Any) -> Any:
         return True if self._org == SYSTEM_SCOPE else column == self._org
@@ -54,11 +73,11 @@ class SqlOrganizationRepository(_Scoped):
 
     async def _one(self, *where: Any) -> Organization | None:
         q = select(organizations).where(self._in_scope(organizations.c.id), *where)
-        row = (await self._conn.execute(q)).first()
+        row = (await self._exec(q)).first()
         return self._row(row) if row else None
 
     async def add(self, org: Organization) -> None:
-        await self._conn.execute(insert(organizations).values(
+        await self._exec(insert(organizations).values(
             id=org.id, name=org.name, hostname=org.hostname, created_at=org.created_at))
 
     async def get(self, org_id: str) -> Organization | None:
@@ -74,66 +93,79 @@ class SqlOrganizationRepository(_Scoped):
 class SqlUserRepository(_Scoped):
     async def _load(self, *where: Any) -> User | None:
         q = select(users).where(self._in_scope(users.c.org_id), *where)
-        row = (await self._conn.execute(q)).first()
+        row = (await self._exec(q)).first()
         if row is None:
             return None
-        roles = (await self._conn.execute(
+        roles = (await self._exec(
             select(user_roles.c.role).where(user_roles.c.user_id == row.id))).scalars().all()
         return User(id=row.id, org_id=row.org_id, user_name=row.user_name,
                     password_hash=row.password_hash, name=row.name, confirmed=row.confirmed,
                     created_at=aware(row.created_at), roles=set(roles))  # type: ignore[arg-type]
 
     async def add(self, user: User) -> None:
-        await self._conn.execute(insert(users).values(
+        self._tx.touched_users.add(user.id)
+        await self._exec(insert(users).values(
             id=user.id, org_id=user.org_id, user_name=user.user_name,
             password_hash=user.password_hash, name=user.name, confirmed=user.confirmed,
             created_at=user.created_at))
         await self._write_roles(user)
 
     async def _write_roles(self, user: User) -> None:
-        await self._conn.execute(delete(user_roles).where(user_roles.c.user_id == user.id))
+        await self._exec(delete(user_roles).where(user_roles.c.user_id == user.id))
         if user.roles:
-            await self._conn.execute(insert(user_roles), [
+            await self._exec(insert(user_roles), [
                 {"org_id": user.org_id, "user_id": user.id, "role": r} for r in sorted(user.roles)])
 
     async def get(self, user_id: str) -> User | None:
-        return await self._load(users.c.id == user_id)
+        cache = self._tx.cache
+        if cache is None or user_id in self._tx.touched_users:
+            return await self._load(users.c.id == user_id)
+        cached = cache.user(user_id)
+        if cached is not None:
+            return cached if self._visible(cached.org_id) else None
+        generation = cache.generation(user_id)
+        user = await self._load(users.c.id == user_id)
+        if user is not None:
+            cache.put_user(user, generation)
+        return user
 
     async def get_by_user_name(self, user_name: str) -> User | None:
         return await self._load(users.c.user_name == user_name)
 
     async def save(self, user: User) -> None:
-        await self._conn.execute(
+        self._tx.touched_users.add(user.id)
+        await self._exec(
             update(users).where(users.c.id == user.id, self._in_scope(users.c.org_id)).values(
                 password_hash=user.password_hash, name=user.name, confirmed=user.confirmed))
         await self._write_roles(user)
 
     async def delete(self, user: User) -> None:
+        self._tx.touched_users.add(user.id)
         # children first: SQLite only cascades when foreign keys are on for the connection
         for table in (verification_codes, user_roles):
-            await self._conn.execute(delete(table).where(table.c.user_id == user.id))
+            await self._exec(delete(table).where(table.c.user_id == user.id))
         session_ids = select(sessions.c.id).where(sessions.c.user_id == user.id)
-        await self._conn.execute(delete(refresh_tokens).where(
+        await self._exec(delete(refresh_tokens).where(
             refresh_tokens.c.session_id.in_(session_ids)))
-        await self._conn.execute(delete(sessions).where(sessions.c.user_id == user.id))
-        await self._conn.execute(
+        await self._exec(delete(sessions).where(sessions.c.user_id == user.id))
+        await self._exec(
             delete(users).where(users.c.id == user.id, self._in_scope(users.c.org_id)))
 
     async def count(self) -> int:
         q = select(func.count()).select_from(users).where(self._in_scope(users.c.org_id))
-        return int((await self._conn.execute(q)).scalar_one())
+        return int((await self._exec(q)).scalar_one())
 
 
 class SqlSessionRepository(_Scoped):
     async def add(self, session: Session) -> None:
-        await self._conn.execute(insert(sessions).values(
+        await self._exec(insert(sessions).values(
             id=session.id, org_id=session.org_id, user_id=session.user_id,
             created_at=session.created_at, expires_at=session.expires_at,
             revoked_at=session.revoked_at))
 
     async def get(self, session_id: str) -> Session | None:
         q = select(sessions).where(sessions.c.id == session_id, self._in_scope(sessions.c.org_id))
-        row = (await self._conn.execute(q)).first()
+        row = (await self._exec(q)).first()
         if row is None:
             return None
         return Session(id=row.id, org_id=row.org_id, user_id=row.user_id,
@@ -142,28 +174,30 @@ class SqlSessionRepository(_Scoped):
                        revoked_at=aware(row.revoked_at))
 
     async def save(self, session: Session) -> None:
-        await self._conn.execute(update(sessions).where(
+        self._tx.touched_users.add(session.user_id)
+        await self._exec(update(sessions).where(
             sessions.c.id == session.id, self._in_scope(sessions.c.org_id)).values(
             revoked_at=session.revoked_at))
 
     async def revoke_all_for_user(self, user_id: str, now: datetime) -> int:
-        result = await self._conn.execute(update(sessions).where(
+        self._tx.touched_users.add(user_id)
+        result = await self._exec(update(sessions).where(
             sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None),
             self._in_scope(sessions.c.org_id)).values(revoked_at=now))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def add_refresh_token(self, session_id: str, token_hash: str, org_id: str) -> None:
-        await self._conn.execute(insert(refresh_tokens).values(
+        await self._exec(insert(refresh_tokens).values(
             token_hash=token_hash, session_id=session_id, org_id=org_id, used_at=None))
 
     async def find_refresh_token(self, token_hash: str) -> tuple[str, bool] | None:
         q = select(refresh_tokens.c.session_id, refresh_tokens.c.used_at).where(
             refresh_tokens.c.token_hash == token_hash, self._in_scope(refresh_tokens.c.org_id))
-        row = (await self._conn.execute(q)).first()
+        row = (await self._exec(q)).first()
         return (row.session_id, row.used_at is not None) if row else None
 
     async def claim_refresh_token(self, token_hash: str, now: datetime) -> bool:
-        result = await self._conn.execute(update(refresh_tokens).where(
+        result = await self._exec(update(refresh_tokens).where(
             refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None),
             self._in_scope(refresh_tokens.c.org_id)).values(used_at=now))
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
@@ -178,18 +212,18 @@ def api_key_from_row(row: Any) -> ApiKey:
 
 class SqlApiKeyRepository(_Scoped):
     async def add(self, key: ApiKey) -> None:
-        await self._conn.execute(insert(api_keys).values(
+        await self._exec(insert(api_keys).values(
             id=key.id, org_id=key.org_id, name=key.name, secret_hash=key.secret_hash,
             roles=",".join(sorted(key.roles)), created_by=key.created_by,
             created_at=key.created_at, expires_at=key.expires_at, revoked_at=key.revoked_at))
 
     async def get(self, key_id: str) -> ApiKey | None:
         q = select(api_keys).where(api_keys.c.id == key_id, self._in_scope(api_keys.c.org_id))
-        row = (await self._conn.execute(q)).first()
+        row = (await self._exec(q)).first()
         return api_key_from_row(row) if row else None
 
     async def save(self, key: ApiKey) -> None:
-        await self._conn.execute(update(api_keys).where(
+        await self._exec(update(api_keys).where(
             api_keys.c.id == key.id, self._in_scope(api_keys.c.org_id)).values(
             name=key.name, revoked_at=key.revoked_at, roles=",".join(sorted(key.roles))))
 
@@ -202,12 +236,12 @@ class SqlApiKeyRepository(_Scoped):
                 select(anchor.c.created_at).scalar_subquery(),
                 select(anchor.c.id).scalar_subquery()))
         q = q.order_by(api_keys.c.created_at, api_keys.c.id).limit(limit)
-        return [api_key_from_row(r) for r in (await self._conn.execute(q)).all()]
+        return [api_key_from_row(r) for r in (await self._exec(q)).all()]
 
 
 class SqlVerificationCodeRepository(_Scoped):
     async def add(self, code: VerificationCode) -> None:
-        await self._conn.execute(insert(verification_codes).values(
+        await self._exec(insert(verification_codes).values(
             id=code.id, org_id=code.org_id, user_id=code.user_id, purpose=code.purpose.value,
             code_hash=code.code_hash, expires_at=code.expires_at, attempts=code.attempts,
             consumed=code.consumed))
@@ -219,7 +253,7 @@ class SqlVerificationCodeRepository(_Scoped):
                     verification_codes.c.consumed.is_(False),
                     self._in_scope(verification_codes.c.org_id))
              .order_by(verification_codes.c.expires_at.desc()).limit(1))
-        row = (await self._conn.execute(q)).first()
+        row = (await self._exec(q)).first()
         if row is None:
             return None
         return VerificationCode(id=row.id, org_id=row.org_id, user_id=row.user_id,
@@ -228,12 +262,12 @@ class SqlVerificationCodeRepository(_Scoped):
                                 attempts=row.attempts, consumed=row.consumed)
 
     async def save(self, code: VerificationCode) -> None:
-        await self._conn.execute(update(verification_codes).where(
+        await self._exec(update(verification_codes).where(
             verification_codes.c.id == code.id).values(attempts=code.attempts,
                                                         consumed=code.consumed))
 
     async def invalidate(self, user_id: str, purpose: str) -> None:
-        await self._conn.execute(delete(verification_codes).where(
+        await self._exec(delete(verification_codes).where(
             and_(verification_codes.c.user_id == user_id, verification_codes.c.purpose == purpose),
             self._in_scope(verification_codes.c.org_id)))
 

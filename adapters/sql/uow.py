@@ -1,8 +1,9 @@
 """The SQL unit of work: one connection and transaction, scoped to one organization.
 
-On PostgreSQL the scope is also set as `fleetgate.org_id` for the transaction, which the
-row-level security policies read, so a query that forgot its org filter still cannot see
-another organization's rows.
+The connection is opened on the first query, so a use case served from the read cache
+touches no connection at all. On PostgreSQL the scope is also set as `fleetgate.org_id` for
+the transaction, which the row-level security policies read, so a query that forgot its org
+filter still cannot see another organization's rows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from types import TracebackType
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
+from adapters.sql.cache import ReadCache
 from adapters.sql.repositories import (
     SqlApiKeyRepository,
     SqlOrganizationRepository,
@@ -28,43 +30,53 @@ async def set_scope(conn: AsyncConnection, org_id: str) -> None:
 
 
 class SqlUnitOfWork:
-    def __init__(self, engine: AsyncEngine, org_id: str) -> None:
-        self._engine, self._org = engine, org_id
+    def __init__(self, engine: AsyncEngine, org_id: str, cache: ReadCache | None) -> None:
+        self._engine, self._org, self.cache = engine, org_id, cache
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
+        self.touched_users: set[str] = set()
+
+    async def connection(self) -> AsyncConnection:
+        if self._conn is None:
+            self._conn = await self._engine.connect()
+        if self._tx is None:
+            self._tx = await self._conn.begin()
+            await set_scope(self._conn, self._org)
+        return self._conn
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        self._conn = await self._engine.connect()
-        self._tx = await self._conn.begin()
-        await set_scope(self._conn, self._org)
-        conn, org = self._conn, self._org
-        self.organizations = SqlOrganizationRepository(conn, org)
-        self.users = SqlUserRepository(conn, org)
-        self.sessions = SqlSessionRepository(conn, org)
-        self.api_keys = SqlApiKeyRepository(conn, org)
-        self.codes = SqlVerificationCodeRepository(conn, org)
+        self.organizations = SqlOrganizationRepository(self, self._org)
+        self.users = SqlUserRepository(self, self._org)
+        self.sessions = SqlSessionRepository(self, self._org)
+        self.api_keys = SqlApiKeyRepository(self, self._org)
+        self.codes = SqlVerificationCodeRepository(self, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        assert self._conn is not None and self._tx is not None
         try:
-            if self._tx.is_active:
+            if self._tx is not None and self._tx.is_active:
                 await self._tx.rollback()
         finally:
-            await self._conn.close()
+            self._tx = None
+            if self._conn is not None:
+                await self._conn.close()
+                self._conn = None
 
     async def commit(self) -> None:
-        assert self._tx is not None and self._conn is not None
-        await self._tx.commit()
-        # a use case may keep working (e.g. record a failed attempt, then raise)
-        self._tx = await self._conn.begin()
-        await set_scope(self._conn, self._org)
+        if self._tx is not None:
+            await self._tx.commit()
+            # a use case may keep working after a commit (record a failed attempt, then
+            # raise): the next query begins a new transaction
+            self._tx = None
+        if self.cache is not None:
+            self.cache.evict_users(self.touched_users)
+        self.touched_users = set()
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, engine: AsyncEngine, cache: ReadCache | None = None) -> None:
+        self._engine, self._cache = engine, cache
 
     def __call__(self, org_id: str) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._engine, org_id)
+        return SqlUnitOfWork(self._engine, org_id, self._cache)
