@@ -11,6 +11,7 @@ from typing import Any
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -151,9 +152,13 @@ class Mutation:
 
 def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int,
                  production: bool) -> strawberry.Schema:
+    # The limiters' validation rules are built once and shared: they are stateless, and
+    # ValidationCache keys on the rule classes, so rules rebuilt per request (what a fresh
+    # QueryDepthLimiter does) would make every request re-validate its document.
+    rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
     extensions: list[Any] = [
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),

@@ -13,6 +13,7 @@ from ports.services import AccessClaims, Clock
 ISSUER = "fleetgate"
 AUDIENCE = "fleetgate"
 ALGORITHM = "HS256"
+LEEWAY_SECONDS = 30
 _REQUIRED = ["exp", "iat", "nbf", "sub", "iss", "aud", "typ", "org"]
 
 
@@ -22,6 +23,10 @@ class JwtTokenIssuer:
         if len(secret) < 32:
             raise ValueError("FLEETGATE_SECRET must be at least 32 characters")
         self._secret, self._clock, self._ttl = secret, clock, access_ttl
+        # token string -> its verified claims: a token's signature and claims never change,
+        # so each is checked once; expiry is still compared with the clock on every use
+        self._verified: dict[str, AccessClaims] = {}
+        self._verified_max = 10_000
 
     def _encode(self, claims: dict[str, object]) -> str:
         now = self._clock.now()
@@ -39,6 +44,17 @@ class JwtTokenIssuer:
                              "cognito:username": user_id})
 
     def verify_access(self, token: str) -> AccessClaims:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if len(self._verified) >= self._verified_max:
+                self._verified.clear()
+            self._verified[token] = claims
+        if claims.expires_at.timestamp() <= self._clock.now().timestamp() - LEEWAY_SECONDS:
+            raise Unauthenticated("Invalid or expired token", reason="invalid_token")
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         invalid = Unauthenticated("Invalid or expired token", reason="invalid_token")
         try:
             header = jwt.get_unverified_header(token)
@@ -55,9 +71,9 @@ class JwtTokenIssuer:
         now = self._clock.now().timestamp()
         if claims["typ"] != "access" or not isinstance(claims.get("sid"), str):
             raise invalid
-        if not isinstance(claims["exp"], int | float) or claims["exp"] <= now - 30:
+        if not isinstance(claims["exp"], int | float) or claims["exp"] <= now - LEEWAY_SECONDS:
             raise invalid
-        if not isinstance(claims["nbf"], int | float) or claims["nbf"] > now + 30:
+        if not isinstance(claims["nbf"], int | float) or claims["nbf"] > now + LEEWAY_SECONDS:
             raise invalid
         if not all(isinstance(claims[k], str) for k in ("sub", "org")):
             raise invalid

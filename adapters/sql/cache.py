@@ -11,7 +11,7 @@ before its query is still current, so a read racing a commit cannot store an old
 
 from __future__ import annotations
 
-import copy
+from dataclasses import replace
 from datetime import datetime
 
 from domain.access.model import Principal
@@ -33,14 +33,14 @@ class ReadCache:
 
     def user(self, user_id: str) -> User | None:
         cached = self._users.get(user_id)
-        return copy.deepcopy(cached) if cached is not None else None
+        return _copy(cached) if cached is not None else None
 
     def put_user(self, user: User, seen_generation: int) -> None:
         if self.generation(user.id) != seen_generation:
             return
         if len(self._users) >= self._size:
             self._users.clear()  # bounded memory; a cold cache only costs queries
-        self._users[user.id] = copy.deepcopy(user)
+        self._users[user.id] = _copy(user)
 
     def principal(self, key: PrincipalKey, now: datetime) -> Principal | None:
         cached = self._principals.get(key)
@@ -65,3 +65,8 @@ class ReadCache:
             self._users.pop(user_id, None)
             for key in self._keys_by_user.pop(user_id, ()):
                 self._principals.pop(key, None)
+
+
+def _copy(user: User) -> User:
+    """Callers may mutate what they get; fields are immutable but for the roles set."""
+    return replace(user, roles=set(user.roles))
