@@ -1,0 +1,169 @@
+"""Nodes (RainMaker's devices): config, a versioned params shadow, tags, metadata and
+connectivity. The entity enforces the rules; it records events for the EventPublisher."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain.errors import Conflict, ValidationFailed
+from domain.shadow import merge_shadow
+
+NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TAG = re.compile(r"^[^:\s][^:]{0,63}:[^:]{0,128}$")
+MAX_TAGS = 64
+MAX_PARAMS_BYTES = 64 * 1024
+
+
+def check_node_id(value: object) -> str:
+    if not isinstance(value, str) or not NODE_ID.match(value):
+        raise ValidationFailed("Invalid node_id", reason="invalid_node_id")
+    return value
+
+
+def check_tags(tags: object) -> list[str]:
+    """RainMaker tags are "key:value" strings."""
+    if not isinstance(tags, list) or not all(isinstance(t, str) and TAG.match(t) for t in tags):
+        raise ValidationFailed("Tags must be a list of key:value strings", reason="invalid_tags")
+    if len(tags) > MAX_TAGS:
+        raise ValidationFailed(f"At most {MAX_TAGS} tags per node", reason="invalid_tags")
+    return list(dict.fromkeys(tags))
+
+
+def _check_params(params: object) -> dict[str, dict[str, Any]]:
+    """{"<Device>": {"<param>": value}}: objects of objects, as RainMaker nodes send them."""
+    if not isinstance(params, dict) or not params:
+        raise ValidationFailed("params must be a non-empty object of devices",
+                               reason="invalid_params")
+    for device, values in params.items():
+        if not isinstance(device, str) or not device or not isinstance(values, dict):
+            raise ValidationFailed("params must map device names to objects",
+                                   reason="invalid_params")
+    return params
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeEvent:
+    kind: str  # node_connected | node_disconnected | node_params_changed | node_config_changed
+    node_id: str
+    org_id: str
+    at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class Connectivity:
+    connected: bool = False
+    timestamp_ms: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class Node:
+    id: str
+    org_id: str
+    created_at: datetime
+    name: str = ""
+    type: str = ""
+    model: str = ""
+    fw_version: str = ""
+    config: dict[str, Any] | None = None
+    config_version: str = ""
+    reported: dict[str, dict[str, Any]] = field(default_factory=dict)
+    desired: dict[str, dict[str, Any]] = field(default_factory=dict)
+    params_version: int = 0
+    connectivity: Connectivity = field(default_factory=Connectivity)
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    active: bool = True
+    events: list[NodeEvent] = field(default_factory=list, repr=False)
+
+    def _record(self, kind: str, at: datetime, **data: Any) -> None:
+        self.events.append(NodeEvent(kind=kind, node_id=self.id, org_id=self.org_id, at=at,
+                                     data=data))
+
+    def apply_config(self, config: object, at: datetime) -> bool:
+        """Stores the node's config; info (name, type, model, fw_version) becomes queryable.
+        Returns False (and records nothing) when the config is the one already stored."""
+        if not isinstance(config, dict):
+            raise ValidationFailed("config must be an object", reason="invalid_config")
+        info = config.get("info") if isinstance(config.get("info"), dict) else {}
+        if config.get("node_id") not in (None, self.id):
+            raise ValidationFailed("config is for another node", reason="invalid_config")
+        if config == self.config:
+            return False
+        self.config = config
+        self.config_version = str(config.get("config_version", ""))[:64]
+        for attr in ("name", "type", "model", "fw_version"):
+            value = info.get(attr) if isinstance(info, dict) else None
+            if isinstance(value, str):
+                setattr(self, attr, value[:128])
+        self._record("node_config_changed", at, config_version=self.config_version)
+        return True
+
+    def apply_reported(self, params: object, at: datetime, *, full: bool = False) -> bool:
+        """Merges reported params (or replaces them, for params/local/init).
+
+        - the version goes up only when the state really changes, so a duplicated or
+          redelivered message changes nothing twice;
+        - a device's params merge key by key; other devices are untouched.
+        """
+        checked = _check_params(params)
+        if full:
+            merged = {device: dict(values) for device, values in checked.items()}
+        else:
+            merged = {device: dict(values) for device, values in self.reported.items()}
+            for device, values in checked.items():
+                merged.setdefault(device, {}).update(values)
+        if merged == self.reported:
+            return False
+        self.reported = merged
+        self.params_version += 1
+        self._record("node_params_changed", at, version=self.params_version, params=checked)
+        return True
+
+    def set_desired(self, params: object, at: datetime, *, expected_version: int | None = None
+                    ) -> dict[str, dict[str, Any]]:
+        """Records desired params to send on params/remote.
+
+        - a writer that read version N and sends it gets CONFLICT when the shadow moved on;
+        - desired state is kept while the node is offline and delivered when it reconnects.
+        """
+        checked = _check_params(params)
+        if expected_version is not None and expected_version != self.params_version:
+            raise Conflict(f"params changed since version {expected_version} "
+                           f"(now {self.params_version})", reason="stale_version")
+        for device, values in checked.items():
+            self.desired.setdefault(device, {}).update(values)
+        self.params_version += 1
+        self._record("node_params_changed", at, version=self.params_version, desired=checked)
+        return checked
+
+    def apply_connection(self, connected: bool, timestamp_ms: int, at: datetime) -> bool:
+        """Connectivity from the connection topic or the last will.
+
+        - an event older than the state we hold is stale and ignored, so a late will
+          cannot mark a reconnected node offline.
+        """
+        if timestamp_ms < self.connectivity.timestamp_ms:
+            return False
+        if connected == self.connectivity.connected and \
+                timestamp_ms == self.connectivity.timestamp_ms:
+            return False
+        changed = connected != self.connectivity.connected
+        self.connectivity = Connectivity(connected=connected, timestamp_ms=timestamp_ms)
+        if changed:
+            self._record("node_connected" if connected else "node_disconnected", at,
+                         timestamp=timestamp_ms)
+        return True
+
+    def add_tags(self, tags: object) -> None:
+        self.tags = check_tags(self.tags + check_tags(tags))
+
+    def remove_tags(self, tags: object) -> None:
+        gone = set(check_tags(tags))
+        self.tags = [t for t in self.tags if t not in gone]
+
+    def update_metadata(self, patch: object) -> None:
+        self.metadata = merge_shadow(self.metadata, patch)
