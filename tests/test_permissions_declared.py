@@ -57,7 +57,10 @@ def _graphql_fields() -> list[tuple[str, Any]]:
     return out
 
 
-@pytest.mark.parametrize(("name", "field"), _graphql_fields(), ids=[n for n, _ in _graphql_fields()])
+FIELDS = _graphql_fields()
+
+
+@pytest.mark.parametrize(("name", "field"), FIELDS, ids=[n for n, _ in FIELDS])
 def test_graphql_root_field_declares_its_access(name: str, field: Any) -> None:
     use_cases = field.metadata.get("uses")
     assert use_cases, f"{name} names no use case in metadata['uses']"

@@ -5,7 +5,19 @@ from __future__ import annotations
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from domain.errors import ValidationFailed
+
 OWASP_MEMORY_KIB, OWASP_TIME, OWASP_PARALLELISM = 19456, 2, 1
+
+
+def _encodable(password: str) -> bool:
+    """JSON and GraphQL strings may carry lone surrogates ("\\ud800"), which UTF-8 cannot
+    encode; argon2 would raise UnicodeEncodeError (a 500) on them."""
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Argon2PasswordHasher:
@@ -15,9 +27,14 @@ class Argon2PasswordHasher:
                                   parallelism=parallelism, type=Type.ID)
 
     def hash(self, password: str) -> str:
+        if not _encodable(password):
+            raise ValidationFailed("Password must be valid Unicode text",
+                                   reason="password_policy")
         return self._ph.hash(password)
 
     def verify(self, password_hash: str, password: str) -> bool:
+        if not _encodable(password):
+            return False  # hash() never accepted such a password, so nothing can match
         try:
             return self._ph.verify(password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):

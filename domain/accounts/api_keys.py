@@ -67,6 +67,8 @@ class ApiKeys:
         - another organization's key id is NOT_FOUND, like an unknown one.
         """
         principal = caller.require_principal()
+        if not (key_id.isascii() and key_id.isalnum() and len(key_id) <= 32):
+            raise NotFound("API key does not exist", reason="not_found")
         async with self._uow(principal.org_id) as uow:
             key = await uow.api_keys.get(key_id)
             if key is None or key.org_id != principal.org_id:

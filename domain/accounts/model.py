@@ -25,6 +25,15 @@ _PHONE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 _ORG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{1,62}$")
 
 
+def is_text(value: str) -> bool:
+    """Encodable as UTF-8: JSON allows lone surrogates that no store or hash accepts."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def normalize_user_name(raw: object) -> str:
     """An e-mail address (case-folded) or an E.164 phone number."""
     if not isinstance(raw, str) or not raw.strip():
@@ -46,7 +55,8 @@ def check_password_policy(password: object) -> str:
     if not isinstance(password, str) or not password:
         raise ValidationFailed("Password is missing", reason="password_missing")
     if (
-        not PASSWORD_MIN <= len(password) <= PASSWORD_MAX
+        not is_text(password)
+        or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX
         or any(c.isspace() for c in password)
         or not any(c.isupper() for c in password)
         or not any(c.islower() for c in password)
@@ -65,7 +75,8 @@ def check_display_name(name: object) -> str:
     if not isinstance(name, str):
         raise ValidationFailed("name must be a string", reason="invalid_body")
     value = name.strip()
-    if not value or len(value) > NAME_MAX or any(ord(c) < 32 for c in value):
+    if not value or len(value) > NAME_MAX or any(ord(c) < 32 for c in value) \
+            or not is_text(value):
         raise ValidationFailed("name must be 1..256 printable characters", reason="invalid_name")
     return value
 
@@ -216,6 +227,7 @@ class ApiKey:
 
 
 def check_api_key_name(name: object) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > API_KEY_NAME_MAX:
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > API_KEY_NAME_MAX \
+            or not is_text(name):
         raise ValidationFailed("API key name must be 1..100 characters", reason="invalid_name")
     return name.strip()

@@ -9,7 +9,9 @@ from domain.accounts.model import ApiKey
 
 
 def sha256_hex(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+    # surrogatepass: any presented string hashes (and then simply matches nothing), even one
+    # with a lone surrogate that strict UTF-8 cannot encode
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

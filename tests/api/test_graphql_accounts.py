@@ -16,7 +16,8 @@ async def gql_login(env: Env, user_name: str, password: str = PASSWORD) -> dict:
 
 async def test_register_confirm_login_and_me(env: Env) -> None:
     out = await env.gql("""mutation { register(input: {userName: "gq@example.com",
-        password: "Secret-pass1", name: "Gee"}) { user { userName name } verificationRequired } }""")
+        password: "Secret-pass1", name: "Gee"}) {
+        user { userName name } verificationRequired } }""")
     assert out["data"]["register"] == {"user": {"userName": "gq@example.com", "name": "Gee"},
                                        "verificationRequired": True}
     code = await env.outbox_code("gq@example.com")

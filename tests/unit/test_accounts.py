@@ -305,3 +305,19 @@ async def test_api_key_pagination(world: World) -> None:
     assert [k.name for k in page] == ["k2", "k3", "k4"] and not more
     with pytest.raises(ValidationFailed):
         await world.api_keys.list_api_keys(a, limit=1000)
+
+
+@pytest.mark.parametrize("field", ["name", "password"])
+async def test_lone_surrogates_are_refused_as_validation_errors(world: World, field: str) -> None:
+    caller = await world.confirmed_user()
+    with pytest.raises(ValidationFailed):
+        if field == "name":
+            await world.profiles.update_profile(caller, name="bad\ud800")
+        else:
+            await world.registration.sign_up(ANON, user_name="x@example.com",
+                                             password="Abcdefg1\ud800")
+
+
+async def test_any_presented_refresh_token_string_is_simply_unknown(world: World) -> None:
+    with pytest.raises(Unauthenticated):
+        await world.sessions.refresh(ANON, refresh_token="rt_\ud800")
