@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.mqtt.embedded import EmbeddedBroker
 from domain.accounts.use_cases import AccountUseCases
+from domain.devices.use_cases import DeviceUseCases
 from fleetgate import __version__
 from fleetgate.container import Container
 from fleetgate.settings import Settings
@@ -75,6 +76,10 @@ def account_use_cases(container: Container) -> AccountUseCases:
                            api_keys=container.api_keys())
 
 
+def device_use_cases(container: Container) -> DeviceUseCases:
+    return DeviceUseCases(provisioning=container.provisioning())
+
+
 def create_app(settings: Settings, *, container: Container | None = None,
                start_broker: bool = False, bench: bool = False) -> Starlette:
     container = container or Container(settings=settings)
@@ -83,7 +88,8 @@ def create_app(settings: Settings, *, container: Container | None = None,
                           max_aliases=settings.graphql_max_aliases,
                           max_tokens=settings.graphql_max_tokens,
                           production=settings.production)
-    graphql = FleetgateGraphQL(schema, accounts, production=settings.production,
+    devices = device_use_cases(container)
+    graphql = FleetgateGraphQL(schema, accounts, devices, production=settings.production,
                                allowed_origins=settings.cors_origins)
     routes: list[Any] = build_routes(rest_operations(accounts, max_body=settings.max_body_bytes),
                                      version=__version__)

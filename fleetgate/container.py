@@ -23,6 +23,7 @@ from domain.accounts.api_keys import ApiKeys
 from domain.accounts.profile import Profiles
 from domain.accounts.registration import Limits, Registration
 from domain.accounts.sessions import Sessions
+from domain.devices.provisioning import Provisioning
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
@@ -69,3 +70,5 @@ class Container(containers.DeclarativeContainer):
         Profiles, uow=uow, hasher=hasher, ids=ids, clock=clock, outbox=outbox, limiter=limiter,
         authorizer=authorizer, limits=limits)
     api_keys = providers.Singleton(ApiKeys, uow=uow, ids=ids, clock=clock, authorizer=authorizer)
+    provisioning = providers.Singleton(Provisioning, uow=uow, ids=ids, clock=clock,
+                                       authorizer=authorizer)

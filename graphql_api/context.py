@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 
 from domain.access.model import Caller
 from domain.accounts.use_cases import AccountUseCases
+from domain.devices.use_cases import DeviceUseCases
 from domain.errors import Unauthenticated
 
 
 @dataclass(slots=True, kw_only=True)
 class Context:
     accounts: AccountUseCases
+    devices: DeviceUseCases
     token: str | None
     ip: str
     host: str | None

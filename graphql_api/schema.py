@@ -25,6 +25,7 @@ from domain.accounts.api_keys import ApiKeys
 from domain.accounts.profile import Profiles
 from domain.accounts.registration import Registration
 from domain.accounts.sessions import Sessions
+from domain.devices.provisioning import Provisioning
 from domain.errors import ValidationFailed
 from graphql_api import types as t
 from graphql_api.context import Context
@@ -148,6 +149,20 @@ class Mutation:
         ctx = info.context
         key = await ctx.accounts.api_keys.revoke_api_key(await ctx.caller(), key_id=str(input.id))
         return t.RevokeApiKeyPayload(api_key=t.ApiKeyType.of(key))
+
+    @strawberry.mutation(metadata=uses(Provisioning.create_registration_token),
+                         description="A one-time token a device exchanges at "
+                                     "POST /v1/devices/provision for its identity.")
+    async def create_registration_token(self, info: Ctx, input: t.CreateRegistrationTokenInput
+                                        ) -> t.RegistrationTokenPayload:
+        ctx = info.context
+        issued = await ctx.devices.provisioning.create_registration_token(
+            await ctx.caller(), node_name=input.node_name,
+            expires_in_minutes=input.expires_in_minutes)
+        return t.RegistrationTokenPayload(token=issued.token,
+                                          id=strawberry.ID(issued.record.id),
+                                          node_name=issued.record.node_name,
+                                          expires_at=issued.record.expires_at)
 
 
 def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int,

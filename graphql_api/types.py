@@ -194,3 +194,17 @@ class CreateApiKeyInput:
 @strawberry.input
 class RevokeApiKeyInput:
     id: strawberry.ID
+
+
+@strawberry.input
+class CreateRegistrationTokenInput:
+    node_name: str
+    expires_in_minutes: int = 60
+
+
+@strawberry.type
+class RegistrationTokenPayload:
+    token: str = strawberry.field(description="One-time token for the device; shown once.")
+    id: strawberry.ID
+    node_name: str
+    expires_at: datetime

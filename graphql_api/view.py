@@ -15,6 +15,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.base import HTTPException  # the class strawberry's views turn into 4xx
 
 from domain.accounts.use_cases import AccountUseCases
+from domain.devices.use_cases import DeviceUseCases
 from graphql_api.context import Context
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
@@ -50,12 +51,13 @@ def _token(headers: Any) -> str | None:
 
 
 class FleetgateGraphQL(GraphQL[Context, None]):
-    def __init__(self, schema: Any, accounts: AccountUseCases, *, production: bool,
+    def __init__(self, schema: Any, accounts: AccountUseCases, devices: DeviceUseCases, *,
+                 production: bool,
                  allowed_origins: tuple[str, ...] = ()) -> None:
         super().__init__(schema, graphql_ide=None if production else "graphiql",
                          allow_queries_via_get=not production,
                          allowed_origins=allowed_origins)
-        self._accounts, self._production = accounts, production
+        self._accounts, self._devices, self._production = accounts, devices, production
 
     def parse_json(self, data: str | bytes) -> Any:
         """HTTP request JSON (POST body, GET variables/extensions): anything unparsable or not
@@ -94,6 +96,7 @@ class FleetgateGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket,
                           response: Response | WebSocket | None) -> Context:
         host = request.headers.get("host", "")
-        return Context(accounts=self._accounts, token=_token(request.headers),
+        return Context(accounts=self._accounts, devices=self._devices,
+                       token=_token(request.headers),
                        ip=request.client.host if request.client else "unknown",
                        host=host.rsplit(":", 1)[0].lower() if host else None)

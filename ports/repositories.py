@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Protocol
 
 from domain.accounts.model import ApiKey, Organization, Session, User, VerificationCode
+from domain.devices.model import Node, NodeSecrets, RegistrationToken
 
 SYSTEM_SCOPE = "*"
 """Org scope for the few look-ups that precede knowing the tenant (sign-in by user name)."""
@@ -70,6 +71,25 @@ class VerificationCodeRepository(Protocol):
     async def invalidate(self, user_id: str, purpose: str) -> None: ...
 
 
+class NodeRepository(Protocol):
+    """Nodes of the scoped organization, and the hashes of their device secrets."""
+
+    async def add(self, node: Node, secrets: NodeSecrets) -> None: ...
+    async def get(self, node_id: str) -> Node | None: ...
+    async def save(self, node: Node) -> None: ...
+    async def secrets(self, node_id: str) -> NodeSecrets | None: ...
+
+
+class RegistrationTokenRepository(Protocol):
+    """One-time node registration tokens (stored as SHA-256 hashes)."""
+
+    async def add(self, token: RegistrationToken) -> None: ...
+    async def find(self, token_hash: str) -> RegistrationToken | None: ...
+    async def claim(self, token_id: str, node_id: str, now: datetime) -> bool:
+        """Atomically marks an unused token used by node_id; False when already used."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over the repositories, scoped to one organization (or SYSTEM_SCOPE).
 
@@ -81,6 +101,8 @@ class UnitOfWork(Protocol):
     sessions: SessionRepository
     api_keys: ApiKeyRepository
     codes: VerificationCodeRepository
+    nodes: NodeRepository
+    registration_tokens: RegistrationTokenRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.sql.cache import ReadCache
 from adapters.sql.tables import (
     api_keys,
+    node_registration_tokens,
+    node_secrets,
+    nodes,
     organizations,
     refresh_tokens,
     sessions,
@@ -27,6 +30,7 @@ from domain.accounts.model import (
     User,
     VerificationCode,
 )
+from domain.devices.model import Connectivity, Node, NodeSecrets, RegistrationToken
 from ports.repositories import SYSTEM_SCOPE
 
 
@@ -273,3 +277,79 @@ class SqlVerificationCodeRepository(_Scoped):
 
 
 
+
+
+def node_from_row(row: Any) -> Node:
+    return Node(id=row.id, org_id=row.org_id, created_at=aware(row.created_at),  # type: ignore[arg-type]
+                name=row.name, type=row.type, model=row.model, fw_version=row.fw_version,
+                config=row.config, config_version=row.config_version,
+                reported=row.reported or {}, desired=row.desired or {},
+                params_version=row.params_version,
+                connectivity=Connectivity(connected=row.connected,
+                                          timestamp_ms=row.connection_ts),
+                tags=list(row.tags or []), metadata=row.metadata, active=row.active)
+
+
+def _node_values(node: Node) -> dict[str, Any]:
+    return {"name": node.name, "type": node.type, "model": node.model,
+            "fw_version": node.fw_version, "config": node.config,
+            "config_version": node.config_version, "reported": node.reported,
+            "desired": node.desired, "params_version": node.params_version,
+            "connected": node.connectivity.connected,
+            "connection_ts": node.connectivity.timestamp_ms, "tags": node.tags,
+            "metadata": node.metadata, "active": node.active}
+
+
+class SqlNodeRepository(_Scoped):
+    async def add(self, node: Node, secrets: NodeSecrets) -> None:
+        await self._exec(insert(nodes).values(id=node.id, org_id=node.org_id,
+                                              created_at=node.created_at, **_node_values(node)))
+        await self._exec(insert(node_secrets).values(
+            node_id=secrets.node_id, org_id=secrets.org_id,
+            mqtt_password_hash=secrets.mqtt_password_hash,
+            secret_key_hash=secrets.secret_key_hash))
+
+    async def get(self, node_id: str) -> Node | None:
+        q = select(nodes).where(nodes.c.id == node_id, self._in_scope(nodes.c.org_id))
+        row = (await self._exec(q)).first()
+        return node_from_row(row) if row else None
+
+    async def save(self, node: Node) -> None:
+        await self._exec(update(nodes).where(
+            nodes.c.id == node.id, self._in_scope(nodes.c.org_id)).values(**_node_values(node)))
+
+    async def secrets(self, node_id: str) -> NodeSecrets | None:
+        q = select(node_secrets).where(node_secrets.c.node_id == node_id,
+                                       self._in_scope(node_secrets.c.org_id))
+        row = (await self._exec(q)).first()
+        return NodeSecrets(node_id=row.node_id, org_id=row.org_id,
+                           mqtt_password_hash=row.mqtt_password_hash,
+                           secret_key_hash=row.secret_key_hash) if row else None
+
+
+class SqlRegistrationTokenRepository(_Scoped):
+    async def add(self, token: RegistrationToken) -> None:
+        await self._exec(insert(node_registration_tokens).values(
+            id=token.id, org_id=token.org_id, node_name=token.node_name,
+            token_hash=token.token_hash, created_by=token.created_by,
+            created_at=token.created_at, expires_at=token.expires_at, used_at=token.used_at,
+            node_id=token.node_id))
+
+    async def find(self, token_hash: str) -> RegistrationToken | None:
+        t = node_registration_tokens
+        row = (await self._exec(select(t).where(t.c.token_hash == token_hash,
+                                                self._in_scope(t.c.org_id)))).first()
+        if row is None:
+            return None
+        return RegistrationToken(id=row.id, org_id=row.org_id, node_name=row.node_name,
+                                 token_hash=row.token_hash, created_by=row.created_by,
+                                 created_at=aware(row.created_at),  # type: ignore[arg-type]
+                                 expires_at=aware(row.expires_at),  # type: ignore[arg-type]
+                                 used_at=aware(row.used_at), node_id=row.node_id)
+
+    async def claim(self, token_id: str, node_id: str, now: datetime) -> bool:
+        t = node_registration_tokens
+        result = await self._exec(update(t).where(
+            t.c.id == token_id, t.c.used_at.is_(None), self._in_scope(t.c.org_id)).values(
+            used_at=now, node_id=node_id))
+        return bool(result.rowcount == 1)

@@ -4,6 +4,8 @@ these definitions describe it for queries and must match the latest migration (a
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -124,7 +126,52 @@ casbin_rule = Table(
     UniqueConstraint("ptype", "v0", "v1", "v2", "v3", "v4", "v5", name="uq_casbin_rule"),
 )
 
+nodes = Table(
+    "nodes", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_id", String(36), ForeignKey("organizations.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("name", String(128), nullable=False, default=""),
+    Column("type", String(128), nullable=False, default=""),
+    Column("model", String(128), nullable=False, default=""),
+    Column("fw_version", String(128), nullable=False, default=""),
+    Column("config", JSON, nullable=True),
+    Column("config_version", String(64), nullable=False, default=""),
+    Column("reported", JSON, nullable=False),
+    Column("desired", JSON, nullable=False),
+    Column("params_version", BigInteger, nullable=False, default=0),
+    Column("connected", Boolean, nullable=False, default=False),
+    Column("connection_ts", BigInteger, nullable=False, default=0),
+    Column("tags", JSON, nullable=False),
+    Column("metadata", JSON, nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    _ts("created_at"),
+)
+
+node_secrets = Table(
+    "node_secrets", metadata,
+    Column("node_id", String(64), ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Column("mqtt_password_hash", String(64), nullable=False),
+    Column("secret_key_hash", String(64), nullable=False),
+)
+
+node_registration_tokens = Table(
+    "node_registration_tokens", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), ForeignKey("organizations.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("node_name", String(128), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_by", String(36), nullable=True),
+    _ts("created_at"),
+    _ts("expires_at"),
+    _ts("used_at", nullable=True),
+    Column("node_id", String(64), nullable=True),
+)
+
 TENANT_TABLES = ("users", "user_roles", "sessions", "refresh_tokens", "api_keys",
-                 "verification_codes", "outbox_messages")
+                 "verification_codes", "outbox_messages", "nodes", "node_secrets",
+                 "node_registration_tokens")
 """Tables whose rows belong to one organization: filtered by org_id in every repository and,
 on PostgreSQL, by row-level security as well."""

@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 from adapters.sql.cache import ReadCache
 from adapters.sql.repositories import (
     SqlApiKeyRepository,
+    SqlNodeRepository,
     SqlOrganizationRepository,
+    SqlRegistrationTokenRepository,
     SqlSessionRepository,
     SqlUserRepository,
     SqlVerificationCodeRepository,
@@ -50,6 +52,8 @@ class SqlUnitOfWork:
         self.sessions = SqlSessionRepository(self, self._org)
         self.api_keys = SqlApiKeyRepository(self, self._org)
         self.codes = SqlVerificationCodeRepository(self, self._org)
+        self.nodes = SqlNodeRepository(self, self._org)
+        self.registration_tokens = SqlRegistrationTokenRepository(self, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

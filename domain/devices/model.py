@@ -167,3 +167,47 @@ class Node:
 
     def update_metadata(self, patch: object) -> None:
         self.metadata = merge_shadow(self.metadata, patch)
+
+
+REGISTRATION_TTL_MINUTES_MAX = 7 * 24 * 60
+
+
+@dataclass(slots=True, kw_only=True)
+class RegistrationToken:
+    """A one-time token an admin hands to a device, exchanged for the device's identity."""
+
+    id: str
+    org_id: str
+    node_name: str
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+    created_by: str | None = None
+    used_at: datetime | None = None
+    node_id: str | None = None
+
+    def usable(self, now: datetime) -> bool:
+        return self.used_at is None and now < self.expires_at
+
+
+@dataclass(slots=True, kw_only=True)
+class NodeSecrets:
+    """Hashes of what a device proves itself with: its broker password and the secret_key
+    a user claims it with. The plain values are shown once, at provisioning."""
+
+    node_id: str
+    org_id: str
+    mqtt_password_hash: str
+    secret_key_hash: str
+
+
+def check_node_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 128 \
+            or any(ord(c) < 32 for c in name):
+        raise ValidationFailed("node_name must be 1..128 printable characters",
+                               reason="invalid_node_name")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationFailed("node_name must be text", reason="invalid_node_name") from exc
+    return name.strip()

@@ -12,6 +12,7 @@ from types import TracebackType
 
 from domain.access.model import Permission, Principal, PrincipalKind
 from domain.accounts.model import ApiKey, Organization, Session, User, VerificationCode
+from domain.devices.model import Node, NodeSecrets, RegistrationToken
 from domain.errors import Forbidden, Unauthenticated
 from ports.repositories import SYSTEM_SCOPE
 from ports.services import AccessClaims, OutgoingMessage
@@ -124,6 +125,9 @@ class Store:
     refresh: dict[str, tuple[str, str, datetime | None]] = field(default_factory=dict)
     keys: dict[str, ApiKey] = field(default_factory=dict)
     codes: dict[str, VerificationCode] = field(default_factory=dict)
+    nodes: dict[str, Node] = field(default_factory=dict)
+    node_secrets: dict[str, NodeSecrets] = field(default_factory=dict)
+    tokens: dict[str, RegistrationToken] = field(default_factory=dict)
 
 
 class _Repo:
@@ -246,6 +250,40 @@ class InMemoryCodes(_Repo):
             del self.s.codes[cid]
 
 
+class InMemoryNodes(_Repo):
+    async def add(self, node: Node, secrets: NodeSecrets) -> None:
+        assert node.id not in self.s.nodes
+        self.s.nodes[node.id] = copy.deepcopy(node)
+        self.s.node_secrets[node.id] = secrets
+
+    async def get(self, node_id: str) -> Node | None:
+        node = self.s.nodes.get(node_id)
+        return copy.deepcopy(node) if node and self.visible(node.org_id) else None
+
+    async def save(self, node: Node) -> None:
+        self.s.nodes[node.id] = copy.deepcopy(node)
+
+    async def secrets(self, node_id: str) -> NodeSecrets | None:
+        found = self.s.node_secrets.get(node_id)
+        return found if found and self.visible(found.org_id) else None
+
+
+class InMemoryRegistrationTokens(_Repo):
+    async def add(self, token: RegistrationToken) -> None:
+        self.s.tokens[token.id] = copy.deepcopy(token)
+
+    async def find(self, token_hash: str) -> RegistrationToken | None:
+        found = next((t for t in self.s.tokens.values() if t.token_hash == token_hash), None)
+        return copy.deepcopy(found) if found and self.visible(found.org_id) else None
+
+    async def claim(self, token_id: str, node_id: str, now: datetime) -> bool:
+        token = self.s.tokens.get(token_id)
+        if token is None or token.used_at is not None:
+            return False
+        token.used_at, token.node_id = now, node_id
+        return True
+
+
 class InMemoryUnitOfWork:
     """Works on a copy of the store; commit() publishes it, leaving without commit drops it."""
 
@@ -260,6 +298,8 @@ class InMemoryUnitOfWork:
         self.sessions = InMemorySessions(self._work, self._org)
         self.api_keys = InMemoryApiKeys(self._work, self._org)
         self.codes = InMemoryCodes(self._work, self._org)
+        self.nodes = InMemoryNodes(self._work, self._org)
+        self.registration_tokens = InMemoryRegistrationTokens(self._work, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

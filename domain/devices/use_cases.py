@@ -1,0 +1,12 @@
+"""The device use cases the APIs call, bundled so both APIs receive the same instances."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.devices.provisioning import Provisioning
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceUseCases:
+    provisioning: Provisioning
