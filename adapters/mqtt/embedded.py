@@ -1,7 +1,8 @@
 """The embedded MQTT broker (amqtt) that `fleetgate serve` runs when MQTT_URL is unset.
 
-Device authentication and topic ACLs are added with the devices capability; until then the
-broker listens on loopback only.
+With an `access` object (DeviceAccess) the broker authenticates every client against
+Fleetgate and keeps each device under its own topics; without one (tests of the transport
+alone) it accepts anonymous clients.
 """
 
 from __future__ import annotations
@@ -15,17 +16,23 @@ log = logging.getLogger("fleetgate.mqtt")
 
 
 class EmbeddedBroker:
-    def __init__(self, host: str = "127.0.0.1", port: int = 1884) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str = "127.0.0.1", port: int = 1884, *,
+                 access: Any = None) -> None:
+        self.host, self.port, self._access = host, port, access
         self._broker: Broker | None = None
 
     def _config(self) -> dict[str, Any]:
         return {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}",
                                       "max_connections": 10_000}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
-                        {"allow_anonymous": True}},
+            "plugins": self._plugins(),
         }
+
+    def _plugins(self) -> dict[str, Any]:
+        if self._access is None:
+            return {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
+        return {"adapters.mqtt.auth_plugins.FleetgateAuthPlugin": {"access": self._access},
+                "adapters.mqtt.auth_plugins.FleetgateTopicPlugin": {"access": self._access}}
 
     async def start(self) -> None:
         self._broker = Broker(self._config())
