@@ -56,10 +56,22 @@ def build_routes(operations: list[Operation], *, version: str) -> list[Route]:
     async def openapi(_request: Request) -> Response:
         return JSONResponse(document)
 
-    routes = [Route(op.path, _guarded(op.handler), methods=[op.method], name=op.operation_id)
-              for op in operations]
+    by_path: dict[str, dict[str, Handler]] = {}
+    for op in operations:
+        by_path.setdefault(op.path, {})[op.method] = _guarded(op.handler)
+    # One route per path, so a wrong method is answered 405 with every allowed method in Allow.
+    routes = [Route(path, _dispatch(handlers), methods=list(handlers), name=path)
+              for path, handlers in by_path.items()]
     routes.append(Route("/v1/openapi.json", openapi, methods=["GET"], name="openapi"))
     return routes
+
+
+def _dispatch(handlers: dict[str, Handler]) -> Handler:
+    async def run(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return run
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:

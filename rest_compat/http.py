@@ -12,9 +12,16 @@ from starlette.responses import JSONResponse
 
 from domain.access.model import Caller, Principal
 from domain.errors import Unauthenticated, ValidationFailed
+from rest_compat.schemas import Violation, validate
 
 Authenticate = Callable[[str], Awaitable[Principal]]
+# Turns the first rule a body breaks into the RainMaker failure to answer with.
+Explain = Callable[[Violation, dict[str, Any]], ValidationFailed]
 MAX_JSON_DEPTH = 32
+
+
+def invalid_body(_violation: Violation, _body: dict[str, Any]) -> ValidationFailed:
+    return ValidationFailed("Invalid request body", reason="invalid_body")
 
 
 def success(description: str, status: int = 200, **extra: Any) -> JSONResponse:
@@ -37,9 +44,14 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
-async def json_body(request: Request, *, max_bytes: int, required: bool = True
+async def json_body(request: Request, *, max_bytes: int, required: bool = True,
+                    schema: dict[str, Any] | None = None, explain: Explain = invalid_body
                     ) -> dict[str, Any]:
-    """The request's JSON object. Oversize → 413, not an object → 400, nothing half-read."""
+    """The request's JSON object. Oversize → 413, not an object → 400, nothing half-read.
+
+    With `schema` (the operation's documented body), a body that breaks it is refused with the
+    failure `explain` chooses, so the server accepts exactly what /v1/openapi.json describes.
+    """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise ValidationFailed("Request body too large", reason="body_too_large")
@@ -60,15 +72,17 @@ async def json_body(request: Request, *, max_bytes: int, required: bool = True
         raise ValidationFailed("Invalid request body", reason="invalid_body") from exc
     if not isinstance(data, dict) or _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise ValidationFailed("Invalid request body", reason="invalid_body")
+    if schema is not None and (violation := validate(schema, data)) is not None:
+        raise explain(violation, data)
     return data
 
 
 def bool_param(request: Request, name: str, *, reason: str = "invalid_body") -> bool | None:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    if raw.lower() in ("true", "false"):
-        return raw.lower() == "true"
+    if raw in ("true", "false"):
+        return raw == "true"
     raise ValidationFailed(f"Invalid {name} value specified. [Valid values are true/false]",
                            reason=reason)
 
@@ -104,3 +118,14 @@ def anonymous_caller(request: Request) -> Caller:
     header is ignored."""
     return Caller(ip=request.client.host if request.client else "unknown",
                   host=client_host(request))
+
+
+def optional_credentials(handler: Any) -> Any:
+    """Marks a handler that serves anonymous callers but checks credentials when some are sent
+    (an invalid token is 401, not ignored); the OpenAPI document says so for its operation."""
+    handler.optional_credentials = True
+    return handler
+
+
+def takes_optional_credentials(handler: Any) -> bool:
+    return bool(getattr(handler, "optional_credentials", False))

@@ -6,11 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from rest_compat import schemas as s
+from rest_compat.http import takes_optional_credentials
 from rest_compat.operations import Operation
 
 ERROR_STATUSES = {400: "Invalid request", 401: "Missing, invalid or expired credentials",
                   403: "Not allowed", 404: "Not found", 413: "Request body too large",
-                  415: "Unsupported media type", 429: "Too many attempts"}
+                  429: "Too many attempts"}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again",
+                               "schema": {"type": "integer", "minimum": 1}}}
+
+
+def _security(op: Operation) -> list[dict[str, list[str]]]:
+    if op.auth:
+        return [{"AccessToken": []}]
+    if takes_optional_credentials(op.handler):
+        return [{}, {"AccessToken": []}]  # anonymous, or credentials that must be valid
+    return []
 
 
 def _responses(op: Operation) -> dict[str, Any]:
@@ -19,12 +30,14 @@ def _responses(op: Operation) -> dict[str, Any]:
         out[str(status)] = {"description": "success",
                             "content": {"application/json": {"schema": schema}}}
     for status, text in ERROR_STATUSES.items():
-        if status == 401 and not op.auth:
+        if status == 401 and not _security(op):
             continue
-        if status in (413, 415) and op.request_body is None:
+        if status == 413 and op.request_body is None:
             continue
         out[str(status)] = {"description": text, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/Failure"}}}}
+        if status == 429:
+            out[str(status)]["headers"] = RETRY_AFTER
     return out
 
 
@@ -34,7 +47,7 @@ def openapi_document(operations: list[Operation], *, version: str) -> dict[str, 
         entry: dict[str, Any] = {
             "operationId": op.operation_id, "summary": op.summary, "tags": [op.tag],
             "responses": _responses(op),
-            "security": [{"AccessToken": []}] if op.auth else [],
+            "security": _security(op),
         }
         if op.deprecated:
             entry["deprecated"] = True

@@ -3,18 +3,129 @@ forgotpassword2, and their deprecated aliases. Handlers translate and delegate o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.accounts.model import User
+from domain.accounts.model import (
+    User,
+    check_display_name,
+    check_password_policy,
+    normalize_user_name,
+)
 from domain.accounts.use_cases import AccountUseCases
 from domain.errors import ValidationFailed
 from rest_compat import schemas as s
-from rest_compat.http import anonymous_caller, bool_param, caller_for, json_body, success
+from rest_compat.http import (
+    Explain,
+    anonymous_caller,
+    bool_param,
+    caller_for,
+    json_body,
+    optional_credentials,
+    success,
+)
 from rest_compat.operations import Operation
+from rest_compat.schemas import Violation
 
 TAG = "User Management"
 COMMON_ERRORS = (400, 401, 403, 404, 413, 429)
+
+# --- RainMaker failures for bodies that break the documented schema --------------------------
+# Each field's failure is the one the use case would give for that value (same reason, same
+# RainMaker error_code, same text), so validating up front changes no answer clients know.
+
+FieldFailure = Callable[[object, bool], ValidationFailed]
+
+
+def _failure(description: str, reason: str) -> FieldFailure:
+    return lambda _value, _missing: ValidationFailed(description, reason=reason)
+
+
+def _domain_says(check: Callable[[object], object], value: object,
+                 otherwise: ValidationFailed) -> ValidationFailed:
+    try:
+        check(value)
+    except ValidationFailed as exc:
+        return exc
+    return otherwise
+
+
+def _user_name(value: object, _missing: bool) -> ValidationFailed:
+    return _domain_says(normalize_user_name, value, ValidationFailed(
+        "Email-id is not in correct format", reason="user_name_format"))
+
+
+def _new_password(value: object, _missing: bool) -> ValidationFailed:
+    return _domain_says(check_password_policy, value, ValidationFailed(
+        "Password length must be between 8 to 256 characters. It should be alpha-numeric "
+        "without any whitespace. It should contain atleast one uppercase, one lowercase "
+        "character and a number", reason="password_policy"))
+
+
+def _code(value: object, _missing: bool) -> ValidationFailed:
+    if not isinstance(value, str) or not value.strip():
+        return ValidationFailed("Verification code is missing", reason="code_missing")
+    return ValidationFailed("Verification code is incorrect", reason="code_incorrect")
+
+
+def _password_given_or(otherwise: FieldFailure) -> FieldFailure:
+    def failure(value: object, missing: bool) -> ValidationFailed:
+        if missing or not isinstance(value, str) or not value:
+            return ValidationFailed("Password is missing", reason="password_missing")
+        return otherwise(value, missing)
+    return failure
+
+
+def _display_name(value: object, missing: bool) -> ValidationFailed:
+    if missing:
+        return ValidationFailed("Error, name, phone number or MFA is missing",
+                                reason="profile_field_missing")
+    return _domain_says(check_display_name, value, ValidationFailed(
+        "name must be 1..256 printable characters", reason="invalid_name"))
+
+
+def _explain(fields: Mapping[str, FieldFailure],
+             whole: Callable[[dict[str, Any]], ValidationFailed] | None = None) -> Explain:
+    def explain(violation: Violation, body: dict[str, Any]) -> ValidationFailed:
+        if violation.field in fields:
+            return fields[violation.field](body.get(violation.field), violation.missing)
+        if violation.field is None and violation.keyword == "anyOf" and whole is not None:
+            return whole(body)
+        return ValidationFailed("Invalid request body", reason="invalid_body")
+    return explain
+
+
+def _login_incomplete(body: dict[str, Any]) -> ValidationFailed:
+    if not body.get("user_name"):
+        return ValidationFailed("User name is missing", reason="user_name_missing")
+    return ValidationFailed("Password is missing", reason="password_or_code_missing")
+
+
+CREATE_OR_CONFIRM_RULES = _explain(
+    {"user_name": _user_name, "password": _password_given_or(_new_password),
+     "verification_code": _code},
+    lambda _body: ValidationFailed("Password or verification code is missing",
+                                   reason="password_or_code_missing"))
+LOGIN_RULES = _explain(
+    {"user_name": _user_name,
+     "password": _password_given_or(_failure("Incorrect user name or password",
+                                             "bad_credentials")),
+     "refreshtoken": _failure("Refresh token failed", "refresh_failed")},
+    _login_incomplete)
+LOGOUT_RULES = _explain({})
+PASSWORD_CHANGE_RULES = _explain({
+    "password": _password_given_or(_failure("The password you entered is incorrect",
+                                            "wrong_password")),
+    "newpassword": lambda value, missing: (
+        ValidationFailed("New Password is missing", reason="new_password_missing")
+        if missing or value == "" else _new_password(value, missing))})
+FORGOT_PASSWORD_RULES = _explain({"user_name": _user_name,
+                                  "password": _password_given_or(_new_password),
+                                  "verification_code": _code})
+UPDATE_USER_RULES = _explain({"name": _display_name})
 
 
 def _user_body(user: User) -> dict[str, object]:
@@ -29,9 +140,11 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
     authenticate = uc.sessions.authenticate
     reg, sessions, profiles = uc.registration, uc.sessions, uc.profiles
 
+    @optional_credentials
     async def create_or_confirm(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=False)
-        body = await json_body(request, max_bytes=max_body)
+        body = await json_body(request, max_bytes=max_body, schema=s.CREATE_OR_CONFIRM_USER,
+                               explain=CREATE_OR_CONFIRM_RULES)
         if "password" in body:
             await reg.sign_up(caller, user_name=body.get("user_name"), password=body["password"])
             return success("User created successfully. Verification code sent", 201)
@@ -52,7 +165,8 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
 
     async def update_user(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
-        body = await json_body(request, max_bytes=max_body)
+        body = await json_body(request, max_bytes=max_body, schema=s.UPDATE_USER,
+                               explain=UPDATE_USER_RULES)
         if "name" not in body:
             raise ValidationFailed("Error, name, phone number or MFA is missing",
                                    reason="profile_field_missing")
@@ -62,6 +176,11 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
     async def delete_user(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
         code = request.query_params.get("verification_code")
+        if code == "":
+            raise ValidationFailed("Verification code is missing", reason="delete_code_missing")
+        if code is not None and s.violated_keyword(s.CODE, code):
+            raise ValidationFailed("Verification code is incorrect",
+                                   reason="delete_code_incorrect")
         if bool_param(request, "request"):
             await profiles.request_account_deletion(caller)
             return success("Delete user request successful. Verification code sent")
@@ -72,7 +191,7 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
 
     async def login(request: Request) -> Response:
         caller = anonymous_caller(request)
-        body = await json_body(request, max_bytes=max_body)
+        body = await json_body(request, max_bytes=max_body, schema=s.LOGIN, explain=LOGIN_RULES)
         if "refreshtoken" in body:
             tokens = await sessions.refresh(caller, refresh_token=body["refreshtoken"],
                                             user_name=body.get("user_name"))
@@ -89,21 +208,24 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
     async def logout(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
         logout_all = bool_param(request, "logout_all", reason="invalid_logout_all") or False
-        body = await json_body(request, max_bytes=max_body, required=False)
+        body = await json_body(request, max_bytes=max_body, required=False, schema=s.LOGOUT,
+                               explain=LOGOUT_RULES)
         await sessions.logout(caller, logout_all=logout_all,
                               refresh_token=body.get("refreshtoken"))
         return success("Logged out successfully")
 
     async def change_password(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
-        body = await json_body(request, max_bytes=max_body)
+        body = await json_body(request, max_bytes=max_body, schema=s.PASSWORD_CHANGE,
+                               explain=PASSWORD_CHANGE_RULES)
         await profiles.change_password(caller, password=body.get("password"),
                                        new_password=body.get("newpassword"))
         return success("Password changed successfully")
 
     async def forgot_password(request: Request) -> Response:
         caller = anonymous_caller(request)
-        body = await json_body(request, max_bytes=max_body)
+        body = await json_body(request, max_bytes=max_body, schema=s.FORGOT_PASSWORD,
+                               explain=FORGOT_PASSWORD_RULES)
         if "verification_code" in body or "password" in body:
             if not body.get("verification_code"):
                 raise ValidationFailed("Verification code is missing", reason="code_missing")
@@ -135,9 +257,11 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
         Operation(method="DELETE", path="/v1/user2", handler=delete_user,
                   operation_id="userdeletionmobile", tag=TAG, summary="Deletes user account",
                   uses=(profiles.request_account_deletion, profiles.confirm_account_deletion),
-                  query=({"name": "request", "in": "query", "schema": {"type": "boolean"}},
-                         {"name": "verification_code", "in": "query",
-                          "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"}},
+                  query=({"name": "request", "in": "query", "schema": {"type": "boolean"},
+                          "description": "true: send the code that confirms the deletion"},
+                         {"name": "verification_code", "in": "query", "schema": s.CODE,
+                          "description": "the code sent after request=true; without request="
+                                         "true this parameter is required"},
                          {"name": "locale", "in": "query", "schema": {"type": "string"}}),
                   responses=ok),
         Operation(method="POST", path="/v1/login2", handler=login, operation_id="login2",

@@ -1,0 +1,298 @@
+"""R1 (SECURITY.md): schemathesis, in-process, over every REST compat operation.
+
+The app is loaded with `schemathesis.openapi.from_asgi("/v1/openapi.json", app)` and run by
+schemathesis' own engine (the runner behind `st run`; `schemathesis.pytest.from_fixture` does not
+work with pytest 9.2, whose nodes no longer have `_nodeid`): the examples (the document declares
+none, so it is skipped), coverage, fuzzing and stateful phases, positive and negative data, and
+every built-in check at its defaults: not_a_server_error, status_code_conformance,
+content_type_conformance, response_schema_conformance, response_headers_conformance,
+positive_data_acceptance, negative_data_rejection, ignored_auth, missing_required_header,
+unsupported_method, allow_header_conformance, use_after_free, ensure_resource_availability...
+The run fails on any failure or engine error, and unless the coverage and fuzzing phases each
+tested exactly the operations the document lists (so a run that selects none fails too).
+
+Requests run in schemathesis' event-loop thread, which also runs the app's lifespan (the Casbin
+rules are loaded there), so the engine's pooled connections belong to that loop; the database is
+prepared before with asyncio.run and the engine disposed, so no connection crosses loops.
+
+Credentials: operations that require a token get a superadmin's access token. Some operations
+end the session they are called with (logout, password change, account deletion), so the token
+is never cached blindly: an `after_call` hook marks it stale after such a call succeeds (and
+follows a password change), and the next case signs in again. A guard records any request whose
+live token was refused, so a run cannot quietly degrade into testing 401s, and the logout and
+password-change operations must each succeed at least once.
+
+RainMaker answers 400 also for refusals that depend on stored state (wrong password, user exists,
+wrong code...). Those are not schema problems, so a `filter_failure` hook drops the
+positive_data_acceptance failures whose RainMaker error_code is one of them (listed below,
+each with its reason); any other 400 for schema-valid data still fails the run.
+
+Knobs: FLEETGATE_FUZZ_EXAMPLES (fuzzing examples per operation, default 50) and
+FLEETGATE_FUZZ_SEED (a fixed seed to replay a run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import strategies as st
+from schemathesis.engine import Status, events, from_schema
+from schemathesis.openapi.checks import RejectedPositiveData
+from schemathesis.python import asgi
+
+from fleetgate.app import create_app
+from fleetgate.bootstrap import migrate
+from fleetgate.container import Container
+from fleetgate.settings import Settings
+from tests.conftest import PASSWORD, Env, with_settings
+
+ADMIN = "fuzz-root@example.com"
+MAX_EXAMPLES = int(os.environ.get("FLEETGATE_FUZZ_EXAMPLES", "50"))
+SEED = os.environ.get("FLEETGATE_FUZZ_SEED")
+REQUIRED_TOKEN = [{"AccessToken": []}]
+# Operations that end the token's session; each must succeed at least once in a run.
+SESSION_ENDING_SUCCESSES = [("POST", "/v1/logout2"), ("POST", "/v1/logout"),
+                            ("PUT", "/v1/password2"), ("PUT", "/v1/password")]
+
+# RainMaker error codes of 400 answers that depend on stored state (or, for 119007, on a
+# dependency between query parameters that OpenAPI cannot express), not on the request's shape.
+STATE_DEPENDENT_400 = {
+    101006: "sign-up: the user name belongs to a confirmed account",
+    101007: "password change: the current password is wrong",
+    101009: "login: unknown user or wrong password",
+    101011: "confirmation: the account is confirmed already",
+    101012: "confirmation/reset: the code is not the one that was sent (or expired)",
+    101015: "login: the account is not confirmed yet",
+    101017: "session extension: unknown, used or revoked refresh token",
+    119007: "DELETE /v1/user2: needs request=true or a verification_code (either, not both)",
+    119015: "DELETE /v1/user2: no deletion was requested",
+    119017: "DELETE /v1/user2: a superadmin cannot delete itself",
+}
+
+
+def _error_code(response: Any) -> object:
+    try:
+        return json.loads(response.content).get("error_code")
+    except (ValueError, AttributeError):
+        return None
+
+
+@dataclass
+class AdminSession:
+    """A superadmin's access token that is valid whenever a case is generated."""
+
+    schema: Any
+    password: str = PASSWORD
+    token: str | None = None
+    logins: int = 0
+    refused: list[str] = field(default_factory=list)
+    succeeded: Counter[str] = field(default_factory=Counter)
+
+    def current(self) -> str:
+        if self.token is None:
+            case = self.schema["/v1/login2"]["POST"].Case(
+                body={"user_name": ADMIN, "password": self.password},
+                media_type="application/json")
+            response = case.call()
+            assert response.status_code == 200, f"cannot sign the fuzzing admin in: {response.text}"
+            self.token = str(response.json()["accesstoken"])
+            self.logins += 1
+        return self.token
+
+    def after_call(self, case: Any, response: Any) -> None:
+        sent = (case.headers or {}).get("Authorization")
+        if self.token is not None and sent == self.token and response.status_code == 401:
+            self.refused.append(f"{case.method} {case.path}: {response.text[:200]}")
+        if not 200 <= response.status_code < 300:
+            return
+        self.succeeded[f"{case.method} {case.path}"] += 1
+        body = case.body if isinstance(case.body, dict) else {}
+        route = (case.method, case.path.removesuffix("2"))
+        if route == ("POST", "/v1/logout"):
+            self.token = None
+        elif route == ("PUT", "/v1/password"):
+            self.password, self.token = body["newpassword"], None
+        elif route == ("PUT", "/v1/forgotpassword") and "password" in body \
+                and str(body.get("user_name", "")).strip().lower() == ADMIN:
+            self.password, self.token = body["password"], None
+        elif route == ("DELETE", "/v1/user") and (case.query or {}).get("request") != "true":
+            self.token = None  # deleted: the next sign-in fails loudly
+
+    def flatmap_case(self, case: Any) -> Any:
+        """Half of the schema-valid password changes give the right current password, so the
+        success answer (and ignored_auth's probes after it) are exercised too."""
+        if case.path.removesuffix("2") != "/v1/password" or case.meta is None \
+                or not case.meta.generation.mode.is_positive or not isinstance(case.body, dict):
+            return st.just(case)
+
+        def right_password(use: bool) -> Any:
+            if use:
+                case.body = {**case.body, "password": self.password}
+            return case
+
+        return st.booleans().map(right_password)
+
+
+@pytest.fixture
+def fuzz_settings(settings: Settings) -> Settings:
+    """The test database, with sign-in limits far above what a run sends."""
+    return with_settings(settings, login_limit_per_ip=1_000_000, login_limit_per_user=1_000_000)
+
+
+@pytest.fixture
+def rest_schema(fuzz_settings: Settings) -> Iterator[Any]:
+    container = Container(settings=fuzz_settings)
+
+    async def prepare() -> None:
+        await migrate(container)
+        await container.registration().provision_user(user_name=ADMIN, password=PASSWORD,
+                                                      superadmin=True)
+        await container.engine().dispose()  # its connections belong to this event loop
+
+    asyncio.run(prepare())
+    app = create_app(fuzz_settings, container=container)
+    config: dict[str, Any] = {"generation": {"max-examples": MAX_EXAMPLES},
+                              "output": {"sanitization": {"enabled": False}}}
+    if SEED:
+        config["seed"] = int(SEED)
+    try:
+        yield schemathesis.openapi.from_asgi("/v1/openapi.json", app,
+                                             config=schemathesis.Config.from_dict(config))
+    finally:
+        asgi.shutdown_lifespans()  # the lifespan disposes the engine in its own loop
+
+
+@dataclass
+class Run:
+    cases: Counter[tuple[str, str]] = field(default_factory=Counter)
+    failures: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+def _describe(event: events.ScenarioFinished, case_id: str, check: Any) -> str:
+    info = check.failure_info
+    interaction = event.recorder.interactions.get(case_id)
+    response = getattr(interaction, "response", None)
+    answer = (f"{response.status_code} {response.content[:300]!r}" if response is not None
+              else "no response")
+    return (f"[{event.label or 'stateful'}] {check.name}: {info.failure.title}\n"
+            f"{info.failure.message}\n{info.code_sample}\n-> {answer}")
+
+
+def run_engine(schema: Any) -> Run:
+    run = Run()
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            if event.status != Status.SKIP:
+                for node in event.recorder.cases.values():
+                    run.cases[(node.value.operation.label, event.phase.value)] += 1
+            for case_id, checks in event.recorder.checks.items():
+                for check in checks:
+                    if check.status == Status.FAILURE and check.failure_info is not None:
+                        key = (event.label or "stateful", check.name,
+                               check.failure_info.failure.title)
+                        run.failures.setdefault(key, _describe(event, case_id, check))
+        elif isinstance(event, events.NonFatalError | events.FatalError):
+            run.errors.append(repr(getattr(event, "info", None) or event.exception))
+    return run
+
+
+def test_rest_compat_conforms_to_its_openapi_document(rest_schema: Any) -> None:
+    session = AdminSession(rest_schema)
+
+    @rest_schema.auth(refresh_interval=None)
+    class AdminToken:
+        def get(self, case: Any, _ctx: Any) -> str | None:
+            # optional-credential operations (sign-up) are exercised anonymously
+            if case.operation.definition.raw.get("security") != REQUIRED_TOKEN:
+                return None
+            return session.current()
+
+        def set(self, case: Any, data: str, _ctx: Any) -> None:
+            case.headers = {**(case.headers or {}), "Authorization": data}
+
+    @rest_schema.hook("after_call")
+    def track_session(_context: Any, case: Any, response: Any) -> None:
+        session.after_call(case, response)
+
+    @rest_schema.hook("flatmap_case")
+    def sometimes_the_right_password(_context: Any, case: Any) -> Any:
+        return session.flatmap_case(case)
+
+    @rest_schema.hook("filter_failure")
+    def rainmaker_state_refusals(_context: Any, failure: Any, _case: Any, response: Any) -> bool:
+        return not (isinstance(failure, RejectedPositiveData) and response.status_code == 400
+                    and _error_code(response) in STATE_DEPENDENT_400)
+
+    document = rest_schema.raw_schema["paths"]
+    documented = {f"{method.upper()} {path}" for path, item in document.items()
+                  for method in item}
+
+    run = run_engine(rest_schema)
+
+    assert not run.errors, "\n".join(run.errors)
+    assert not run.failures, f"{len(run.failures)} distinct failure(s):\n\n" + \
+        "\n\n".join(run.failures.values())
+    assert not session.refused, "a live token was refused:\n" + "\n".join(session.refused)
+    ending = {f"{m} {p}" for m, p in SESSION_ENDING_SUCCESSES}
+    assert ending <= set(session.succeeded), \
+        f"never succeeded: {sorted(ending - set(session.succeeded))}"
+    by_phase: dict[str, set[str]] = defaultdict(set)
+    for (label, phase), count in run.cases.items():
+        if count:
+            by_phase[phase].add(label)
+    assert documented, "the document lists no operation"
+    for phase in ("coverage", "fuzzing"):
+        assert by_phase[phase] == documented, (
+            f"{phase}: tested {len(by_phase[phase])} of {len(documented)} operations; "
+            f"missing {sorted(documented - by_phase[phase])}")
+
+
+# --- what the fuzzing found, pinned down --------------------------------------------------------
+
+async def test_a_wrong_method_is_answered_with_every_allowed_method(env: Env) -> None:
+    r = await env.client.request("PATCH", "/v1/user2")
+    assert r.status_code == 405 and r.json()["error_code"] == 100405
+    assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD", "POST", "PUT", "DELETE"}
+
+
+@pytest.mark.parametrize(("query", "body", "code"), [
+    ("", {"refreshtoken": "x" * 513}, 100006),  # longer than documented: was 200
+    ("?logout_all=", None, 101036),  # not a documented value: was 200
+    ("?logout_all=TRUE", None, 101036),  # idem
+])
+async def test_logout_refuses_what_the_document_excludes(env: Env, query: str,
+                                                         body: dict[str, str] | None,
+                                                         code: int) -> None:
+    token = await env.provision("leaver@example.com")
+    r = await env.client.post(f"/v1/logout2{query}", json=body, headers={"Authorization": token})
+    assert r.status_code == 400 and r.json()["error_code"] == code, r.text
+    assert (await env.client.get("/v1/user2", headers={"Authorization": token})).status_code \
+        == 200
+
+
+async def test_sign_up_checks_every_documented_field(env: Env) -> None:
+    r = await env.client.post("/v1/user2", json={"user_name": "new@example.com",
+                                                 "password": PASSWORD, "verification_code": 7})
+    assert r.status_code == 400 and r.json()["error_code"] == 101030, r.text  # was 201
+    r = await env.client.post("/v1/user2", json={"user_name": "  new@example.com ",
+                                                 "password": PASSWORD})
+    assert r.status_code == 201, r.text  # white space around a user name stays ignored
+
+
+async def test_sign_up_declares_and_checks_optional_credentials(env: Env) -> None:
+    document = (await env.client.get("/v1/openapi.json")).json()
+    operation = document["paths"]["/v1/user2"]["post"]
+    assert operation["security"] == [{}, {"AccessToken": []}] and "401" in operation["responses"]
+    r = await env.client.post("/v1/user2", json={"user_name": "new@example.com",
+                                                 "password": PASSWORD},
+                              headers={"Authorization": "garbage"})
+    assert r.status_code == 401 and r.json()["error_code"] == 100047
