@@ -85,4 +85,12 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     return response
 
 
-EXCEPTION_HANDLERS: dict[Any, Callable[..., Any]] = {HTTPException: http_exception}
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    """Anything unforeseen: logged with its traceback, answered in RainMaker's shape with no
+    detail (Starlette's ServerErrorMiddleware calls this for every route)."""
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return failure(500, 100001, "Internal server error")
+
+
+EXCEPTION_HANDLERS: dict[Any, Callable[..., Any]] = {HTTPException: http_exception,
+                                                      Exception: unexpected_error}

@@ -119,13 +119,3 @@ def anonymous_caller(request: Request) -> Caller:
     return Caller(ip=request.client.host if request.client else "unknown",
                   host=client_host(request))
 
-
-def optional_credentials(handler: Any) -> Any:
-    """Marks a handler that serves anonymous callers but checks credentials when some are sent
-    (an invalid token is 401, not ignored); the OpenAPI document says so for its operation."""
-    handler.optional_credentials = True
-    return handler
-
-
-def takes_optional_credentials(handler: Any) -> bool:
-    return bool(getattr(handler, "optional_credentials", False))

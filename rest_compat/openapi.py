@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from rest_compat import schemas as s
-from rest_compat.http import takes_optional_credentials
 from rest_compat.operations import Operation
 
 ERROR_STATUSES = {400: "Invalid request", 401: "Missing, invalid or expired credentials",
@@ -19,7 +18,7 @@ RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying aga
 def _security(op: Operation) -> list[dict[str, list[str]]]:
     if op.auth:
         return [{"AccessToken": []}]
-    if takes_optional_credentials(op.handler):
+    if op.optional_auth:
         return [{}, {"AccessToken": []}]  # anonymous, or credentials that must be valid
     return []
 

@@ -24,6 +24,7 @@ class Operation:
     uses: tuple[Callable[..., Any], ...] = ()
     public: bool = False
     auth: bool = True
+    optional_auth: bool = False  # anonymous allowed, but credentials sent must be valid (401)
     deprecated: bool = False
     request_body: dict[str, Any] | None = None
     body_required: bool = True

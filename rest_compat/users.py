@@ -24,7 +24,6 @@ from rest_compat.http import (
     bool_param,
     caller_for,
     json_body,
-    optional_credentials,
     success,
 )
 from rest_compat.operations import Operation
@@ -140,7 +139,6 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
     authenticate = uc.sessions.authenticate
     reg, sessions, profiles = uc.registration, uc.sessions, uc.profiles
 
-    @optional_credentials
     async def create_or_confirm(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=False)
         body = await json_body(request, max_bytes=max_body, schema=s.CREATE_OR_CONFIRM_USER,
@@ -186,7 +184,13 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
             return success("Delete user request successful. Verification code sent")
         if not code:
             raise ValidationFailed("Verification code is missing", reason="delete_code_missing")
-        await profiles.confirm_account_deletion(caller, code=code)
+        try:
+            await profiles.confirm_account_deletion(caller, code=code)
+        except ValidationFailed as exc:
+            if exc.reason != "code_incorrect":
+                raise
+            # RainMaker numbers this refusal differently on DELETE /user2 (119005)
+            raise ValidationFailed(exc.message, reason="delete_code_incorrect") from exc
         return success("User deleted successfully")
 
     async def login(request: Request) -> Response:
@@ -240,6 +244,7 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
     ops = [
         Operation(method="POST", path="/v1/user2", handler=create_or_confirm,
                   operation_id="userCreation2", tag=TAG, public=True, auth=False,
+                  optional_auth=True,
                   summary="Create or confirm a user account",
                   uses=(reg.sign_up, reg.confirm_sign_up), request_body=s.CREATE_OR_CONFIRM_USER,
                   query=({"name": "locale", "in": "query", "schema": {"type": "string"}},),

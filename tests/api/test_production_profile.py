@@ -155,17 +155,15 @@ async def test_unexpected_rest_errors_are_a_bare_500_without_stack_or_sql(
     assert_no_leak(r.text)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rest_compat/app.py EXCEPTION_HANDLERS maps only HTTPException; an unexpected exception "
-    "falls through to Starlette's ServerErrorMiddleware, which answers text/plain "
-    "'Internal Server Error' instead of RainMaker's failure JSON"))
 async def test_unexpected_rest_errors_answer_in_rainmaker_failure_shape(
         broken_api_keys_table: Env) -> None:
     env = broken_api_keys_table
     async with lenient_client(env) as client:
         r = await client.get("/v1/user2", headers={"Authorization": "Bearer sk_0123abcd_secret"})
     body = r.json()
-    assert body["status"] == "failure" and isinstance(body["error_code"], int)
+    assert r.status_code == 500
+    assert body == {"status": "failure", "description": "Internal server error",
+                    "error_code": 100001}
 
 
 async def test_expected_errors_keep_their_codes_in_production(prod: Env) -> None:

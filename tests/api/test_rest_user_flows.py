@@ -175,6 +175,8 @@ async def test_delete_account_two_steps(env: Env) -> None:
     assert r.status_code == 400 and r.json()["error_code"] == 119015
     r = await env.client.delete("/v1/user2?request=true", headers=auth)
     assert r.status_code == 200
+    r = await env.client.delete("/v1/user2?verification_code=000000", headers=auth)
+    assert r.status_code == 400 and r.json()["error_code"] == 119005
     code = await env.outbox_code("ida@example.com")
     r = await env.client.delete(f"/v1/user2?verification_code={code}", headers=auth)
     assert r.status_code == 200
