@@ -91,8 +91,9 @@ def create_app(settings: Settings, *, container: Container | None = None,
     devices = device_use_cases(container)
     graphql = FleetgateGraphQL(schema, accounts, devices, production=settings.production,
                                allowed_origins=settings.cors_origins)
-    routes: list[Any] = build_routes(rest_operations(accounts, max_body=settings.max_body_bytes),
-                                     version=__version__)
+    routes: list[Any] = build_routes(
+        rest_operations(accounts, devices, max_body=settings.max_body_bytes),
+        version=__version__)
     routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))
     routes.append(Route("/healthz", _health, methods=["GET"]))
     if bench:

@@ -12,8 +12,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from domain.accounts.use_cases import AccountUseCases
+from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError
 from rest_compat import schemas as s
+from rest_compat.devices import device_operations
 from rest_compat.errors import error_response, failure
 from rest_compat.openapi import openapi_document
 from rest_compat.operations import Handler, Operation
@@ -46,8 +48,10 @@ def _meta_operations() -> list[Operation]:
                                "path": "/v1/apiversions", "operation_id": "getApiVersionsV1"})]
 
 
-def rest_operations(accounts: AccountUseCases, *, max_body: int) -> list[Operation]:
-    return _meta_operations() + user_operations(accounts, max_body)
+def rest_operations(accounts: AccountUseCases, devices: DeviceUseCases, *,
+                    max_body: int) -> list[Operation]:
+    return (_meta_operations() + user_operations(accounts, max_body)
+            + device_operations(devices, accounts.sessions.authenticate, max_body))
 
 
 def build_routes(operations: list[Operation], *, version: str) -> list[Route]:

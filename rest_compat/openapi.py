@@ -29,7 +29,7 @@ def _responses(op: Operation) -> dict[str, Any]:
         out[str(status)] = {"description": "success",
                             "content": {"application/json": {"schema": schema}}}
     for status, text in ERROR_STATUSES.items():
-        if status == 401 and not _security(op):
+        if status == 401 and not _security(op) and 401 not in op.extra_statuses:
             continue
         if status == 413 and op.request_body is None:
             continue

@@ -24,6 +24,7 @@ class Operation:
     uses: tuple[Callable[..., Any], ...] = ()
     public: bool = False
     auth: bool = True
+    extra_statuses: tuple[int, ...] = ()  # failures beyond the common ones (401 on public ops)
     optional_auth: bool = False  # anonymous allowed, but credentials sent must be valid (401)
     deprecated: bool = False
     request_body: dict[str, Any] | None = None

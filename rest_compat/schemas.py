@@ -116,8 +116,9 @@ _TYPES: dict[str, Any] = {"object": dict, "array": list, "string": str, "boolean
 def _is_type(value: Any, name: str) -> bool:
     if name == "string":  # Unicode text: a JSON string may also spell a lone surrogate
         return isinstance(value, str) and is_text(value)
-    if name == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
+    if name == "integer":  # JSON Schema: 64.0 is an integer too
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer())
     if name == "number":
         return isinstance(value, int | float) and not isinstance(value, bool)
     return isinstance(value, _TYPES[name])
@@ -143,6 +144,11 @@ def violated_keyword(schema: Mapping[str, Any] | bool, value: Any) -> str | None
         return "type"
     if "enum" in schema and value not in schema["enum"]:
         return "enum"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            return "minimum"
+        if "maximum" in schema and value > schema["maximum"]:
+            return "maximum"
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0):
             return "minLength"

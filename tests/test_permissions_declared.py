@@ -17,12 +17,14 @@ UNDECLARED_OK = {"/v1/openapi.json", "/graphql", "/healthz"}  # documents and pr
 
 
 def _rest_operations() -> list[Any]:
-    from fleetgate.app import account_use_cases
+    from fleetgate.app import account_use_cases, device_use_cases
     from fleetgate.container import Container
     from rest_compat.app import rest_operations
 
     settings = Settings(database_url="sqlite+aiosqlite:///:memory:", secret="s" * 40)
-    return rest_operations(account_use_cases(Container(settings=settings)), max_body=1024)
+    container = Container(settings=settings)
+    return rest_operations(account_use_cases(container), device_use_cases(container),
+                           max_body=1024)
 
 
 def test_every_rest_route_is_in_the_operation_registry() -> None:

@@ -41,3 +41,27 @@ async def test_token_input_is_validated(env: Env) -> None:
     assert out["errors"][0]["extensions"]["code"] == "VALIDATION"
     out = await env.gql(CREATE, {"n": "Lamp", "m": 0}, token=admin)
     assert out["errors"][0]["extensions"]["code"] == "VALIDATION"
+
+
+async def test_rest_token_then_device_exchange(env: Env) -> None:
+    admin = await env.provision("ops@acme.io", org="Acme")
+    r = await env.client.post("/v1/admin/nodes/registration_token",
+                              json={"node_name": "Lamp", "expires_in_minutes": 10},
+                              headers={"Authorization": admin})
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    r = await env.client.post("/v1/devices/provision", json={"token": token})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["mqtt_username"] == body["node_id"] and body["secret_key"]
+    r = await env.client.post("/v1/devices/provision", json={"token": token})
+    assert r.status_code == 401 and r.json()["status"] == "failure"
+
+
+async def test_rest_token_needs_an_admin(env: Env) -> None:
+    user = await env.user("someone@example.com")
+    r = await env.client.post("/v1/admin/nodes/registration_token", json={"node_name": "Lamp"},
+                              headers={"Authorization": user})
+    assert r.status_code == 403
+    r = await env.client.post("/v1/admin/nodes/registration_token", json={"node_name": "Lamp"})
+    assert r.status_code == 401
