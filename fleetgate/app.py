@@ -16,11 +16,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.mqtt.embedded import EmbeddedBroker
 from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
 from fleetgate import __version__
 from fleetgate.container import Container
+from fleetgate.device_runtime import DeviceRuntime
 from fleetgate.settings import Settings
 from graphql_api.schema import build_schema
 from graphql_api.view import FleetgateGraphQL
@@ -81,7 +81,7 @@ def device_use_cases(container: Container) -> DeviceUseCases:
 
 
 def create_app(settings: Settings, *, container: Container | None = None,
-               start_broker: bool = False, bench: bool = False) -> Starlette:
+               start_mqtt: bool = False, bench: bool = False) -> Starlette:
     container = container or Container(settings=settings)
     accounts = account_use_cases(container)
     schema = build_schema(max_depth=settings.graphql_max_depth,
@@ -102,15 +102,15 @@ def create_app(settings: Settings, *, container: Container | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await container.authorizer().reload()
-        broker = None
-        if start_broker and settings.mqtt_url is None:
-            broker = EmbeddedBroker(port=settings.mqtt_port)
-            await broker.start()
+        devices_runtime = DeviceRuntime(settings, container) if start_mqtt else None
+        if devices_runtime is not None:
+            await devices_runtime.start()
+        app.state.devices_runtime = devices_runtime
         try:
             yield
         finally:
-            if broker is not None:
-                await broker.stop()
+            if devices_runtime is not None:
+                await devices_runtime.stop()
             await container.engine().dispose()
 
     middleware = [Middleware(GraphQLBodyLimit, max_bytes=settings.max_body_bytes)]

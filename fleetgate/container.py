@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from dependency_injector import containers, providers
 
 from adapters.authz.casbin_authorizer import CasbinAuthorizer
+from adapters.events import InProcessEvents
 from adapters.mail.smtp import SmtpOutbox
 from adapters.ratelimit.memory import InMemoryRateLimiter
 from adapters.ratelimit.redis_limiter import RedisRateLimiter
@@ -23,8 +25,11 @@ from domain.accounts.api_keys import ApiKeys
 from domain.accounts.profile import Profiles
 from domain.accounts.registration import Limits, Registration
 from domain.accounts.sessions import Sessions
+from domain.devices.access import DeviceAccess
+from domain.devices.ingest import DeviceIngest
 from domain.devices.provisioning import Provisioning
 
+GATEWAY_USERNAME = "fleetgate-gateway"
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
 
@@ -72,3 +77,9 @@ class Container(containers.DeclarativeContainer):
     api_keys = providers.Singleton(ApiKeys, uow=uow, ids=ids, clock=clock, authorizer=authorizer)
     provisioning = providers.Singleton(Provisioning, uow=uow, ids=ids, clock=clock,
                                        authorizer=authorizer)
+    # the gateway's own broker credential: random per process for the embedded broker
+    gateway_password = providers.Singleton(secrets.token_urlsafe, 32)
+    device_access = providers.Singleton(DeviceAccess, uow=uow, gateway_username=GATEWAY_USERNAME,
+                                        gateway_password=gateway_password)
+    ingest = providers.Singleton(DeviceIngest, uow=uow, clock=clock)
+    events = providers.Singleton(InProcessEvents)
