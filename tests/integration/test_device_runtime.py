@@ -58,8 +58,8 @@ async def node_state(env: Env, node_id: str) -> Node | None:
         return await uow.nodes.get(node_id)
 
 
-async def wait_for(env: Env, node_id: str, check, timeout: float = 10.0) -> Node:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(env: Env, node_id: str, check, within: float = 10.0) -> Node:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         node = await node_state(env, node_id)
         if node is not None and check(node):
