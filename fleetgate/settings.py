@@ -93,3 +93,6 @@ def configure_logging(level: str) -> None:
     # casbin logs the whole model at INFO on every enforcer build
     logging.getLogger("casbin").setLevel(logging.WARNING)
     logging.getLogger("casbin.policy").setLevel(logging.WARNING)
+    # the embedded broker narrates every connection and state change at INFO
+    for name in ("amqtt", "transitions"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
