@@ -62,7 +62,7 @@ async def json_body(request: Request, *, max_bytes: int, required: bool = True,
             raise ValidationFailed("Request body too large", reason="body_too_large")
         chunks.append(chunk)
     raw = b"".join(chunks)
-    if not raw.strip():
+    if not raw:  # absent; white space alone is a body, and not JSON
         if required:
             raise ValidationFailed("Invalid request body", reason="invalid_body")
         return {}

@@ -217,3 +217,12 @@ async def test_bad_bodies_are_400_with_a_stable_code(env: Env, body: bytes) -> N
                               headers={"content-type": "application/json"})
     assert r.status_code == 400
     assert isinstance(r.json()["error_code"], int)
+
+
+async def test_an_optional_body_of_white_space_is_not_json(env: Env) -> None:
+    token = await env.user("ws@example.com")
+    r = await env.client.post("/v1/logout2", content=b" ",
+                              headers={"Authorization": token, "content-type": "application/json"})
+    assert r.status_code == 400
+    r = await env.client.post("/v1/logout2", headers={"Authorization": token})
+    assert r.status_code == 200
