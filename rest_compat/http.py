@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 
 from domain.access.model import Caller, Principal
 from domain.errors import Unauthenticated, ValidationFailed
+from domain.jsonshape import nesting_exceeds
 from rest_compat.schemas import Violation, validate
 
 Authenticate = Callable[[str], Awaitable[Principal]]
@@ -27,21 +28,6 @@ def invalid_body(_violation: Violation, _body: dict[str, Any]) -> ValidationFail
 def success(description: str, status: int = 200, **extra: Any) -> JSONResponse:
     return JSONResponse({"status": "success", "description": description, **extra},
                         status_code=status)
-
-
-def _depth(value: Any, limit: int) -> int:
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
 
 
 async def json_body(request: Request, *, max_bytes: int, required: bool = True,
@@ -70,7 +56,7 @@ async def json_body(request: Request, *, max_bytes: int, required: bool = True,
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise ValidationFailed("Invalid request body", reason="invalid_body") from exc
-    if not isinstance(data, dict) or _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+    if not isinstance(data, dict) or nesting_exceeds(data, MAX_JSON_DEPTH):
         raise ValidationFailed("Invalid request body", reason="invalid_body")
     if schema is not None and (violation := validate(schema, data)) is not None:
         raise explain(violation, data)

@@ -19,6 +19,7 @@ from typing import Any
 
 from domain.devices.model import Node, NodeEvent, check_node_id
 from domain.errors import DomainError
+from domain.jsonshape import nesting_exceeds
 from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
 from ports.services import Clock
 
@@ -49,26 +50,12 @@ def parse_topic(topic: str) -> tuple[str, str] | None:
         return None
 
 
-def _depth(value: Any) -> int:
-    stack, deepest = [(value, 1)], 0
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > MAX_JSON_DEPTH:
-            break
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
-
-
 def decode(payload: bytes) -> Any:
     """JSON payload, or raises ValueError for oversize, undecodable or too deep documents."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ValueError("payload too large")
     value = json.loads(payload.decode("utf-8"))
-    if _depth(value) > MAX_JSON_DEPTH:
+    if nesting_exceeds(value, MAX_JSON_DEPTH):
         raise ValueError("payload nested too deep")
     return value
 
