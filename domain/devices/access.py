@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 
+from domain.access.model import Caller, public
 from domain.accounts.tokens import sha256_hex
 from domain.devices.model import NODE_ID
 from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
@@ -15,6 +16,9 @@ ACTIONS = ("publish", "subscribe", "receive")
 class DeviceAccess:
     """Broker authentication and topic ACL decisions (embedded broker plugins and the HTTP
     hooks external brokers call)."""
+
+    # Its use cases are all @public (the broker calls them, no principal): nothing to authorize.
+    authorizer: None = None
 
     def __init__(self, *, uow: UnitOfWorkFactory, gateway_username: str,
                  gateway_password: str) -> None:
@@ -51,3 +55,24 @@ class DeviceAccess:
             return True
         # wildcards after the prefix stay inside the device's own subtree
         return topic.startswith(f"node/{username}/")
+
+    # --- the broker hooks' use cases: called by the broker itself, so no principal -----------
+
+    @public
+    async def check_login(self, caller: Caller, *, username: object, password: object) -> bool:
+        """A broker asks whether a client may connect with these credentials (authenticate)."""
+        return await self.authenticate(username, password)
+
+    @public
+    async def check_superuser(self, caller: Caller, *, username: object) -> bool:
+        """A broker asks whether a user bypasses topic checks: only the gateway does."""
+        return isinstance(username, str) and self.is_gateway(username)
+
+    @public
+    async def check_acl(self, caller: Caller, *, username: object, topic: object,
+                        actions: tuple[str, ...]) -> bool:
+        """A broker asks whether a user may use a topic for every one of `actions`
+        (publish, subscribe, receive); anything malformed is denied."""
+        if not isinstance(username, str) or not isinstance(topic, str) or not actions:
+            return False
+        return all(self.may_use_topic(username, topic, action) for action in actions)
