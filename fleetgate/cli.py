@@ -141,5 +141,58 @@ def apikey_create(org: str, name: str) -> None:
     click.echo(_run(work))
 
 
+@main.command(help="Simulate N RainMaker-style lightbulbs against a running gateway: provision "
+                   "them (or reuse the state file), connect over MQTT, report, obey "
+                   "params/remote. Ctrl-C disconnects them cleanly.")
+@click.option("--nodes", required=True, type=click.IntRange(min=1), help="Number of devices.")
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
+              help="Gateway HTTP base URL (for provisioning).")
+@click.option("--mqtt", "mqtt", default="127.0.0.1:1884", show_default=True,
+              help="Broker HOST:PORT the devices connect to.")
+@click.option("--user", default=None, envvar="FLEETGATE_SIM_USER",
+              help="Admin email, needed only to provision new devices.")
+@click.option("--password", default=None, envvar="FLEETGATE_SIM_PASSWORD",
+              help="Admin password (or FLEETGATE_SIM_PASSWORD).")
+@click.option("--state", "state", default=".fleetgate-sim.json", show_default=True,
+              type=click.Path(dir_okay=False), help="Where device credentials are kept (0600).")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.01),
+              help="Seconds between periodic params/local reports.")
+def simulate(nodes: int, url: str, mqtt: str, user: str | None, password: str | None,
+             state: str, interval: float) -> None:
+    import logging
+    import os
+    import signal
+
+    from fleetgate.simulator import Simulator, SimulatorError, parse_hostport
+
+    configure_logging((os.environ.get("LOG_LEVEL") or "INFO").upper())
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+
+    async def main() -> None:
+        host, port = parse_hostport(mqtt)
+        simulator = Simulator(nodes=nodes, url=url, mqtt_host=host, mqtt_port=port, user=user,
+                              password=password, state_path=state, interval=interval)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def request_stop() -> None:
+            click.echo("stopping: disconnecting devices (again to force)", err=True)
+            stop.set()
+            for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal acts at once
+                loop.remove_signal_handler(sig)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, request_stop)
+        await simulator.run(stop)
+
+    try:
+        asyncio.run(main())
+    except SimulatorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 if __name__ == "__main__":
     main()
