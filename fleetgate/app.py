@@ -77,7 +77,9 @@ def account_use_cases(container: Container) -> AccountUseCases:
 
 
 def device_use_cases(container: Container) -> DeviceUseCases:
-    return DeviceUseCases(provisioning=container.provisioning())
+    return DeviceUseCases(provisioning=container.provisioning(),
+                          access=container.device_access(),
+                          nodes=container.user_nodes())
 
 
 def create_app(settings: Settings, *, container: Container | None = None,

@@ -10,6 +10,7 @@ from dependency_injector import containers, providers
 from adapters.authz.casbin_authorizer import CasbinAuthorizer
 from adapters.events import InProcessEvents
 from adapters.mail.smtp import SmtpOutbox
+from adapters.mqtt.commands import MqttNodeCommands
 from adapters.ratelimit.memory import InMemoryRateLimiter
 from adapters.ratelimit.redis_limiter import RedisRateLimiter
 from adapters.security.jwt_tokens import JwtTokenIssuer
@@ -27,6 +28,7 @@ from domain.accounts.registration import Limits, Registration
 from domain.accounts.sessions import Sessions
 from domain.devices.access import DeviceAccess
 from domain.devices.ingest import DeviceIngest
+from domain.devices.nodes import UserNodes
 from domain.devices.provisioning import Provisioning
 
 GATEWAY_USERNAME = "fleetgate-gateway"
@@ -77,6 +79,9 @@ class Container(containers.DeclarativeContainer):
     api_keys = providers.Singleton(ApiKeys, uow=uow, ids=ids, clock=clock, authorizer=authorizer)
     provisioning = providers.Singleton(Provisioning, uow=uow, ids=ids, clock=clock,
                                        authorizer=authorizer)
+    node_commands = providers.Singleton(MqttNodeCommands)
+    user_nodes = providers.Singleton(UserNodes, uow=uow, ids=ids, clock=clock,
+                                     authorizer=authorizer, commands=node_commands)
     # the gateway's own broker credential: random per process for the embedded broker
     gateway_password = providers.Singleton(secrets.token_urlsafe, 32)
     device_access = providers.Singleton(DeviceAccess, uow=uow, gateway_username=GATEWAY_USERNAME,

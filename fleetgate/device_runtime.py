@@ -9,12 +9,14 @@ from urllib.parse import unquote, urlparse
 
 from adapters.events import InProcessEvents
 from adapters.mqtt.bus import AiomqttBus
+from adapters.mqtt.commands import MqttNodeCommands
 from adapters.mqtt.embedded import EmbeddedBroker
 from domain.devices.access import DeviceAccess
 from domain.devices.ingest import SUFFIXES, DeviceIngest
 from fleetgate.container import GATEWAY_USERNAME, Container
 from fleetgate.settings import Settings
 from ports.messaging import InboundMessage
+from ports.repositories import SYSTEM_SCOPE
 
 log = logging.getLogger("fleetgate.devices")
 
@@ -26,6 +28,8 @@ class DeviceRuntime:
         self._ingest: DeviceIngest = container.ingest()
         self._events: InProcessEvents = container.events()
         self._gateway_password: str = container.gateway_password()
+        self._commands: MqttNodeCommands = container.node_commands()
+        self._uow = container.uow()
         self.broker: EmbeddedBroker | None = None
         self.bus: AiomqttBus | None = None
         self._task: asyncio.Task[None] | None = None
@@ -42,6 +46,16 @@ class DeviceRuntime:
         result = await self._ingest.handle(message.topic, message.payload)
         for event in result.events:
             await self._events.publish(event)
+            if event.kind == "node_connected":
+                await self._resend_pending(event.node_id)
+
+    async def _resend_pending(self, node_id: str) -> None:
+        """Desired params set while the node was away are delivered when it is back."""
+        async with self._uow(SYSTEM_SCOPE) as uow:
+            node = await uow.nodes.get(node_id)
+        pending = node.pending_desired() if node is not None else {}
+        if pending:
+            await self._commands.send_params(node_id, pending)
 
     async def start(self) -> None:
         if self._settings.mqtt_url is None:
@@ -52,10 +66,12 @@ class DeviceRuntime:
                               username=username, password=password)
         for suffix in SUFFIXES:
             self.bus.subscribe(f"node/+/{suffix}", self._on_message)
+        self._commands.bus = self.bus
         self._task = asyncio.create_task(self.bus.run())
         log.info("device runtime started (broker %s:%s)", host, port)
 
     async def stop(self) -> None:
+        self._commands.bus = None
         if self.bus is not None:
             await self.bus.stop()
         if self._task is not None:

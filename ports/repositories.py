@@ -8,7 +8,13 @@ from types import TracebackType
 from typing import Protocol
 
 from domain.accounts.model import ApiKey, Organization, Session, User, VerificationCode
-from domain.devices.model import Node, NodeSecrets, RegistrationToken
+from domain.devices.model import (
+    MappingRequest,
+    Node,
+    NodeMembership,
+    NodeSecrets,
+    RegistrationToken,
+)
 
 SYSTEM_SCOPE = "*"
 """Org scope for the few look-ups that precede knowing the tenant (sign-in by user name)."""
@@ -77,6 +83,11 @@ class NodeRepository(Protocol):
     async def add(self, node: Node, secrets: NodeSecrets) -> None: ...
     async def get(self, node_id: str) -> Node | None: ...
     async def save(self, node: Node) -> None: ...
+    async def save_if_version(self, node: Node, expected_version: int) -> bool:
+        """Saves only if the stored params_version is still expected_version (optimistic
+        concurrency); False when another writer got there first."""
+        ...
+
     async def secrets(self, node_id: str) -> NodeSecrets | None: ...
 
 
@@ -88,6 +99,22 @@ class RegistrationTokenRepository(Protocol):
     async def claim(self, token_id: str, node_id: str, now: datetime) -> bool:
         """Atomically marks an unused token used by node_id; False when already used."""
         ...
+
+
+class MembershipRepository(Protocol):
+    """Who may reach which node, and as what."""
+
+    async def add(self, membership: NodeMembership) -> None: ...
+    async def get(self, node_id: str, user_id: str) -> NodeMembership | None: ...
+    async def for_node(self, node_id: str) -> Sequence[NodeMembership]: ...
+    async def remove(self, node_id: str, user_id: str) -> None: ...
+
+
+class MappingRequestRepository(Protocol):
+    """User-node mapping requests."""
+
+    async def add(self, request: MappingRequest) -> None: ...
+    async def get(self, request_id: str) -> MappingRequest | None: ...
 
 
 class UnitOfWork(Protocol):
@@ -103,6 +130,8 @@ class UnitOfWork(Protocol):
     codes: VerificationCodeRepository
     nodes: NodeRepository
     registration_tokens: RegistrationTokenRepository
+    memberships: MembershipRepository
+    mapping_requests: MappingRequestRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

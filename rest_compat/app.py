@@ -15,8 +15,10 @@ from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError
 from rest_compat import schemas as s
+from rest_compat.broker_hooks import broker_hook_operations
 from rest_compat.devices import device_operations
 from rest_compat.errors import error_response, failure
+from rest_compat.nodes import node_operations
 from rest_compat.openapi import openapi_document
 from rest_compat.operations import Handler, Operation
 from rest_compat.users import user_operations
@@ -51,7 +53,9 @@ def _meta_operations() -> list[Operation]:
 def rest_operations(accounts: AccountUseCases, devices: DeviceUseCases, *,
                     max_body: int) -> list[Operation]:
     return (_meta_operations() + user_operations(accounts, max_body)
-            + device_operations(devices, accounts.sessions.authenticate, max_body))
+            + device_operations(devices, accounts.sessions.authenticate, max_body)
+            + broker_hook_operations(devices.access, max_body)
+            + node_operations(devices, accounts.sessions.authenticate, max_body))
 
 
 def build_routes(operations: list[Operation], *, version: str) -> list[Route]:

@@ -55,6 +55,14 @@ BY_REASON: dict[str, tuple[int, int]] = {
     "body_too_large": (413, 100006),
     "unsupported_media_type": (415, 100006),
     "invalid_version": (400, 100002),
+    "node_id_missing": (400, 100009),
+    "invalid_node_id": (400, 100006),
+    "node_not_found": (404, 100010),
+    "invalid_operation": (400, 103003),
+    "secret_key_missing": (400, 100006),
+    "node_already_mapped": (409, 103008),
+    "request_id_missing": (400, 103016),
+    "mapping_not_found": (404, 103018),
 }
 
 

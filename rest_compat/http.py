@@ -33,6 +33,15 @@ def success(description: str, status: int = 200, **extra: Any) -> JSONResponse:
 async def json_body(request: Request, *, max_bytes: int, required: bool = True,
                     schema: dict[str, Any] | None = None, explain: Explain = invalid_body
                     ) -> dict[str, Any]:
+    body = await json_body_any(request, max_bytes=max_bytes, required=required, schema=schema,
+                               explain=explain, allow_list=False)
+    assert isinstance(body, dict)
+    return body
+
+
+async def json_body_any(request: Request, *, max_bytes: int, required: bool = True,
+                        schema: dict[str, Any] | None = None, explain: Explain = invalid_body,
+                        allow_list: bool = True) -> dict[str, Any] | list[Any]:
     """The request's JSON object. Oversize → 413, not an object → 400, nothing half-read.
 
     With `schema` (the operation's documented body), a body that breaks it is refused with the
@@ -56,7 +65,8 @@ async def json_body(request: Request, *, max_bytes: int, required: bool = True,
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise ValidationFailed("Invalid request body", reason="invalid_body") from exc
-    if not isinstance(data, dict) or nesting_exceeds(data, MAX_JSON_DEPTH):
+    if not isinstance(data, dict | list) or (isinstance(data, list) and not allow_list) \
+            or nesting_exceeds(data, MAX_JSON_DEPTH):
         raise ValidationFailed("Invalid request body", reason="invalid_body")
     if schema is not None and (violation := validate(schema, data)) is not None:
         raise explain(violation, data)

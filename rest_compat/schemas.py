@@ -156,9 +156,17 @@ def violated_keyword(schema: Mapping[str, Any] | bool, value: Any) -> str | None
             return "maxLength"
         if "pattern" in schema and not _compiled(schema["pattern"]).search(value):
             return "pattern"
-    if isinstance(value, list) and "items" in schema:
-        if any(violated_keyword(schema["items"], item) is not None for item in value):
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            return "minItems"
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            return "maxItems"
+        if "items" in schema and any(violated_keyword(schema["items"], item) is not None
+                                     for item in value):
             return "items"
+    if "anyOf" in schema and not isinstance(value, dict) and all(
+            violated_keyword(branch, value) is not None for branch in schema["anyOf"]):
+        return "anyOf"
     if isinstance(value, dict) and validate(schema, value) is not None:
         return "properties"
     return None
@@ -171,6 +179,8 @@ def validate(schema: Mapping[str, Any], value: Any) -> Violation | None:
     if not isinstance(value, dict):
         keyword = violated_keyword(schema, value)
         return Violation(None, keyword) if keyword else None
+    if len(value) < schema.get("minProperties", 0):
+        return Violation(None, "minProperties")
     for name in schema.get("required", ()):
         if name not in value:
             return Violation(name, "required", missing=True)
@@ -180,6 +190,8 @@ def validate(schema: Mapping[str, Any], value: Any) -> Violation | None:
             keyword = violated_keyword(properties[name], item)
         elif schema.get("additionalProperties", True) is False:
             keyword = "additionalProperties"
+        elif isinstance(schema.get("additionalProperties"), Mapping):
+            keyword = violated_keyword(schema["additionalProperties"], item)
         else:
             keyword = None
         if keyword is not None:

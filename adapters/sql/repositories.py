@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.sql.cache import ReadCache
 from adapters.sql.tables import (
     api_keys,
+    node_mapping_requests,
+    node_memberships,
     node_registration_tokens,
     node_secrets,
     nodes,
@@ -30,7 +32,14 @@ from domain.accounts.model import (
     User,
     VerificationCode,
 )
-from domain.devices.model import Connectivity, Node, NodeSecrets, RegistrationToken
+from domain.devices.model import (
+    Connectivity,
+    MappingRequest,
+    Node,
+    NodeMembership,
+    NodeSecrets,
+    RegistrationToken,
+)
 from ports.repositories import SYSTEM_SCOPE
 
 
@@ -318,6 +327,12 @@ class SqlNodeRepository(_Scoped):
         await self._exec(update(nodes).where(
             nodes.c.id == node.id, self._in_scope(nodes.c.org_id)).values(**_node_values(node)))
 
+    async def save_if_version(self, node: Node, expected_version: int) -> bool:
+        result = await self._exec(update(nodes).where(
+            nodes.c.id == node.id, nodes.c.params_version == expected_version,
+            self._in_scope(nodes.c.org_id)).values(**_node_values(node)))
+        return bool(result.rowcount == 1)
+
     async def secrets(self, node_id: str) -> NodeSecrets | None:
         q = select(node_secrets).where(node_secrets.c.node_id == node_id,
                                        self._in_scope(node_secrets.c.org_id))
@@ -353,3 +368,51 @@ class SqlRegistrationTokenRepository(_Scoped):
             t.c.id == token_id, t.c.used_at.is_(None), self._in_scope(t.c.org_id)).values(
             used_at=now, node_id=node_id))
         return bool(result.rowcount == 1)
+
+
+def _membership(row: Any) -> NodeMembership:
+    return NodeMembership(node_id=row.node_id, org_id=row.org_id, user_id=row.user_id,
+                          role=row.role, source=row.source,
+                          created_at=aware(row.created_at))  # type: ignore[arg-type]
+
+
+class SqlMembershipRepository(_Scoped):
+    async def add(self, membership: NodeMembership) -> None:
+        await self._exec(insert(node_memberships).values(
+            node_id=membership.node_id, user_id=membership.user_id, org_id=membership.org_id,
+            role=membership.role, source=membership.source, created_at=membership.created_at))
+
+    async def get(self, node_id: str, user_id: str) -> NodeMembership | None:
+        m = node_memberships
+        row = (await self._exec(select(m).where(m.c.node_id == node_id, m.c.user_id == user_id,
+                                                self._in_scope(m.c.org_id)))).first()
+        return _membership(row) if row else None
+
+    async def for_node(self, node_id: str) -> Sequence[NodeMembership]:
+        m = node_memberships
+        rows = (await self._exec(select(m).where(m.c.node_id == node_id,
+                                                 self._in_scope(m.c.org_id)))).all()
+        return [_membership(r) for r in rows]
+
+    async def remove(self, node_id: str, user_id: str) -> None:
+        m = node_memberships
+        await self._exec(delete(m).where(m.c.node_id == node_id, m.c.user_id == user_id,
+                                         self._in_scope(m.c.org_id)))
+
+
+class SqlMappingRequestRepository(_Scoped):
+    async def add(self, request: MappingRequest) -> None:
+        await self._exec(insert(node_mapping_requests).values(
+            id=request.id, org_id=request.org_id, user_id=request.user_id,
+            node_id=request.node_id, operation=request.operation, status=request.status,
+            created_at=request.created_at))
+
+    async def get(self, request_id: str) -> MappingRequest | None:
+        r = node_mapping_requests
+        row = (await self._exec(select(r).where(r.c.id == request_id,
+                                                self._in_scope(r.c.org_id)))).first()
+        if row is None:
+            return None
+        return MappingRequest(id=row.id, org_id=row.org_id, user_id=row.user_id,
+                              node_id=row.node_id, operation=row.operation, status=row.status,
+                              created_at=aware(row.created_at))  # type: ignore[arg-type]

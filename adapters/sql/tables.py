@@ -170,8 +170,30 @@ node_registration_tokens = Table(
     Column("node_id", String(64), nullable=True),
 )
 
+node_memberships = Table(
+    "node_memberships", metadata,
+    Column("node_id", String(64), ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
+           index=True),
+    Column("org_id", String(36), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("source", String(64), nullable=False),
+    _ts("created_at"),
+)
+
+node_mapping_requests = Table(
+    "node_mapping_requests", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Column("user_id", String(36), nullable=False, index=True),
+    Column("node_id", String(64), nullable=False),
+    Column("operation", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    _ts("created_at"),
+)
+
 TENANT_TABLES = ("users", "user_roles", "sessions", "refresh_tokens", "api_keys",
                  "verification_codes", "outbox_messages", "nodes", "node_secrets",
-                 "node_registration_tokens")
+                 "node_registration_tokens", "node_memberships", "node_mapping_requests")
 """Tables whose rows belong to one organization: filtered by org_id in every repository and,
 on PostgreSQL, by row-level security as well."""

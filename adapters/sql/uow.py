@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 from adapters.sql.cache import ReadCache
 from adapters.sql.repositories import (
     SqlApiKeyRepository,
+    SqlMappingRequestRepository,
+    SqlMembershipRepository,
     SqlNodeRepository,
     SqlOrganizationRepository,
     SqlRegistrationTokenRepository,
@@ -54,6 +56,8 @@ class SqlUnitOfWork:
         self.codes = SqlVerificationCodeRepository(self, self._org)
         self.nodes = SqlNodeRepository(self, self._org)
         self.registration_tokens = SqlRegistrationTokenRepository(self, self._org)
+        self.memberships = SqlMembershipRepository(self, self._org)
+        self.mapping_requests = SqlMappingRequestRepository(self, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,17 +62,29 @@ def decode(payload: bytes) -> Any:
 
 
 class RecentDigests:
-    """A bounded memory of message digests, for dropping exact redeliveries."""
+    """Digests of recently ingested messages, for dropping redeliveries.
 
-    def __init__(self, size: int = 50_000) -> None:
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._size = size
+    Bounded in size and in time: a broker redelivers within seconds (on reconnect), while a
+    device may legitimately send the same bytes again later (power on, off, on). Without a
+    device sequence number in RainMaker payloads, an identical message inside the window is
+    taken for a redelivery.
+    """
+
+    def __init__(self, size: int = 50_000, window_seconds: float = 5.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._size, self._window, self._now = size, window_seconds, monotonic
 
     def seen_before(self, key: str) -> bool:
+        now = self._now()
+        while self._seen:  # forget what left the window (oldest first)
+            oldest_key, at = next(iter(self._seen.items()))
+            if now - at <= self._window:
+                break
+            del self._seen[oldest_key]
         if key in self._seen:
-            self._seen.move_to_end(key)
             return True
-        self._seen[key] = None
+        self._seen[key] = now
         if len(self._seen) > self._size:
             self._seen.popitem(last=False)
         return False
@@ -118,18 +131,22 @@ class DeviceIngest:
         return IngestResult(accepted=False, reason=reason)
 
     async def _apply(self, node_id: str, suffix: str, body: Any) -> IngestResult:
-        now = self._clock.now()
-        async with self._uow(SYSTEM_SCOPE) as uow:
-            node = await uow.nodes.get(node_id)
-            if node is None or not node.active:
-                return self._drop(f"node/{node_id}/{suffix}", "unknown or inactive node")
-            changed = self._change(node, suffix, body, now)
-            if not changed:
-                return IngestResult(accepted=True, reason="no change")
-            events, node.events = tuple(node.events), []
-            await uow.nodes.save(node)
-            await uow.commit()
-        return IngestResult(accepted=True, events=events)
+        """Read, change, write only if nobody changed the shadow meanwhile (a user's desired
+        params, say); otherwise read again: no lost update either way."""
+        for _attempt in range(5):
+            now = self._clock.now()
+            async with self._uow(SYSTEM_SCOPE) as uow:
+                node = await uow.nodes.get(node_id)
+                if node is None or not node.active:
+                    return self._drop(f"node/{node_id}/{suffix}", "unknown or inactive node")
+                read_version = node.params_version
+                if not self._change(node, suffix, body, now):
+                    return IngestResult(accepted=True, reason="no change")
+                events, node.events = tuple(node.events), []
+                if await uow.nodes.save_if_version(node, read_version):
+                    await uow.commit()
+                    return IngestResult(accepted=True, events=events)
+        return self._drop(f"node/{node_id}/{suffix}", "kept losing to concurrent writers")
 
     def _change(self, node: Node, suffix: str, body: Any, now: Any) -> bool:
         if suffix == "config":

@@ -140,6 +140,16 @@ class Node:
         self._record("node_params_changed", at, version=self.params_version, desired=checked)
         return checked
 
+    def pending_desired(self) -> dict[str, dict[str, Any]]:
+        """Desired params the node has not reported back yet (re-sent when it reconnects)."""
+        pending: dict[str, dict[str, Any]] = {}
+        for device, values in self.desired.items():
+            reported = self.reported.get(device, {})
+            differing = {k: v for k, v in values.items() if reported.get(k) != v}
+            if differing:
+                pending[device] = differing
+        return pending
+
     def apply_connection(self, connected: bool, timestamp_ms: int, at: datetime) -> bool:
         """Connectivity from the connection topic or the last will.
 
@@ -211,3 +221,35 @@ def check_node_name(name: object) -> str:
     except UnicodeEncodeError as exc:
         raise ValidationFailed("node_name must be text", reason="invalid_node_name") from exc
     return name.strip()
+
+
+PRIMARY, SECONDARY = "primary", "secondary"
+
+
+@dataclass(slots=True, kw_only=True)
+class NodeMembership:
+    """A user's access to a node: primary (owner) or secondary, through the node itself
+    ("NODE") or through a group (its id)."""
+
+    node_id: str
+    org_id: str
+    user_id: str
+    role: str
+    created_at: datetime
+    source: str = "NODE"
+
+
+MAPPING_STATUSES = ("requested", "confirmed", "timedout", "discarded")
+
+
+@dataclass(slots=True, kw_only=True)
+class MappingRequest:
+    """A user's request to add or remove a user-node mapping, and where it stands."""
+
+    id: str
+    org_id: str
+    user_id: str
+    node_id: str
+    operation: str
+    status: str
+    created_at: datetime

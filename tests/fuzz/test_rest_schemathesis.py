@@ -76,6 +76,8 @@ STATE_DEPENDENT_400 = {
     119007: "DELETE /v1/user2: needs request=true or a verification_code (either, not both)",
     119015: "DELETE /v1/user2: no deletion was requested",
     119017: "DELETE /v1/user2: a superadmin cannot delete itself",
+    100009: "PUT /v1/user/nodes/params: the object form needs ?node_id= (the array form does "
+            "not); OpenAPI cannot tie a query parameter to the body's type",
 }
 
 

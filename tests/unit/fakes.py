@@ -12,7 +12,13 @@ from types import TracebackType
 
 from domain.access.model import Permission, Principal, PrincipalKind
 from domain.accounts.model import ApiKey, Organization, Session, User, VerificationCode
-from domain.devices.model import Node, NodeSecrets, RegistrationToken
+from domain.devices.model import (
+    MappingRequest,
+    Node,
+    NodeMembership,
+    NodeSecrets,
+    RegistrationToken,
+)
 from domain.errors import Forbidden, Unauthenticated
 from ports.repositories import SYSTEM_SCOPE
 from ports.services import AccessClaims, OutgoingMessage
@@ -128,6 +134,8 @@ class Store:
     nodes: dict[str, Node] = field(default_factory=dict)
     node_secrets: dict[str, NodeSecrets] = field(default_factory=dict)
     tokens: dict[str, RegistrationToken] = field(default_factory=dict)
+    memberships: dict[tuple[str, str], NodeMembership] = field(default_factory=dict)
+    mapping_requests: dict[str, MappingRequest] = field(default_factory=dict)
 
 
 class _Repo:
@@ -263,6 +271,13 @@ class InMemoryNodes(_Repo):
     async def save(self, node: Node) -> None:
         self.s.nodes[node.id] = copy.deepcopy(node)
 
+    async def save_if_version(self, node: Node, expected_version: int) -> bool:
+        stored = self.s.nodes.get(node.id)
+        if stored is None or stored.params_version != expected_version:
+            return False
+        self.s.nodes[node.id] = copy.deepcopy(node)
+        return True
+
     async def secrets(self, node_id: str) -> NodeSecrets | None:
         found = self.s.node_secrets.get(node_id)
         return found if found and self.visible(found.org_id) else None
@@ -284,6 +299,31 @@ class InMemoryRegistrationTokens(_Repo):
         return True
 
 
+class InMemoryMemberships(_Repo):
+    async def add(self, membership: NodeMembership) -> None:
+        self.s.memberships[(membership.node_id, membership.user_id)] = copy.deepcopy(membership)
+
+    async def get(self, node_id: str, user_id: str) -> NodeMembership | None:
+        found = self.s.memberships.get((node_id, user_id))
+        return copy.deepcopy(found) if found and self.visible(found.org_id) else None
+
+    async def for_node(self, node_id: str) -> Sequence[NodeMembership]:
+        return [copy.deepcopy(m) for (n, _), m in self.s.memberships.items()
+                if n == node_id and self.visible(m.org_id)]
+
+    async def remove(self, node_id: str, user_id: str) -> None:
+        self.s.memberships.pop((node_id, user_id), None)
+
+
+class InMemoryMappingRequests(_Repo):
+    async def add(self, request: MappingRequest) -> None:
+        self.s.mapping_requests[request.id] = copy.deepcopy(request)
+
+    async def get(self, request_id: str) -> MappingRequest | None:
+        found = self.s.mapping_requests.get(request_id)
+        return copy.deepcopy(found) if found and self.visible(found.org_id) else None
+
+
 class InMemoryUnitOfWork:
     """Works on a copy of the store; commit() publishes it, leaving without commit drops it."""
 
@@ -300,6 +340,8 @@ class InMemoryUnitOfWork:
         self.codes = InMemoryCodes(self._work, self._org)
         self.nodes = InMemoryNodes(self._work, self._org)
         self.registration_tokens = InMemoryRegistrationTokens(self._work, self._org)
+        self.memberships = InMemoryMemberships(self._work, self._org)
+        self.mapping_requests = InMemoryMappingRequests(self._work, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -327,3 +369,14 @@ class InMemoryPrincipals:
 
     async def api_key(self, key_id: str) -> ApiKey | None:
         return self._store.keys.get(key_id)
+
+
+class FakeNodeCommands:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, object]]] = []
+        self.available = True
+
+    async def send_params(self, node_id: str, params: dict[str, object]) -> bool:
+        if self.available:
+            self.sent.append((node_id, params))
+        return self.available

@@ -91,3 +91,20 @@ async def test_fuzzed_payloads_never_raise(suffix: str, body: bytes) -> None:
     await ingest.handle(f"node/N1/{suffix}", body)
     node = store.nodes["N1"]
     assert all(isinstance(v, dict) for v in node.reported.values())
+
+
+async def test_the_same_bytes_later_are_a_new_report_not_a_redelivery() -> None:
+    store = Store()
+    store.nodes["N1"] = Node(id="N1", org_id="o", created_at=AT)
+    now = [0.0]
+    from domain.devices.ingest import RecentDigests
+
+    ingest = DeviceIngest(uow=lambda org: InMemoryUnitOfWork(store, org), clock=FakeClock(),
+                          digests=RecentDigests(window_seconds=5, monotonic=lambda: now[0]))
+    on, off = j({"Light": {"power": True}}), j({"Light": {"power": False}})
+    await ingest.handle("node/N1/params/local", on)
+    await ingest.handle("node/N1/params/local", off)
+    assert not (await ingest.handle("node/N1/params/local", on)).accepted  # redelivery window
+    now[0] = 6.0
+    assert (await ingest.handle("node/N1/params/local", on)).accepted
+    assert store.nodes["N1"].reported == {"Light": {"power": True}}

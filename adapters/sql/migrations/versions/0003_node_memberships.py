@@ -1,0 +1,55 @@
+"""User-node memberships and mapping requests; RLS on PostgreSQL.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-22
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+APP_ROLE = "fleetgate_app"
+TABLES = ("node_memberships", "node_mapping_requests")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "node_memberships",
+        sa.Column("node_id", sa.String(64), sa.ForeignKey("nodes.id", ondelete="CASCADE"),
+                  primary_key=True),
+        sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"),
+                  primary_key=True, index=True),
+        sa.Column("org_id", sa.String(36), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("source", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "node_mapping_requests",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("org_id", sa.String(36), nullable=False),
+        sa.Column("user_id", sa.String(36), nullable=False, index=True),
+        sa.Column("node_id", sa.String(64), nullable=False),
+        sa.Column("operation", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(TABLES)} TO {APP_ROLE}")
+        scope = "current_setting('fleetgate.org_id', true)"
+        for table in TABLES:
+            op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+            op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+            op.execute(f"CREATE POLICY org_isolation ON {table} "
+                       f"USING ({scope} = '*' OR org_id = {scope}) "
+                       f"WITH CHECK ({scope} = '*' OR org_id = {scope})")
+
+
+def downgrade() -> None:
+    for table in reversed(TABLES):
+        op.drop_table(table)

@@ -1,0 +1,166 @@
+"""Use cases on nodes a user reaches: claiming (user-node mapping) and reading their state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from domain.access.model import Caller, requires
+from domain.devices.model import (
+    PRIMARY,
+    MappingRequest,
+    Node,
+    NodeMembership,
+    check_node_id,
+)
+from domain.devices.provisioning import device_secret_matches
+from domain.errors import Conflict, NotFound, ValidationFailed
+from ports.commands import NodeCommands
+from ports.repositories import UnitOfWork, UnitOfWorkFactory
+from ports.services import Authorizer, Clock, IdGenerator
+
+_NO_NODE = "Node does not exist or does not belong to the user"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeStatus:
+    connected: bool
+    timestamp_ms: int
+
+
+def _user_id(caller: Caller) -> tuple[str, str]:
+    principal = caller.require_principal()
+    if principal.user_id is None:
+        raise ValidationFailed("This operation needs a signed-in user, not an API key",
+                               reason="not_a_user")
+    return principal.org_id, principal.user_id
+
+
+async def reachable_node(uow: UnitOfWork, node_id: object, user_id: str) -> Node:
+    """The node, if the user is one of its members; unknown, foreign and unshared nodes are
+    the same NOT_FOUND, so node ids cannot be probed."""
+    checked = check_node_id(node_id)
+    node = await uow.nodes.get(checked)
+    if node is None or await uow.memberships.get(checked, user_id) is None:
+        raise NotFound(_NO_NODE, reason="node_not_found")
+    return node
+
+
+class UserNodes:
+    """Claiming nodes and reading the state of the nodes a user reaches."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
+                 authorizer: Authorizer, commands: NodeCommands) -> None:
+        self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
+        self._commands = commands
+
+    @requires("/v1/user/nodes/mapping", "PUT")
+    async def map_node(self, caller: Caller, *, node_id: object, operation: object,
+                       secret_key: object = None) -> MappingRequest:
+        """Adds or removes the caller's mapping to a node.
+
+        - add: the secret_key issued at provisioning proves possession and confirms at once;
+          the user becomes the node's primary; a node owned by someone else is CONFLICT;
+          mapping again is idempotent;
+        - remove: drops the caller's own mapping (a stranger's remove is NOT_FOUND);
+        - a node of another organization is NOT_FOUND, like an unknown one.
+        """
+        org_id, user_id = _user_id(caller)
+        if operation not in ("add", "remove"):
+            raise ValidationFailed("Invalid operation specified.[Valid operation values are "
+                                   "add/remove]", reason="invalid_operation")
+        checked = check_node_id(node_id)
+        now = self._clock.now()
+        async with self._uow(org_id) as uow:
+            if operation == "remove":
+                await reachable_node(uow, checked, user_id)
+                await uow.memberships.remove(checked, user_id)
+            else:
+                if not isinstance(secret_key, str) or not secret_key:
+                    raise ValidationFailed("Secret key is missing", reason="secret_key_missing")
+                secrets = await uow.nodes.secrets(checked)
+                if secrets is None or not device_secret_matches(secrets.secret_key_hash,
+                                                                secret_key):
+                    raise NotFound(_NO_NODE, reason="node_not_found")
+                members = await uow.memberships.for_node(checked)
+                owner = next((m for m in members if m.role == PRIMARY), None)
+                if owner is not None and owner.user_id != user_id:
+                    raise Conflict("Node is already mapped to another user",
+                                   reason="node_already_mapped")
+                if owner is None:
+                    await uow.memberships.remove(checked, user_id)  # a secondary upgrading
+                    await uow.memberships.add(NodeMembership(
+                        node_id=checked, org_id=org_id, user_id=user_id, role=PRIMARY,
+                        created_at=now))
+            request = MappingRequest(id=self._ids.new_id(), org_id=org_id, user_id=user_id,
+                                     node_id=checked, operation=str(operation),
+                                     status="confirmed", created_at=now)
+            await uow.mapping_requests.add(request)
+            await uow.commit()
+        return request
+
+    @requires("/v1/user/nodes/mapping", "GET")
+    async def mapping_status(self, caller: Caller, *, request_id: object) -> MappingRequest:
+        """Where a mapping request of the caller stands (others' requests are NOT_FOUND)."""
+        org_id, user_id = _user_id(caller)
+        if not isinstance(request_id, str) or not request_id or len(request_id) > 64:
+            raise ValidationFailed("RequestId is missing", reason="request_id_missing")
+        async with self._uow(org_id) as uow:
+            request = await uow.mapping_requests.get(request_id)
+        if request is None or request.user_id != user_id:
+            raise NotFound("User node mapping request not found", reason="mapping_not_found")
+        return request
+
+    @requires("/v1/user/nodes/params", "GET")
+    async def node_params(self, caller: Caller, *, node_id: object) -> dict[str, Any]:
+        """The node's reported params (members only)."""
+        return (await self.node_params_versioned(caller, node_id=node_id))[0]
+
+    @requires("/v1/user/nodes/params", "GET")
+    async def node_params_versioned(self, caller: Caller, *, node_id: object
+                                    ) -> tuple[dict[str, Any], int]:
+        """The node's reported params and the shadow version a writer may send back."""
+        org_id, user_id = _user_id(caller)
+        async with self._uow(org_id) as uow:
+            node = await reachable_node(uow, node_id, user_id)
+        return node.reported, node.params_version
+
+    @requires("/v1/user/nodes/params", "PUT")
+    async def set_params(self, caller: Caller, *, node_id: object, params: object,
+                         expected_version: int | None = None) -> int:
+        """Sets desired params on a node the caller reaches and sends them on params/remote.
+
+        - with expected_version (the version the writer read), a stale write is CONFLICT and
+          changes nothing; concurrent writers with one version: exactly one wins;
+        - an offline node (or broker) keeps the desired state; it is re-sent on reconnect;
+        - returns the new shadow version.
+        """
+        org_id, user_id = _user_id(caller)
+        async with self._uow(org_id) as uow:
+            node = await reachable_node(uow, node_id, user_id)
+            sent = node.set_desired(params, self._clock.now(),
+                                    expected_version=expected_version)
+            node.events = []
+            if not await uow.nodes.save_if_version(node, node.params_version - 1):
+                raise Conflict("params changed concurrently; read them again",
+                               reason="stale_version")
+            await uow.commit()
+        await self._commands.send_params(node.id, sent)
+        return node.params_version
+
+    @requires("/v1/user/nodes/config", "GET")
+    async def node_config(self, caller: Caller, *, node_id: object) -> dict[str, Any]:
+        """The config the node reported (members only; {} before it reported one)."""
+        org_id, user_id = _user_id(caller)
+        async with self._uow(org_id) as uow:
+            node = await reachable_node(uow, node_id, user_id)
+        return dict(node.config or {})
+
+    @requires("/v1/user/nodes/status", "GET")
+    async def node_status(self, caller: Caller, *, node_id: object) -> NodeStatus:
+        """Connectivity as the connection topic and last will reported it (members only)."""
+        org_id, user_id = _user_id(caller)
+        async with self._uow(org_id) as uow:
+            node = await reachable_node(uow, node_id, user_id)
+        return NodeStatus(connected=node.connectivity.connected,
+                          timestamp_ms=node.connectivity.timestamp_ms)
