@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
 from fleetgate import __version__
+from fleetgate.bootstrap import run_demo_devices
 from fleetgate.container import Container
 from fleetgate.device_runtime import DeviceRuntime
 from fleetgate.settings import Settings
@@ -83,7 +85,8 @@ def device_use_cases(container: Container) -> DeviceUseCases:
 
 
 def create_app(settings: Settings, *, container: Container | None = None,
-               start_mqtt: bool = False, bench: bool = False) -> Starlette:
+               start_mqtt: bool = False, bench: bool = False,
+               demo_devices: bool = False) -> Starlette:
     container = container or Container(settings=settings)
     accounts = account_use_cases(container)
     schema = build_schema(max_depth=settings.graphql_max_depth,
@@ -108,9 +111,16 @@ def create_app(settings: Settings, *, container: Container | None = None,
         if devices_runtime is not None:
             await devices_runtime.start()
         app.state.devices_runtime = devices_runtime
+        stop_demo, demo = asyncio.Event(), None
+        if demo_devices and start_mqtt and settings.mqtt_url is None:
+            demo = asyncio.create_task(run_demo_devices(app, settings, stop_demo))
+            demo.add_done_callback(_log_demo_failure)
         try:
             yield
         finally:
+            stop_demo.set()
+            if demo is not None:
+                await asyncio.wait({demo}, timeout=5)
             if devices_runtime is not None:
                 await devices_runtime.stop()
             await container.engine().dispose()
@@ -124,6 +134,11 @@ def create_app(settings: Settings, *, container: Container | None = None,
                     exception_handlers=EXCEPTION_HANDLERS)
     app.state.container = container
     return app
+
+
+def _log_demo_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("demo devices stopped", exc_info=task.exception())
 
 
 async def _health(_request: Request) -> Response:

@@ -59,7 +59,8 @@ def serve(host: str | None, port: int | None) -> None:
             await create_demo_data(container)
 
     _run(prepare)
-    app = create_app(settings, start_mqtt=True, bench=_bench_enabled())
+    app = create_app(settings, start_mqtt=True, bench=_bench_enabled(),
+                     demo_devices=settings.demo)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level.lower(), loop="uvloop", http="httptools",
                 access_log=False, proxy_headers=False)
