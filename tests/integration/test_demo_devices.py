@@ -18,6 +18,13 @@ from fleetgate.settings import Settings
 from tests.integration.test_mqtt_broker import free_port
 
 
+def saved_demo_nodes() -> list[str]:
+    state = Path(".fleetgate-demo-devices.json")
+    if not state.exists():
+        return []
+    return [n["node_id"] for n in json.loads(state.read_text())["nodes"]]
+
+
 @pytest.mark.skipif(bool(os.environ.get("MQTT_URL")), reason="demo devices use the embedded broker")
 async def test_demo_user_sees_reporting_demo_devices(settings: Settings, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,9 +42,8 @@ async def test_demo_user_sees_reporting_demo_devices(settings: Settings, tmp_pat
                 "user_name": user, "password": password})).json()["accesstoken"]
             deadline = asyncio.get_running_loop().time() + 20
             while True:
-                state = Path(".fleetgate-demo-devices.json")
-                if state.exists():
-                    nodes = [n["node_id"] for n in json.loads(state.read_text())["nodes"]]
+                nodes = saved_demo_nodes()
+                if nodes:
                     replies = [await client.get(f"/v1/user/nodes/params?node_id={n}",
                                                 headers={"Authorization": token})
                                for n in nodes]
