@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
-from domain.errors import DomainError
+from domain.errors import DomainError, ValidationFailed
 from rest_compat import schemas as s
 from rest_compat.broker_hooks import broker_hook_operations
 from rest_compat.devices import device_operations
@@ -21,6 +21,7 @@ from rest_compat.errors import error_response, failure
 from rest_compat.nodes import node_operations
 from rest_compat.openapi import openapi_document
 from rest_compat.operations import Handler, Operation
+from rest_compat.schemas import violated_keyword
 from rest_compat.users import user_operations
 
 log = logging.getLogger("fleetgate.rest")
@@ -29,10 +30,25 @@ VERSION_INFO = {"supported_versions": ["v1"],
                                      "release_notes": "See the project README."}]}
 
 
-def _guarded(handler: Handler) -> Handler:
+def _check_query(op: Operation, request: Request) -> None:
+    """Query parameters present must match their documented string schema (missing required
+    ones are left to the handler, and so are those whose handler answers bad values with a
+    RainMaker code of their own: x-fleetgate-handler-validates)."""
+    for param in op.query:
+        if param.get("in") != "query" or param["schema"].get("type") != "string" \
+                or param.get("x-fleetgate-handler-validates"):
+            continue
+        value = request.query_params.get(param["name"])
+        if value is not None and violated_keyword(param["schema"], value) is not None:
+            raise ValidationFailed(f"Invalid value for query parameter {param['name']}",
+                                   reason="invalid_body")
+
+
+def _guarded(op: Operation) -> Handler:
     async def run(request: Request) -> Response:
         try:
-            return await handler(request)
+            _check_query(op, request)
+            return await op.handler(request)
         except DomainError as exc:
             return error_response(exc)
 
@@ -66,7 +82,7 @@ def build_routes(operations: list[Operation], *, version: str) -> list[Route]:
 
     by_path: dict[str, dict[str, Handler]] = {}
     for op in operations:
-        by_path.setdefault(op.path, {})[op.method] = _guarded(op.handler)
+        by_path.setdefault(op.path, {})[op.method] = _guarded(op)
     # One route per path, so a wrong method is answered 405 with every allowed method in Allow.
     routes = [Route(path, _dispatch(handlers), methods=list(handlers), name=path)
               for path, handlers in by_path.items()]

@@ -59,6 +59,8 @@ BY_REASON: dict[str, tuple[int, int]] = {
     "invalid_node_id": (400, 100006),
     "node_not_found": (404, 100010),
     "invalid_operation": (400, 103003),
+    "invalid_tags": (400, 100012),
+    "invalid_page": (400, 100012),
     "secret_key_missing": (400, 100006),
     "node_already_mapped": (409, 103008),
     "request_id_missing": (400, 103016),

@@ -6,10 +6,18 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from domain.devices.model import PRIMARY, Node, NodeMembership
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError, ValidationFailed
 from rest_compat import schemas as s
-from rest_compat.http import Authenticate, caller_for, json_body, json_body_any, success
+from rest_compat.http import (
+    Authenticate,
+    bool_param,
+    caller_for,
+    json_body,
+    json_body_any,
+    success,
+)
 from rest_compat.operations import Operation
 
 TAG = "User Node Association"
@@ -24,12 +32,15 @@ MAPPING_REQUEST = s.obj({
                                      "then": {"required": ["secret_key"]}}])
 MAPPING_RESPONSE = s.obj({"status": {"type": "string", "enum": ["success"]},
                           "description": s.STR, "request_id": s.STR}, ("status", "request_id"))
+NODE_LIST = s.obj({"nodes": {"type": "array", "items": s.STR},
+                   "node_details": {"type": "array", "items": {"type": "object"}},
+                   "next_id": s.STR, "total": {"type": "integer"}}, ("nodes", "total"))
 MAPPING_STATUS = s.obj({"request_status": {"type": "string", "enum": [
     "requested", "confirmed", "timedout", "discarded"]}}, ("request_status",))
 PARAMS = {"type": "object", "additionalProperties": {"type": "object"},
           "description": "reported params: {<device>: {<param>: value}}"}
 CONFIG = {"type": "object", "description": "the node's config as it reported it ({} before)"}
-DEVICE_PARAMS = {"type": "object", "minProperties": 1,
+DEVICE_PARAMS = {"type": "object", "minProperties": 1, "propertyNames": {"minLength": 1},
                  "additionalProperties": {"type": "object"},
                  "description": "desired params: {<device>: {<param>: value}}"}
 SET_PARAMS = {"anyOf": [DEVICE_PARAMS, {
@@ -62,6 +73,28 @@ def _if_match(request: Request) -> int | None:
     return int(value)
 
 
+def _flag(request: Request, name: str, default: bool) -> bool:
+    value = bool_param(request, name)
+    return default if value is None else value
+
+
+def _details(node: Node, membership: NodeMembership, request: Request) -> dict[str, object]:
+    entry: dict[str, object] = {"id": node.id, "role": membership.role,
+                                "primary": membership.role == PRIMARY,
+                                "mapping_timestamp": int(membership.created_at.timestamp())}
+    if _flag(request, "status", True):
+        entry["status"] = {"connectivity": {"connected": node.connectivity.connected,
+                                            "timestamp": node.connectivity.timestamp_ms}}
+    if _flag(request, "config", True):
+        entry["config"] = node.config or {}
+    if _flag(request, "params", True):
+        entry["params"] = node.reported
+    if _flag(request, "show_tags", True):
+        entry["tags"] = node.tags
+    entry["metadata"] = node.metadata or {}
+    return entry
+
+
 def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
                     max_body: int) -> list[Operation]:
     nodes = devices.nodes
@@ -73,6 +106,26 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
                                       operation=body["operation"],
                                       secret_key=body.get("secret_key"))
         return success("User node mapping request confirmed", request_id=result.id)
+
+    async def list_nodes(request: Request) -> Response:
+        caller = await caller_for(request, authenticate, required=True)
+        raw_count = request.query_params.get("num_records", "25")
+        if not raw_count.isascii() or not raw_count.isdigit() or len(raw_count) > 8:
+            raise ValidationFailed("num_records must be 1..100", reason="invalid_page")
+        details = _flag(request, "node_details", False)
+        for name in ("status", "config", "params", "show_tags"):
+            _flag(request, name, True)  # validated even when details are off
+        page = await nodes.list_nodes(
+            caller, node_id=request.query_params.get("node_id"),
+            start_id=request.query_params.get("start_id"), num_records=int(raw_count),
+            tags=request.query_params.get("tags"))
+        body: dict[str, object] = {"nodes": [node.id for node, _ in page.entries],
+                                   "total": page.total}
+        if details:
+            body["node_details"] = [_details(n, m, request) for n, m in page.entries]
+        if page.next_id is not None:
+            body["next_id"] = page.next_id
+        return JSONResponse(body)
 
     async def mapping_status(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
@@ -88,6 +141,7 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
 
     async def set_params(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
+        expected_version = _if_match(request)  # checked for both forms; used by the single one
         body = await json_body_any(request, max_bytes=max_body, schema=SET_PARAMS)
         if isinstance(body, list):  # the multi-node form: one result per node (207)
             results = []
@@ -102,7 +156,7 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
                                     "description": exc.message})
             return JSONResponse(results, status_code=207)
         version = await nodes.set_params(caller, node_id=_node_id(request), params=body,
-                                         expected_version=_if_match(request))
+                                         expected_version=expected_version)
         response = success("Node params updated successfully")
         response.headers["ETag"] = f'"{version}"'
         return response
@@ -117,7 +171,24 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
         return JSONResponse({"connectivity": {"connected": state.connected,
                                               "timestamp": state.timestamp_ms}})
 
+    flag = {"type": "string", "enum": ["true", "false"]}
     return [
+        Operation(method="GET", path="/v1/user/nodes", handler=list_nodes,
+                  operation_id="getUserNodes", tag=TAG,
+                  summary="The nodes the user reaches, with optional details, a page at a time",
+                  uses=(nodes.list_nodes,),
+                  query=({"name": "node_id", "in": "query", "schema": NODE_ID},
+                         *({"name": f, "in": "query", "schema": flag}
+                           for f in ("node_details", "status", "config", "params",
+                                     "show_tags")),
+                         {"name": "start_id", "in": "query",
+                          "schema": {"type": "string", "maxLength": 64}},
+                         {"name": "num_records", "in": "query",
+                          "schema": {"type": "string", "pattern": "^([1-9][0-9]?|100)$"}},
+                         {"name": "tags", "in": "query", "schema": {
+                             "type": "string", "pattern": "^[^,:]+:[^,]*(,[^,:]+:[^,]*)*$",
+                             "maxLength": 1024}}),
+                  responses={200: NODE_LIST}),
         Operation(method="PUT", path="/v1/user/nodes/mapping", handler=map_node,
                   operation_id="userNodeMapping", tag=TAG,
                   summary="Add or remove the user-node mapping (secret_key from provisioning)",

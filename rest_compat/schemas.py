@@ -185,6 +185,10 @@ def validate(schema: Mapping[str, Any], value: Any) -> Violation | None:
         if name not in value:
             return Violation(name, "required", missing=True)
     properties = schema.get("properties", {})
+    if "propertyNames" in schema:
+        for name in value:
+            if violated_keyword(schema["propertyNames"], name) is not None:
+                return Violation(name, "propertyNames")
     for name, item in value.items():
         if name in properties:
             keyword = violated_keyword(properties[name], item)

@@ -265,6 +265,7 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
                   query=({"name": "request", "in": "query", "schema": {"type": "boolean"},
                           "description": "true: send the code that confirms the deletion"},
                          {"name": "verification_code", "in": "query", "schema": s.CODE,
+                          "x-fleetgate-handler-validates": True,
                           "description": "the code sent after request=true; without request="
                                          "true this parameter is required"},
                          {"name": "locale", "in": "query", "schema": {"type": "string"}}),
@@ -278,7 +279,8 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
                   tag=TAG, summary="Log out user from the session", uses=(sessions.logout,),
                   request_body=s.LOGOUT, body_required=False,
                   query=({"name": "logout_all", "in": "query",
-                          "schema": {"type": "string", "enum": ["true", "false"]}},),
+                          "schema": {"type": "string", "enum": ["true", "false"]},
+                          "x-fleetgate-handler-validates": True},),
                   responses=ok),
         Operation(method="PUT", path="/v1/password2", handler=change_password,
                   operation_id="passwordmobile", tag=TAG,

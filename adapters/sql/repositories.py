@@ -327,6 +327,12 @@ class SqlNodeRepository(_Scoped):
         await self._exec(update(nodes).where(
             nodes.c.id == node.id, self._in_scope(nodes.c.org_id)).values(**_node_values(node)))
 
+    async def get_many(self, node_ids: Sequence[str]) -> Sequence[Node]:
+        if not node_ids:
+            return []
+        q = select(nodes).where(nodes.c.id.in_(list(node_ids)), self._in_scope(nodes.c.org_id))
+        return [node_from_row(r) for r in (await self._exec(q)).all()]
+
     async def save_if_version(self, node: Node, expected_version: int) -> bool:
         result = await self._exec(update(nodes).where(
             nodes.c.id == node.id, nodes.c.params_version == expected_version,
@@ -392,6 +398,13 @@ class SqlMembershipRepository(_Scoped):
         m = node_memberships
         rows = (await self._exec(select(m).where(m.c.node_id == node_id,
                                                  self._in_scope(m.c.org_id)))).all()
+        return [_membership(r) for r in rows]
+
+    async def for_user(self, user_id: str) -> Sequence[NodeMembership]:
+        m = node_memberships
+        rows = (await self._exec(select(m).where(m.c.user_id == user_id,
+                                                 self._in_scope(m.c.org_id))
+                                 .order_by(m.c.node_id))).all()
         return [_membership(r) for r in rows]
 
     async def remove(self, node_id: str, user_id: str) -> None:

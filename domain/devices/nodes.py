@@ -22,6 +22,29 @@ from ports.services import Authorizer, Clock, IdGenerator
 _NO_NODE = "Node does not exist or does not belong to the user"
 
 
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodePage:
+    entries: list[tuple[Node, NodeMembership]]
+    next_id: str | None
+    total: int
+
+
+def _parse_tag_filter(tags: object) -> set[str] | None:
+    if tags is None:
+        return None
+    if not isinstance(tags, str) or not tags.strip():
+        raise ValidationFailed("tags must be comma-separated key:value pairs",
+                               reason="invalid_tags")
+    wanted = {t.strip() for t in tags.split(",") if t.strip()}
+    if not wanted or any(":" not in t for t in wanted):
+        raise ValidationFailed("tags must be comma-separated key:value pairs",
+                               reason="invalid_tags")
+    return wanted
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeStatus:
     connected: bool
@@ -98,6 +121,41 @@ class UserNodes:
             await uow.mapping_requests.add(request)
             await uow.commit()
         return request
+
+    @requires("/v1/user/nodes", "GET")
+    async def list_nodes(self, caller: Caller, *, node_id: object = None, start_id: object = None,
+                         num_records: object = 25, tags: object = None) -> NodePage:
+        """The nodes the caller reaches, ordered by node id, a page at a time.
+
+        - start_id is the next_id of the previous page; num_records 1..100;
+        - tags "k:v,k2:v2" keeps nodes having any of them (OR);
+        - node_id narrows to that one node (NOT_FOUND when the caller does not reach it);
+        - two queries whatever the page size (memberships, then the nodes), no N+1.
+        """
+        org_id, user_id = _user_id(caller)
+        if not isinstance(num_records, int) or isinstance(num_records, bool) \
+                or not 1 <= num_records <= MAX_PAGE:
+            raise ValidationFailed("num_records must be 1..100", reason="invalid_page")
+        wanted_tags = _parse_tag_filter(tags)
+        async with self._uow(org_id) as uow:
+            if node_id is not None:
+                node = await reachable_node(uow, node_id, user_id)
+                membership = await uow.memberships.get(node.id, user_id)
+                assert membership is not None
+                return NodePage(entries=[(node, membership)], next_id=None, total=1)
+            memberships = {m.node_id: m for m in await uow.memberships.for_user(user_id)}
+            found = await uow.nodes.get_many(list(memberships))
+        matching = sorted((n for n in found
+                           if wanted_tags is None or wanted_tags.intersection(n.tags)),
+                          key=lambda n: n.id)
+        if isinstance(start_id, str) and start_id:
+            matching_from = [n for n in matching if n.id >= start_id]
+        else:
+            matching_from = matching
+        page = matching_from[:num_records]
+        more = matching_from[num_records:]
+        return NodePage(entries=[(n, memberships[n.id]) for n in page],
+                        next_id=more[0].id if more else None, total=len(matching))
 
     @requires("/v1/user/nodes/mapping", "GET")
     async def mapping_status(self, caller: Caller, *, request_id: object) -> MappingRequest:

@@ -116,3 +116,43 @@ async def test_sixteen_concurrent_stale_writers_one_wins(env: Env) -> None:
         headers={**owner, "If-Match": version}) for i in range(16)))
     codes = sorted(r.status_code for r in results)
     assert codes.count(200) == 1 and codes.count(409) == 15
+
+
+async def test_list_nodes_pages_filters_and_details(env: Env) -> None:
+    owner = {"Authorization": await env.user("owner@example.com")}
+    ids = []
+    for i in range(5):
+        node_id, secret = await provisioned(env)
+        ids.append(node_id)
+        await env.client.put("/v1/user/nodes/mapping", headers=owner, json={
+            "node_id": node_id, "secret_key": secret, "operation": "add"})
+        if i % 2 == 0:
+            async with env.container.uow()(SYSTEM_SCOPE) as uow:
+                node = await uow.nodes.get(node_id)
+                assert node is not None
+                node.add_tags(["location:pune"])
+                await uow.nodes.save(node)
+                await uow.commit()
+    ids.sort()
+    r = await env.client.get("/v1/user/nodes?num_records=2", headers=owner)
+    body = r.json()
+    assert body["nodes"] == ids[:2] and body["total"] == 5 and body["next_id"] == ids[2]
+    r = await env.client.get(f"/v1/user/nodes?num_records=2&start_id={body['next_id']}",
+                             headers=owner)
+    assert r.json()["nodes"] == ids[2:4]
+    r = await env.client.get("/v1/user/nodes?tags=location:pune,location:goa", headers=owner)
+    assert r.json()["total"] == 3
+    r = await env.client.get(f"/v1/user/nodes?node_id={ids[0]}&node_details=true&params=false",
+                             headers=owner)
+    detail = r.json()["node_details"][0]
+    assert detail["id"] == ids[0] and detail["primary"] is True and "params" not in detail
+    assert detail["status"] == {"connectivity": {"connected": False, "timestamp": 0}}
+    stranger = {"Authorization": await env.user("stranger@example.com")}
+    r = await env.client.get("/v1/user/nodes", headers=stranger)
+    assert r.json() == {"nodes": [], "total": 0}
+    r = await env.client.get(f"/v1/user/nodes?node_id={ids[0]}", headers=stranger)
+    assert r.status_code == 404
+    for bad in ("num_records=0", "num_records=abc", "num_records=500", "tags=nocolon",
+                "node_details=yes"):
+        assert (await env.client.get(f"/v1/user/nodes?{bad}", headers=owner)).status_code \
+            == 400, bad

@@ -271,6 +271,10 @@ class InMemoryNodes(_Repo):
     async def save(self, node: Node) -> None:
         self.s.nodes[node.id] = copy.deepcopy(node)
 
+    async def get_many(self, node_ids: Sequence[str]) -> Sequence[Node]:
+        return [copy.deepcopy(n) for i in node_ids if (n := self.s.nodes.get(i))
+                and self.visible(n.org_id)]
+
     async def save_if_version(self, node: Node, expected_version: int) -> bool:
         stored = self.s.nodes.get(node.id)
         if stored is None or stored.params_version != expected_version:
@@ -310,6 +314,10 @@ class InMemoryMemberships(_Repo):
     async def for_node(self, node_id: str) -> Sequence[NodeMembership]:
         return [copy.deepcopy(m) for (n, _), m in self.s.memberships.items()
                 if n == node_id and self.visible(m.org_id)]
+
+    async def for_user(self, user_id: str) -> Sequence[NodeMembership]:
+        return sorted((copy.deepcopy(m) for (_, u), m in self.s.memberships.items()
+                       if u == user_id and self.visible(m.org_id)), key=lambda m: m.node_id)
 
     async def remove(self, node_id: str, user_id: str) -> None:
         self.s.memberships.pop((node_id, user_id), None)
