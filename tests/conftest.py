@@ -19,6 +19,9 @@ from sqlalchemy import select, text
 from adapters.sql.engine import make_engine
 from adapters.sql.migrate import upgrade
 from adapters.sql.tables import outbox_messages
+from domain.access.model import Caller, Principal, PrincipalKind
+from domain.accounts.model import ADMIN
+from domain.devices.provisioning import ProvisionedNode
 from fleetgate.app import create_app
 from fleetgate.bootstrap import migrate
 from fleetgate.container import Container
@@ -123,6 +126,17 @@ class Env:
         await self.container.registration().provision_user(
             user_name=user_name, password=PASSWORD, org_name=org, superadmin=superadmin)
         return (await self.login(user_name))["accesstoken"]
+
+    async def provision_node(self, org_name: str | None = None) -> ProvisionedNode:
+        """A node provisioned by an admin of org_name (created) or of the default org."""
+        registration = self.container.registration()
+        org = await (registration.create_organization(name=org_name) if org_name
+                     else registration.ensure_default_organization())
+        admin = Caller(principal=Principal(kind=PrincipalKind.USER, org_id=org.id,
+                                           user_id=None, roles=frozenset({ADMIN})))
+        provisioning = self.container.provisioning()
+        issued = await provisioning.create_registration_token(admin, node_name="Lamp")
+        return await provisioning.provision_node(Caller(), token=issued.token)
 
     async def gql(self, query: str, variables: dict[str, Any] | None = None,
                   token: str | None = None) -> dict[str, Any]:

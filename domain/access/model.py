@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import wraps
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from domain.errors import Unauthenticated
+from domain.errors import Unauthenticated, ValidationFailed
 
 
 class PrincipalKind(StrEnum):
@@ -48,6 +48,14 @@ class Caller:
         if self.principal is None:
             raise Unauthenticated("Authentication required", reason="missing_token")
         return self.principal
+
+    def require_user(self) -> tuple[Principal, str]:
+        """The principal and its user id; API keys act for an organization, not a user."""
+        principal = self.require_principal()
+        if principal.user_id is None:
+            raise ValidationFailed("This operation needs a signed-in user, not an API key",
+                                   reason="not_a_user")
+        return principal, principal.user_id
 
 
 @dataclass(frozen=True, slots=True)

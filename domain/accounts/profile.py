@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.access.model import Caller, Principal, public, requires
+from domain.access.model import Caller, public, requires
 from domain.accounts.model import (
     CodePurpose,
     Organization,
@@ -22,14 +22,6 @@ from ports.services import Authorizer, Clock, IdGenerator, Outbox, PasswordHashe
 class OrganizationView:
     organization: Organization
     user_count: int
-
-
-def _user_principal(caller: Caller) -> tuple[Principal, str]:
-    principal = caller.require_principal()
-    if principal.user_id is None:
-        raise ValidationFailed("This operation needs a signed-in user, not an API key",
-                               reason="not_a_user")
-    return principal, principal.user_id
 
 
 async def _load_self(uow: UnitOfWork, user_id: str) -> User:
@@ -52,14 +44,14 @@ class Profiles:
     @requires("/v1/user2", "GET")
     async def get_profile(self, caller: Caller) -> User:
         """The caller's own user record (never another user's)."""
-        principal, user_id = _user_principal(caller)
+        principal, user_id = caller.require_user()
         async with self._uow(principal.org_id) as uow:
             return await _load_self(uow, user_id)
 
     @requires("/v1/user2", "PUT")
     async def update_profile(self, caller: Caller, *, name: object) -> User:
         """Sets the caller's display name (1..256 printable characters)."""
-        principal, user_id = _user_principal(caller)
+        principal, user_id = caller.require_user()
         async with self._uow(principal.org_id) as uow:
             user = await _load_self(uow, user_id)
             user.rename(name)
@@ -75,7 +67,7 @@ class Profiles:
         - the current password must be given and right (attempts are rate-limited);
         - the new one follows the password policy.
         """
-        principal, user_id = _user_principal(caller)
+        principal, user_id = caller.require_user()
         if new_password in (None, ""):
             raise ValidationFailed("New Password is missing", reason="new_password_missing")
         check_password_policy(new_password)
@@ -140,7 +132,7 @@ class Profiles:
 
         - superadmins cannot delete themselves (an organization must keep one).
         """
-        principal, user_id = _user_principal(caller)
+        principal, user_id = caller.require_user()
         async with self._uow(principal.org_id) as uow:
             user = await _load_self(uow, user_id)
             user.ensure_deletable()
@@ -156,7 +148,7 @@ class Profiles:
         - without a pending request: "No delete request exists for the user";
         - the account, its sessions, codes and roles go in one transaction.
         """
-        principal, user_id = _user_principal(caller)
+        principal, user_id = caller.require_user()
         async with self._uow(principal.org_id) as uow:
             user = await _load_self(uow, user_id)
             user.ensure_deletable()

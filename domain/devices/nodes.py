@@ -51,14 +51,6 @@ class NodeStatus:
     timestamp_ms: int
 
 
-def _user_id(caller: Caller) -> tuple[str, str]:
-    principal = caller.require_principal()
-    if principal.user_id is None:
-        raise ValidationFailed("This operation needs a signed-in user, not an API key",
-                               reason="not_a_user")
-    return principal.org_id, principal.user_id
-
-
 async def reachable_node(uow: UnitOfWork, node_id: object, user_id: str) -> Node:
     """The node, if the user is one of its members; unknown, foreign and unshared nodes are
     the same NOT_FOUND, so node ids cannot be probed."""
@@ -88,7 +80,8 @@ class UserNodes:
         - remove: drops the caller's own mapping (a stranger's remove is NOT_FOUND);
         - a node of another organization is NOT_FOUND, like an unknown one.
         """
-        org_id, user_id = _user_id(caller)
+        principal, user_id = caller.require_user()
+        org_id = principal.org_id
         if operation not in ("add", "remove"):
             raise ValidationFailed("Invalid operation specified.[Valid operation values are "
                                    "add/remove]", reason="invalid_operation")
@@ -132,7 +125,8 @@ class UserNodes:
         - node_id narrows to that one node (NOT_FOUND when the caller does not reach it);
         - two queries whatever the page size (memberships, then the nodes), no N+1.
         """
-        org_id, user_id = _user_id(caller)
+        principal, user_id = caller.require_user()
+        org_id = principal.org_id
         if not isinstance(num_records, int) or isinstance(num_records, bool) \
                 or not 1 <= num_records <= MAX_PAGE:
             raise ValidationFailed("num_records must be 1..100", reason="invalid_page")
@@ -160,7 +154,8 @@ class UserNodes:
     @requires("/v1/user/nodes/mapping", "GET")
     async def mapping_status(self, caller: Caller, *, request_id: object) -> MappingRequest:
         """Where a mapping request of the caller stands (others' requests are NOT_FOUND)."""
-        org_id, user_id = _user_id(caller)
+        principal, user_id = caller.require_user()
+        org_id = principal.org_id
         if not isinstance(request_id, str) or not request_id or len(request_id) > 64:
             raise ValidationFailed("RequestId is missing", reason="request_id_missing")
         async with self._uow(org_id) as uow:
@@ -178,7 +173,8 @@ class UserNodes:
     async def node_params_versioned(self, caller: Caller, *, node_id: object
                                     ) -> tuple[dict[str, Any], int]:
         """The node's reported params and the shadow version a writer may send back."""
-        org_id, user_id = _user_id(caller)
+        principal, user_id = caller.require_user()
+        org_id = principal.org_id
         async with self._uow(org_id) as uow:
             node = await reachable_node(uow, node_id, user_id)
         return node.reported, node.params_version
@@ -193,7 +189,8 @@ class UserNodes:
         - an offline node (or broker) keeps the desired state; it is re-sent on reconnect;
         - returns the new shadow version.
         """
-        org_id, user_id = _user_id(caller)
+        principal, user_id = caller.require_user()
+        org_id = principal.org_id
         async with self._uow(org_id) as uow:
             node = await reachable_node(uow, node_id, user_id)
             sent = node.set_desired(params, self._clock.now(),
@@ -209,7 +206,8 @@ class UserNodes:
     @requires("/v1/user/nodes/config", "GET")
     async def node_config(self, caller: Caller, *, node_id: object) -> dict[str, Any]:
         """The config the node reported (members only; {} before it reported one)."""
-        org_id, user_id = _user_id(caller)
+        principal, user_id = caller.require_user()
+        org_id = principal.org_id
         async with self._uow(org_id) as uow:
             node = await reachable_node(uow, node_id, user_id)
         return dict(node.config or {})
@@ -217,7 +215,8 @@ class UserNodes:
     @requires("/v1/user/nodes/status", "GET")
     async def node_status(self, caller: Caller, *, node_id: object) -> NodeStatus:
         """Connectivity as the connection topic and last will reported it (members only)."""
-        org_id, user_id = _user_id(caller)
+        principal, user_id = caller.require_user()
+        org_id = principal.org_id
         async with self._uow(org_id) as uow:
             node = await reachable_node(uow, node_id, user_id)
         return NodeStatus(connected=node.connectivity.connected,

@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from domain.access.model import Caller, Principal, PrincipalKind
-from domain.accounts.model import ADMIN
 from fleetgate.container import GATEWAY_USERNAME
 from tests.conftest import Env
 
@@ -19,12 +17,7 @@ ALL_HOOKS = (EMQX_AUTH, EMQX_ACL, GO_USER, GO_SUPER, GO_ACL)
 
 
 async def provision(env: Env, org_name: str = "org") -> tuple[str, str]:
-    org = await env.container.registration().create_organization(name=org_name)
-    admin = Caller(principal=Principal(kind=PrincipalKind.USER, org_id=org.id, user_id=None,
-                                       roles=frozenset({ADMIN})))
-    provisioning = env.container.provisioning()
-    issued = await provisioning.create_registration_token(admin, node_name="Lamp")
-    node = await provisioning.provision_node(Caller(), token=issued.token)
+    node = await env.provision_node(org_name)
     return node.node_id, node.mqtt_password
 
 

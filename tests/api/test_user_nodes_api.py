@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from domain.access.model import Caller, Principal, PrincipalKind
-from domain.accounts.model import ADMIN
 from ports.repositories import SYSTEM_SCOPE
 from tests.conftest import Env
 
 
 async def provisioned(env: Env) -> tuple[str, str]:
-    org = await env.container.registration().ensure_default_organization()
-    admin = Caller(principal=Principal(kind=PrincipalKind.USER, org_id=org.id, user_id=None,
-                                       roles=frozenset({ADMIN})))
-    provisioning = env.container.provisioning()
-    issued = await provisioning.create_registration_token(admin, node_name="Lamp")
-    node = await provisioning.provision_node(Caller(), token=issued.token)
+    node = await env.provision_node()
     return node.node_id, node.secret_key
 
 

@@ -9,8 +9,6 @@ import aiomqtt
 import pytest
 
 from adapters.mqtt.embedded import EmbeddedBroker
-from domain.access.model import Caller, Principal, PrincipalKind
-from domain.accounts.model import ADMIN
 from domain.devices.access import DeviceAccess
 from tests.conftest import Env
 from tests.integration.test_mqtt_broker import free_port
@@ -18,13 +16,8 @@ from tests.integration.test_mqtt_broker import free_port
 GATEWAY = ("fleetgate-gateway", "gateway-secret-0123456789")
 
 
-async def provision(env: Env, org_id: str = "org") -> tuple[str, str]:
-    org = await env.container.registration().create_organization(name=org_id)
-    admin = Caller(principal=Principal(kind=PrincipalKind.USER, org_id=org.id, user_id=None,
-                                       roles=frozenset({ADMIN})))
-    provisioning = env.container.provisioning()
-    issued = await provisioning.create_registration_token(admin, node_name="Lamp")
-    node = await provisioning.provision_node(Caller(), token=issued.token)
+async def provision(env: Env, org_name: str = "org") -> tuple[str, str]:
+    node = await env.provision_node(org_name)
     return node.node_id, node.mqtt_password
 
 
