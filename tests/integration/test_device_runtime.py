@@ -6,34 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from urllib.parse import urlparse
 
 import aiomqtt
-import httpx
 import pytest
 
 from domain.devices.model import Node
-from fleetgate.app import create_app
-from fleetgate.bootstrap import migrate
-from fleetgate.container import Container
-from fleetgate.settings import Settings
 from ports.repositories import SYSTEM_SCOPE
 from tests.conftest import PASSWORD, Env
-from tests.integration.test_mqtt_broker import free_port
-
-
-@pytest.fixture
-async def running(settings: Settings) -> AsyncIterator[Env]:
-    settings = replace(settings, mqtt_port=free_port())
-    container = Container(settings=settings)
-    await migrate(container)
-    app = create_app(settings, container=container, start_mqtt=True)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield Env(app=app, container=container, client=client, settings=settings)
 
 
 def broker_address(env: Env) -> tuple[str, int]:
@@ -68,13 +48,8 @@ async def wait_for(env: Env, node_id: str, check, within: float = 10.0) -> Node:
         await asyncio.sleep(0.05)
 
 
-async def test_device_reports_reach_its_node(running: Env) -> None:
-    env = running
-    runtime = env.app.state.devices_runtime
-    deadline = asyncio.get_running_loop().time() + 10
-    while not runtime.bus.connected:
-        assert asyncio.get_running_loop().time() < deadline, "gateway never connected"
-        await asyncio.sleep(0.05)
+async def test_device_reports_reach_its_node(gateway: Env) -> None:
+    env = gateway
     creds = await provision(env)
     node_id = creds["node_id"]
     host, port = broker_address(env)
@@ -103,9 +78,9 @@ async def test_device_reports_reach_its_node(running: Env) -> None:
 
 @pytest.mark.skipif(bool(os.environ.get("MQTT_URL")),
                     reason="an external broker authenticates devices by its own configuration")
-async def test_embedded_broker_refuses_a_device_with_a_wrong_password(running: Env) -> None:
-    creds = await provision(running)
-    host, port = broker_address(running)
+async def test_embedded_broker_refuses_a_device_with_a_wrong_password(gateway: Env) -> None:
+    creds = await provision(gateway)
+    host, port = broker_address(gateway)
     with pytest.raises(aiomqtt.MqttError):
         async with aiomqtt.Client(host, port, identifier=creds["node_id"],
                                   username=creds["node_id"], password="wrong"):

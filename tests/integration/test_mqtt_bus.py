@@ -21,6 +21,7 @@ import pytest
 from adapters.mqtt.bus import AiomqttBus, BusUnavailable, topic_matches
 from adapters.mqtt.embedded import EmbeddedBroker
 from ports.messaging import InboundMessage, MessageBus
+from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_mqtt_broker import free_port
 
 BACKOFF_INITIAL, BACKOFF_CAP = 0.05, 0.4
@@ -135,48 +136,6 @@ async def publish_from_device(broker: Broker, messages: list[tuple[str, bytes]])
             await client.publish(topic, payload, qos=1)
 
 
-class TcpProxy:
-    """A TCP forwarder we can cut (drop every connection, refuse new ones) and restore."""
-
-    def __init__(self, target: Broker) -> None:
-        self.target, self.port = target, free_port()
-        self._server: asyncio.Server | None = None
-        self._transports: set[asyncio.WriteTransport] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for transport in self._transports:
-            transport.abort()
-        self._transports.clear()
-        await self._server.wait_closed()
-        self._server = None
-
-    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(self.target.host,
-                                                                 self.target.port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._transports |= {writer.transport, up_writer.transport}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except OSError:
-                pass
-            finally:
-                dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-
 @pytest.mark.parametrize(("topic_filter", "topic", "expected"), [
     ("node/+/params/local", "node/n1/params/local", True),
     ("node/+/params/local", "node/n1/params/local/init", False),
@@ -282,7 +241,7 @@ async def test_reconnects_with_capped_jittered_backoff_and_resubscribes(
     async def record(message: InboundMessage) -> None:
         received.append(message.topic)
 
-    proxy = TcpProxy(broker)
+    proxy = TcpProxy(broker.host, broker.port)
     await proxy.start()
     bus = await start_bus(port=proxy.port, random=jitter, stable_after=30.0,
                           routes={f"{prefix}/before/#": record})
@@ -331,7 +290,7 @@ async def test_backoff_starts_over_only_after_a_connection_that_stayed_up(
         ceilings.append(high)
         return high / 2
 
-    proxy = TcpProxy(embedded)
+    proxy = TcpProxy(embedded.host, embedded.port)
     await proxy.start()
     bus = await start_embedded_bus(port=proxy.port, random=jitter, stable_after=10.0,
                                    clock=lambda: now[0])
@@ -361,7 +320,7 @@ async def test_qos1_message_sent_while_disconnected_arrives_after_reconnect(
     async def record(message: InboundMessage) -> None:
         received.append(message.payload)
 
-    proxy = TcpProxy(broker)
+    proxy = TcpProxy(broker.host, broker.port)
     await proxy.start()
     bus = await start_bus(port=proxy.port, routes={f"{prefix}/node/+/otastatus": record})
     await proxy.cut()
@@ -380,7 +339,7 @@ async def test_publish_while_disconnected_waits_for_the_reconnect(
     async def record(message: InboundMessage) -> None:
         received.append(message.payload)
 
-    proxy = TcpProxy(broker)
+    proxy = TcpProxy(broker.host, broker.port)
     await proxy.start()
     bus = await start_bus(port=proxy.port, publish_timeout=RESUBSCRIBE_BUDGET + 2,
                           routes={f"{prefix}/node/+/params/remote": record})

@@ -9,21 +9,17 @@ import json
 import os
 import stat
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
-import httpx
 import pytest
 
 from domain.devices.model import Node
-from fleetgate.app import create_app
-from fleetgate.bootstrap import migrate
-from fleetgate.container import GATEWAY_USERNAME, Container
-from fleetgate.settings import Settings
+from fleetgate.container import GATEWAY_USERNAME
 from fleetgate.simulator import Backoff, DeviceCredentials, Simulator, VirtualDevice, run_device
 from tests.conftest import PASSWORD, Env
+from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_device_runtime import broker_address, wait_for
 from tests.integration.test_mqtt_broker import free_port
 
@@ -31,19 +27,10 @@ ADMIN = "ops@acme.io"
 
 
 @pytest.fixture
-async def running(settings: Settings) -> AsyncIterator[Env]:
-    settings = replace(settings, mqtt_port=free_port())
-    container = Container(settings=settings)
-    await migrate(container)
-    app = create_app(settings, container=container, start_mqtt=True)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            env = Env(app=app, container=container, client=client, settings=settings)
-            await until(lambda: app.state.devices_runtime.bus.connected, "gateway connected")
-            await container.registration().provision_user(user_name=ADMIN, password=PASSWORD,
+async def running(gateway: Env) -> Env:
+    await gateway.container.registration().provision_user(user_name=ADMIN, password=PASSWORD,
                                                           org_name="Acme")
-            yield env
+    return gateway
 
 
 async def until(check: Callable[[], bool], what: str, within: float = 10.0) -> None:
@@ -126,54 +113,11 @@ async def test_simulated_devices_report_obey_and_disconnect(
         assert not device.online
 
 
-class CuttableProxy:
-    """A TCP relay in front of the broker whose live connections the test can cut, so a
-    device loses its broker without the broker going away (works with any broker)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._upstream = (host, port)
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    async def __aenter__(self) -> CuttableProxy:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        self.cut()
-        await self._server.wait_closed()
-
-    def cut(self) -> None:
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self._upstream)
-        self._writers |= {writer, up_writer}
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except OSError:
-                pass
-            finally:
-                dst.transport.abort()
-
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-
-
 async def test_a_device_reconnects_and_reports_its_full_state_again(
         running: Env, tmp_path: Path, retained: list[VirtualDevice]) -> None:
     env = running
     host, port = broker_address(env)
-    async with CuttableProxy(host, port) as proxy:
+    async with TcpProxy(host, port) as proxy:
         sim = simulator(env, tmp_path / "sim.json", nodes=1,
                         random=lambda low, high: 0.1)  # warmer on every tick
         sim.mqtt_host, sim.mqtt_port = "127.0.0.1", proxy.port
@@ -193,7 +137,7 @@ async def test_a_device_reconnects_and_reports_its_full_state_again(
                            and "brightness" not in n.reported["Light"])
             # the ingest drops byte-identical reports, so let the state move on first
             await until(lambda: device.temperature > 21.5, "a periodic report")
-            proxy.cut()
+            proxy.drop()
             await until(lambda: device.connects >= 2 and device.online, "device reconnected")
             node = await wait_for(env, device.node_id, lambda n: n.connectivity.connected
                                   and n.reported["Light"].get("power") is False)
