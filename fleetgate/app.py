@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.accounts.use_cases import AccountUseCases
@@ -81,7 +81,10 @@ def account_use_cases(container: Container) -> AccountUseCases:
 def device_use_cases(container: Container) -> DeviceUseCases:
     return DeviceUseCases(provisioning=container.provisioning(),
                           access=container.device_access(),
-                          nodes=container.user_nodes())
+                          nodes=container.user_nodes(), watch=container.node_watch(),
+                          mapping=container.node_mapping(), proxy=container.node_proxy(),
+                          endpoint=container.broker_endpoint(),
+                          admin=container.admin_nodes())
 
 
 def create_app(settings: Settings, *, container: Container | None = None,
@@ -95,11 +98,13 @@ def create_app(settings: Settings, *, container: Container | None = None,
                           production=settings.production)
     devices = device_use_cases(container)
     graphql = FleetgateGraphQL(schema, accounts, devices, production=settings.production,
-                               allowed_origins=settings.cors_origins)
+                               allowed_origins=settings.cors_origins,
+                               events=container.events())
     routes: list[Any] = build_routes(
         rest_operations(accounts, devices, max_body=settings.max_body_bytes),
         version=__version__)
     routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))
+    routes.append(WebSocketRoute("/graphql", graphql))  # subscriptions: graphql-transport-ws
     routes.append(Route("/healthz", _health, methods=["GET"]))
     if bench:
         routes.append(Route("/__bench/ceiling", _ceiling, methods=["GET"]))

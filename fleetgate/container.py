@@ -15,6 +15,7 @@ from adapters.ratelimit.memory import InMemoryRateLimiter
 from adapters.ratelimit.redis_limiter import RedisRateLimiter
 from adapters.security.jwt_tokens import JwtTokenIssuer
 from adapters.security.passwords import Argon2PasswordHasher
+from adapters.security.signatures import CryptographySignatures
 from adapters.security.system import RandomIds, SystemClock
 from adapters.sql.cache import ReadCache
 from adapters.sql.engine import make_engine
@@ -27,9 +28,13 @@ from domain.accounts.profile import Profiles
 from domain.accounts.registration import Limits, Registration
 from domain.accounts.sessions import Sessions
 from domain.devices.access import DeviceAccess
+from domain.devices.admin import AdminNodes
 from domain.devices.ingest import DeviceIngest
+from domain.devices.mapping import NodeMapping
 from domain.devices.nodes import UserNodes
-from domain.devices.provisioning import Provisioning
+from domain.devices.provisioning import BrokerEndpoint, Provisioning
+from domain.devices.proxy import NodeProxy
+from domain.devices.watch import NodeWatch
 
 GATEWAY_USERNAME = "fleetgate-gateway"
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
@@ -77,14 +82,25 @@ class Container(containers.DeclarativeContainer):
         Profiles, uow=uow, hasher=hasher, ids=ids, clock=clock, outbox=outbox, limiter=limiter,
         authorizer=authorizer, limits=limits)
     api_keys = providers.Singleton(ApiKeys, uow=uow, ids=ids, clock=clock, authorizer=authorizer)
+    signatures = providers.Singleton(CryptographySignatures)
     provisioning = providers.Singleton(Provisioning, uow=uow, ids=ids, clock=clock,
-                                       authorizer=authorizer)
+                                       authorizer=authorizer, signatures=signatures)
     node_commands = providers.Singleton(MqttNodeCommands)
-    user_nodes = providers.Singleton(UserNodes, uow=uow, ids=ids, clock=clock,
-                                     authorizer=authorizer, commands=node_commands)
+    user_nodes = providers.Singleton(
+        UserNodes, uow=uow, ids=ids, clock=clock, authorizer=authorizer, commands=node_commands,
+        mapping_ttl_seconds=settings.provided.mapping_timeout_seconds)
+    node_mapping = providers.Singleton(
+        NodeMapping, uow=uow, ids=ids, clock=clock, authorizer=authorizer, signatures=signatures,
+        ttl_seconds=settings.provided.mapping_timeout_seconds)
+    broker_endpoint = providers.Singleton(
+        BrokerEndpoint, address=settings.provided.broker_address.call(), authorizer=authorizer)
     # the gateway's own broker credential: random per process for the embedded broker
     gateway_password = providers.Singleton(secrets.token_urlsafe, 32)
     device_access = providers.Singleton(DeviceAccess, uow=uow, gateway_username=GATEWAY_USERNAME,
                                         gateway_password=gateway_password)
     ingest = providers.Singleton(DeviceIngest, uow=uow, clock=clock)
+    node_watch = providers.Singleton(NodeWatch, uow=uow, clock=clock, authorizer=authorizer)
     events = providers.Singleton(InProcessEvents)
+    admin_nodes = providers.Singleton(AdminNodes, uow=uow, clock=clock, authorizer=authorizer)
+    node_proxy = providers.Singleton(NodeProxy, uow=uow, clock=clock, authorizer=authorizer,
+                                     signatures=signatures, ingest=ingest, events=events)

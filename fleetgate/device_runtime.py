@@ -30,6 +30,7 @@ class DeviceRuntime:
         self._gateway_password: str = container.gateway_password()
         self._commands: MqttNodeCommands = container.node_commands()
         self._uow = container.uow()
+        self._mapping = container.node_mapping()
         self.broker: EmbeddedBroker | None = None
         self.bus: AiomqttBus | None = None
         self._task: asyncio.Task[None] | None = None
@@ -57,6 +58,12 @@ class DeviceRuntime:
         if pending:
             await self._commands.send_params(node_id, pending)
 
+    async def _on_mapping(self, message: InboundMessage) -> None:
+        """The node's half of the user-node mapping handshake."""
+        node_id = message.topic.split("/")[1] if message.topic.count("/") == 3 else ""
+        outcome = await self._mapping.node_half(node_id, message.payload)
+        log.info("mapping message of node %s: %s", node_id[:64], outcome)
+
     async def start(self) -> None:
         if self._settings.mqtt_url is None:
             self.broker = EmbeddedBroker(port=self._settings.mqtt_port, access=self._access)
@@ -66,9 +73,16 @@ class DeviceRuntime:
                               username=username, password=password)
         for suffix in SUFFIXES:
             self.bus.subscribe(f"node/+/{suffix}", self._on_message)
+        self.bus.subscribe("node/+/user/mapping", self._on_mapping)
         self._commands.bus = self.bus
         self._task = asyncio.create_task(self.bus.run())
         log.info("device runtime started (broker %s:%s)", host, port)
+
+    def describe(self) -> str:
+        bus = self.bus
+        if bus is None:
+            return ""
+        return f"bus received {bus.received}, dropped {bus.dropped}"
 
     async def stop(self) -> None:
         self._commands.bus = None

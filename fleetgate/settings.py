@@ -8,6 +8,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from dotenv import load_dotenv
 
@@ -59,6 +60,17 @@ class Settings:
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2000
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    mqtt_public_host: str | None = None
+    mapping_timeout_seconds: int = 300
+
+    def broker_address(self) -> str:
+        """host:port devices connect to, as GET /mqtt_host tells them."""
+        if self.mqtt_public_host:
+            return self.mqtt_public_host
+        if self.mqtt_url:
+            url = urlparse(self.mqtt_url)
+            return f"{url.hostname or '127.0.0.1'}:{url.port or 1883}"
+        return f"{self.host}:{self.mqtt_port}"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -82,6 +94,8 @@ class Settings:
             max_body_bytes=_int("FLEETGATE_MAX_BODY_BYTES", 1_048_576),
             login_limit_per_ip=_int("FLEETGATE_LOGIN_LIMIT_PER_IP", 30),
             login_limit_per_user=_int("FLEETGATE_LOGIN_LIMIT_PER_USER", 10),
+            mqtt_public_host=env("MQTT_PUBLIC_HOST") or None,
+            mapping_timeout_seconds=_int("FLEETGATE_MAPPING_TIMEOUT", 300),
             cors_origins=tuple(o for o in (env("FLEETGATE_CORS_ORIGINS") or "").split(",") if o),
         )
 

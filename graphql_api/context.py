@@ -1,23 +1,45 @@
-"""Per-request context: the use cases, the caller (authenticated lazily, once per request)."""
+"""Per-request context: the use cases, the caller (authenticated lazily, once per request),
+the per-request DataLoaders, and the event feed subscriptions read."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from strawberry.types import Info
 
 from domain.access.model import Caller
 from domain.accounts.use_cases import AccountUseCases
+from domain.devices.model import NodeEvent
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import Unauthenticated
+from graphql_api.loaders import Loaders
+
+
+class EventFeed(Protocol):
+    """Node events as they happen: each subscriber reads its own bounded queue."""
+
+    def subscribe(self) -> asyncio.Queue[NodeEvent]: ...
+    def unsubscribe(self, queue: asyncio.Queue[NodeEvent]) -> None: ...
 
 
 @dataclass(slots=True, kw_only=True)
 class Context:
     accounts: AccountUseCases
     devices: DeviceUseCases
+    events: EventFeed
     token: str | None
     ip: str
     host: str | None
+    # set by strawberry from a WebSocket's connection_init payload
+    connection_params: dict[str, object] | None = None
+    loaders: Loaders = field(init=False)
     _caller: Caller | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.devices, self.caller)
 
     async def caller(self) -> Caller:
         """The signed-in caller; raises UNAUTHENTICATED for a bad token."""
@@ -33,3 +55,11 @@ class Context:
     def anonymous(self) -> Caller:
         """For sign-in and reset mutations, whose credentials are in the input."""
         return Caller(ip=self.ip, host=self.host)
+
+
+Ctx = Info[Context, None]
+
+
+def uses(*use_cases: Callable[..., Any]) -> dict[str, Any]:
+    """Field metadata naming the use cases a resolver calls (checked by a test)."""
+    return {"uses": use_cases}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -39,3 +40,11 @@ class DomainErrors(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [_classify(e) for e in result.errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each frame of a subscription (graphql-transport-ws), before it is sent."""
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [e if (e.extensions or {}).get("code") else _classify(e)
+                             for e in errors]
+        yield

@@ -6,7 +6,6 @@ every field reaches only use cases with a declared permission or an explicit pub
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import strawberry
@@ -19,7 +18,6 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
-from strawberry.types import Info
 
 from domain.accounts.api_keys import ApiKeys
 from domain.accounts.profile import Profiles
@@ -28,18 +26,13 @@ from domain.accounts.sessions import Sessions
 from domain.devices.provisioning import Provisioning
 from domain.errors import ValidationFailed
 from graphql_api import types as t
-from graphql_api.context import Context
+from graphql_api.context import Ctx, uses
 from graphql_api.errors import DomainErrors
-
-Ctx = Info[Context, None]
-
-
-def uses(*use_cases: Callable[..., Any]) -> dict[str, Any]:
-    return {"uses": use_cases}
+from graphql_api.nodes import NodeMutations, NodeQueries, Subscription
 
 
 @strawberry.type
-class Query:
+class Query(NodeQueries):
     @strawberry.field(description="The signed-in user.", metadata=uses(Profiles.get_profile))
     async def me(self, info: Ctx) -> t.UserType:
         ctx = info.context
@@ -71,7 +64,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(NodeMutations):
     @strawberry.mutation(metadata=uses(Registration.sign_up),
                          description="Sign up; with organizationName, found a new organization.")
     async def register(self, info: Ctx, input: t.RegisterInput) -> t.RegisterPayload:
@@ -181,4 +174,5 @@ def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int,
     ]
     if production:
         extensions.insert(0, DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription,
+                             extensions=extensions)

@@ -1,5 +1,6 @@
 """The ASGI GraphQL endpoint: builds a fresh Context per request (nothing shared between
-requests), with body-size and batching limits."""
+requests), with body-size and batching limits; subscriptions over graphql-transport-ws, signed
+in by the connection_init payload."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.base import HTTPException  # the class strawberry's views turn into 4xx
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
 
 from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
-from graphql_api.context import Context
+from domain.errors import DomainError
+from graphql_api.context import Context, EventFeed
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
 # a \\uD800..\\uDFFF escape: the only way a lone surrogate gets into decoded request JSON
@@ -52,12 +57,15 @@ def _token(headers: Any) -> str | None:
 
 class FleetgateGraphQL(GraphQL[Context, None]):
     def __init__(self, schema: Any, accounts: AccountUseCases, devices: DeviceUseCases, *,
-                 production: bool,
+                 production: bool, events: EventFeed,
                  allowed_origins: tuple[str, ...] = ()) -> None:
         super().__init__(schema, graphql_ide=None if production else "graphiql",
                          allow_queries_via_get=not production,
-                         allowed_origins=allowed_origins)
+                         allowed_origins=allowed_origins,
+                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+                         max_subscriptions_per_connection=20)
         self._accounts, self._devices, self._production = accounts, devices, production
+        self._events = events
 
     def parse_json(self, data: str | bytes) -> Any:
         """HTTP request JSON (POST body, GET variables/extensions): anything unparsable or not
@@ -96,7 +104,21 @@ class FleetgateGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket,
                           response: Response | WebSocket | None) -> Context:
         host = request.headers.get("host", "")
-        return Context(accounts=self._accounts, devices=self._devices,
+        return Context(accounts=self._accounts, devices=self._devices, events=self._events,
                        token=_token(request.headers),
                        ip=request.client.host if request.client else "unknown",
                        host=host.rsplit(":", 1)[0].lower() if host else None)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """A WebSocket signs in with {"Authorization": "Bearer <token>"} in its connection_init
+        payload (browsers cannot set headers on a WebSocket); a missing or bad token closes the
+        socket with 4403 before any subscription starts."""
+        params = context.connection_params or {}
+        value = params.get("Authorization", params.get("authorization"))
+        if isinstance(value, str):
+            context.token = _token({"authorization": value})
+        try:
+            (await context.caller()).require_principal()
+        except DomainError as exc:
+            raise ConnectionRejectionError({"code": exc.code}) from exc
+        return await super().on_ws_connect(context)

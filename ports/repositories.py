@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol
@@ -11,8 +11,10 @@ from domain.accounts.model import ApiKey, Organization, Session, User, Verificat
 from domain.devices.model import (
     MappingRequest,
     Node,
+    NodeFilter,
     NodeMembership,
     NodeSecrets,
+    ParamsHistoryEntry,
     RegistrationToken,
 )
 
@@ -92,7 +94,53 @@ class NodeRepository(Protocol):
         concurrency); False when another writer got there first."""
         ...
 
+    async def save_many_if_version(self, nodes: Sequence[tuple[Node, int]]) -> Sequence[str]:
+        """save_if_version for many (node, expected_version) pairs at once, in one batched
+        statement; returns the ids of the nodes that lost (not saved: stale or gone)."""
+        ...
+
     async def secrets(self, node_id: str) -> NodeSecrets | None: ...
+
+    # --- an admin's view of the organization's nodes ---
+    async def search(self, node_filter: NodeFilter, *, start_id: str | None, limit: int
+                     ) -> tuple[Sequence[Node], int]:
+        """The nodes matching the filter, ordered by id, from start_id on, at most limit; and
+        how many match in all (whatever start_id). Two queries whatever the page size."""
+        ...
+
+    async def activity_counts(self, node_filter: NodeFilter, since_ms: int) -> Mapping[str, int]:
+        """How many matching nodes are active, inactive and not_activated
+        (domain.devices.model.activity), in one query."""
+        ...
+
+    async def tag_values(self) -> Sequence[str]:
+        """The distinct "key:value" tags across the scoped nodes, sorted, in one query."""
+        ...
+
+    async def set_active_many(self, node_ids: Sequence[str], active: bool) -> None:
+        """Activates or deactivates these nodes (their broker credentials) in one statement."""
+        ...
+
+    async def save_tags_many(self, nodes: Sequence[Node]) -> None:
+        """Writes only the tags of these nodes (nothing else they hold), in one batch."""
+        ...
+
+
+class ParamsHistoryRepository(Protocol):
+    """Reported params changes per node, newest version first when read."""
+
+    async def add_many(self, entries: Sequence[ParamsHistoryEntry]) -> None: ...
+    async def for_node(self, node_id: str, *, limit: int) -> Sequence[ParamsHistoryEntry]:
+        """The node's newest `limit` entries, highest version first."""
+        ...
+
+    async def delete_for_node(self, node_id: str) -> int:
+        """Deletes all of the node's history; returns how many entries went."""
+        ...
+
+    async def prune(self, below: Mapping[str, int]) -> None:
+        """For each node id, deletes its entries with a version lower than the given one."""
+        ...
 
 
 class RegistrationTokenRepository(Protocol):
@@ -116,6 +164,13 @@ class MembershipRepository(Protocol):
         ...
 
     async def remove(self, node_id: str, user_id: str) -> None: ...
+    async def remove_all(self, node_id: str) -> int:
+        """Drops every user's access to the node; returns how many there were."""
+        ...
+
+    async def members_of(self, node_id: str) -> Sequence[tuple[NodeMembership, str]]:
+        """The node's memberships, each with its user's user_name, ordered by user id."""
+        ...
 
 
 class MappingRequestRepository(Protocol):
@@ -123,6 +178,13 @@ class MappingRequestRepository(Protocol):
 
     async def add(self, request: MappingRequest) -> None: ...
     async def get(self, request_id: str) -> MappingRequest | None: ...
+    async def save(self, request: MappingRequest) -> None: ...
+    async def pending_for_node(self, node_id: str, kind: str) -> Sequence[MappingRequest]:
+        """The node's requests of that kind still in status requested (expired included;
+        the caller decides with MappingRequest.pending_at), oldest first."""
+        ...
+
+    async def delete_for_node(self, node_id: str) -> int: ...
 
 
 class UnitOfWork(Protocol):
@@ -140,6 +202,7 @@ class UnitOfWork(Protocol):
     registration_tokens: RegistrationTokenRepository
     memberships: MembershipRepository
     mapping_requests: MappingRequestRepository
+    params_history: ParamsHistoryRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

@@ -93,3 +93,18 @@ class PrincipalLookup(Protocol):
     async def api_key(self, key_id: str) -> ApiKey | None:
         """An API key with its roles, whatever its organization."""
         ...
+
+
+class NodeSignatures(Protocol):
+    """Checks what a node signed with its own private key (challenge-response mapping,
+    proxied node payloads)."""
+
+    def normalize_public_key(self, pem: str) -> str:
+        """The key as canonical PEM; raises ValueError for anything but an EC (P-256/P-384)
+        or RSA (>= 2048 bit) public key."""
+        ...
+
+    def verify(self, public_key_pem: str, message: bytes, signature_hex: str) -> bool:
+        """True when signature_hex (hex of an ECDSA-SHA256 DER signature, or an RSA-PSS
+        SHA-256 signature) signs message under the key; False for any mismatch."""
+        ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError, ValidationFailed
 from rest_compat import schemas as s
+from rest_compat.admin_nodes import admin_node_operations
 from rest_compat.broker_hooks import broker_hook_operations
 from rest_compat.devices import device_operations
 from rest_compat.errors import error_response, failure
@@ -71,7 +73,8 @@ def rest_operations(accounts: AccountUseCases, devices: DeviceUseCases, *,
     return (_meta_operations() + user_operations(accounts, max_body)
             + device_operations(devices, accounts.sessions.authenticate, max_body)
             + broker_hook_operations(devices.access, max_body)
-            + node_operations(devices, accounts.sessions.authenticate, max_body))
+            + node_operations(devices, accounts.sessions.authenticate, max_body)
+            + admin_node_operations(devices, accounts.sessions.authenticate, max_body))
 
 
 def build_routes(operations: list[Operation], *, version: str) -> list[Route]:
@@ -84,10 +87,22 @@ def build_routes(operations: list[Operation], *, version: str) -> list[Route]:
     for op in operations:
         by_path.setdefault(op.path, {})[op.method] = _guarded(op)
     # One route per path, so a wrong method is answered 405 with every allowed method in Allow.
-    routes = [Route(path, _dispatch(handlers), methods=list(handlers), name=path)
+    fixed = [path for path in by_path if "{" not in path]
+    routes = [_route(path, _dispatch(handlers), list(handlers), fixed)
               for path, handlers in by_path.items()]
     routes.append(Route("/v1/openapi.json", openapi, methods=["GET"], name="openapi"))
     return routes
+
+
+def _route(path: str, endpoint: Handler, methods: list[str], fixed: list[str]) -> Route:
+    """A route; one with path parameters never matches a fixed path (DELETE
+    /v1/user/nodes/{node_id} must not take /v1/user/nodes/status for a node id: that path
+    answers 405 with its own Allow)."""
+    route = Route(path, endpoint, methods=methods, name=path)
+    if "{" in path and fixed:
+        excluded = "|".join(re.escape(p) for p in fixed)
+        route.path_regex = re.compile(f"^(?!(?:{excluded})$)" + route.path_regex.pattern[1:])
+    return route
 
 
 def _dispatch(handlers: dict[str, Handler]) -> Handler:

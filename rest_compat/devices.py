@@ -4,7 +4,7 @@ exchange of it for its identity (no user auth: the token is the credential)."""
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from domain.devices.use_cases import DeviceUseCases
 from rest_compat import schemas as s
@@ -22,8 +22,16 @@ REGISTRATION_TOKEN_RESPONSE = s.obj({
     "status": {"type": "string", "enum": ["success"]}, "description": s.STR,
     "token": s.STR, "token_id": s.STR, "node_name": s.STR, "expires_at": s.STR},
     ("status", "token", "token_id", "expires_at"))
-PROVISION_REQUEST = s.obj({"token": {"type": "string", "pattern": "^nrt_[A-Za-z0-9_-]{1,196}$"}},
-                          ("token",))
+PROVISION_REQUEST = s.obj({
+    "token": {"type": "string", "pattern": "^nrt_[A-Za-z0-9_-]{1,196}$"},
+    "public_key": {"type": "string", "minLength": 1, "maxLength": 4096,
+                   "pattern": "^-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\\r\\n]+"
+                              "-----END PUBLIC KEY-----\\s*$",
+                   "description": "the node's own public key (PEM; EC P-256/P-384 or RSA >= "
+                                  "2048 bit), for challenge-response mapping and proxied "
+                                  "node payloads"}},
+    ("token",))
+MQTT_HOST = s.obj({"mqtt_host": s.STR}, ("mqtt_host",))
 PROVISION_RESPONSE = s.obj({
     "status": {"type": "string", "enum": ["success"]}, "description": s.STR, "node_id": s.STR,
     "mqtt_username": s.STR, "mqtt_password": s.STR, "secret_key": s.STR},
@@ -47,12 +55,21 @@ def device_operations(devices: DeviceUseCases, authenticate: Authenticate,
 
     async def provision(request: Request) -> Response:
         body = await json_body(request, max_bytes=max_body, schema=PROVISION_REQUEST)
-        node = await provisioning.provision_node(anonymous_caller(request), token=body["token"])
+        node = await provisioning.provision_node(anonymous_caller(request), token=body["token"],
+                                                 public_key=body.get("public_key"))
         return success("Node provisioned", node_id=node.node_id,
                        mqtt_username=node.mqtt_username, mqtt_password=node.mqtt_password,
                        secret_key=node.secret_key)
 
+    async def mqtt_host(request: Request) -> Response:
+        return JSONResponse({"mqtt_host": await devices.endpoint.mqtt_host(
+            anonymous_caller(request))})
+
     return [
+        Operation(method="GET", path="/mqtt_host", handler=mqtt_host,
+                  operation_id="getIOTEndPoint", tag="IOT Endpoint", public=True, auth=False,
+                  summary="The MQTT endpoint (host:port) devices connect to",
+                  uses=(devices.endpoint.mqtt_host,), responses={200: MQTT_HOST}),
         Operation(method="POST", path="/v1/admin/nodes/registration_token", handler=create_token,
                   operation_id="createNodeRegistrationToken", tag=TAG,
                   summary="Create a one-time registration token for a node (admin)",

@@ -65,6 +65,40 @@ BY_REASON: dict[str, tuple[int, int]] = {
     "node_already_mapped": (409, 103008),
     "request_id_missing": (400, 103016),
     "mapping_not_found": (404, 103018),
+    "secret_key_too_long": (400, 103006),
+    "invalid_timeout": (400, 103029),
+    "invalid_challenge_response": (400, 103031),
+    "mapping_already_confirmed": (400, 103033),
+    "mapping_timed_out": (400, 103011),
+    "mapping_not_pending": (400, 103034),
+    "invalid_public_key": (400, 103048),
+    "not_primary": (403, 107085),
+    "unsupported_action": (400, 103052),
+    "signature_missing": (400, 103046),
+    "signature_incorrect": (400, 103047),
+    "proxy_data_missing": (400, 103063),
+    "proxy_timestamp_missing": (400, 103062),
+    "proxy_timestamp_window": (400, 103049),
+    "proxy_replayed": (409, 103049),
+    # admin node routes
+    "nodes_not_found": (404, 100015),
+    "admin_node_id_missing": (400, 105018),
+    "invalid_node_operation": (400, 105025),
+    "invalid_node_tags": (400, 105046),
+    "no_tags": (400, 105048),
+    "too_many_nodes": (400, 105062),
+    "too_many_tags": (400, 105047),
+    "model_needs_type": (400, 105034),
+    "fw_version_needs_model": (400, 105035),
+    "mixed_tag_operators": (400, 105042),
+    "invalid_node_status": (400, 105044),
+    "invalid_start_time": (400, 105063),
+    "invalid_role": (400, 103023),
+    "user_or_node_missing": (400, 103036),
+    "user_id_and_node": (400, 103037),
+    "user_name_and_node": (400, 103038),
+    "node_not_mapped_to_user": (404, 103020),
+    "user_is_primary": (409, 100010),
 }
 
 
@@ -80,3 +114,8 @@ def error_response(exc: DomainError, *, reason_overrides: dict[str, str] | None 
     status, code = BY_REASON.get(reason) or BY_CODE.get(exc.code, (400, 100006))
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
     return failure(status, code, exc.message, headers)
+
+
+def status_and_code(exc: DomainError) -> tuple[int, int]:
+    """The HTTP status and RainMaker error_code a domain error maps to (per-item results)."""
+    return BY_REASON.get(exc.reason) or BY_CODE.get(exc.code, (400, 100006))

@@ -24,14 +24,48 @@ TAG = "User Node Association"
 NODE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 NODE_QUERY = ({"name": "node_id", "in": "query", "required": True, "schema": NODE_ID,
                "description": "also accepted as `nodeid`"},)
+TAG_LIST = {"type": "array", "maxItems": 64, "items": {
+    "type": "string", "pattern": f"^[^:{s.WHITESPACE}][^:]{{0,63}}:[^:]{{0,128}}$",
+    "description": "key:value"}}
+METADATA = {"type": "object", "description": "custom metadata (thing-shadow merge: null "
+                                              "deletes a key, nested objects merge, arrays "
+                                              "replace)"}
 MAPPING_REQUEST = s.obj({
     "node_id": NODE_ID,
     "secret_key": {"type": "string", "minLength": 1, "maxLength": 256},
     "operation": {"type": "string", "enum": ["add", "remove"]},
+    "tags": TAG_LIST, "metadata": METADATA,
 }, ("node_id", "operation"), allOf=[{"if": {"properties": {"operation": {"const": "add"}}},
                                      "then": {"required": ["secret_key"]}}])
 MAPPING_RESPONSE = s.obj({"status": {"type": "string", "enum": ["success"]},
-                          "description": s.STR, "request_id": s.STR}, ("status", "request_id"))
+                          "description": s.STR, "request_id": s.STR,
+                          "request_status": {"type": "string",
+                                             "enum": ["requested", "confirmed"]}},
+                         ("status", "request_id"))
+INITIATE_REQUEST = s.obj({"timeout": {
+    "type": "number", "minimum": 0, "maximum": 100 * 365 * 24 * 3600,
+    "description": "seconds the challenge stays valid; 0 never expires"}})
+INITIATE_RESPONSE = s.obj({"request_id": s.STR, "challenge": s.STR},
+                          ("request_id", "challenge"))
+VERIFY_REQUEST = s.obj({
+    "request_id": {"type": "string", "minLength": 1, "maxLength": 64},
+    "challenge_response": {"type": "string", "minLength": 1, "maxLength": 2048,
+                           "description": "hex signature of the challenge by the node's key"},
+    "node_id": NODE_ID, "tags": TAG_LIST, "metadata": METADATA},
+    ("request_id", "challenge_response", "node_id"))
+UPDATE_NODE = s.obj({"tags": TAG_LIST, "metadata": {
+    "type": ["object", "null"], "description": METADATA["description"] + "; null deletes all"}},
+    minProperties=1)
+REMOVE_TAGS = s.obj({"tags": {**TAG_LIST, "minItems": 1}}, ("tags",))
+PROXY_REQUEST = s.obj({
+    "node_payload": {"type": "string", "minLength": 1, "maxLength": 65536,
+                     "description": 'JSON string {"data": ..., "timestamp": <epoch seconds>} '
+                                    "as the node signed it"},
+    "signature": {"type": "string", "minLength": 1, "maxLength": 2048,
+                  "description": "hex ECDSA-SHA256 (DER) or RSA-PSS-SHA256 signature of "
+                                 "node_payload by the node's key"}},
+    ("node_payload", "signature"))
+PATH_NODE_ID = {"name": "node_id", "in": "path", "required": True, "schema": NODE_ID}
 NODE_LIST = s.obj({"nodes": {"type": "array", "items": s.STR},
                    "node_details": {"type": "array", "items": {"type": "object"}},
                    "next_id": s.STR, "total": {"type": "integer"}}, ("nodes", "total"))
@@ -104,8 +138,56 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
         body = await json_body(request, max_bytes=max_body, schema=MAPPING_REQUEST)
         result = await nodes.map_node(caller, node_id=body["node_id"],
                                       operation=body["operation"],
-                                      secret_key=body.get("secret_key"))
-        return success("User node mapping request confirmed", request_id=result.id)
+                                      secret_key=body.get("secret_key"),
+                                      tags=body.get("tags"), metadata=body.get("metadata"))
+        return success(f"User node mapping request {result.status}", request_id=result.id,
+                       request_status=result.status)
+
+    async def initiate(request: Request) -> Response:
+        caller = await caller_for(request, authenticate, required=True)
+        body = await json_body(request, max_bytes=max_body, schema=INITIATE_REQUEST)
+        result = await devices.mapping.initiate_challenge(caller,
+                                                          timeout_seconds=body.get("timeout"))
+        return JSONResponse({"request_id": result.id, "challenge": result.challenge})
+
+    async def verify(request: Request) -> Response:
+        caller = await caller_for(request, authenticate, required=True)
+        body = await json_body(request, max_bytes=max_body, schema=VERIFY_REQUEST)
+        await devices.mapping.verify_challenge(
+            caller, request_id=body["request_id"], node_id=body["node_id"],
+            challenge_response=body["challenge_response"], tags=body.get("tags"),
+            metadata=body.get("metadata"))
+        return success("User node mapping request confirmed")
+
+    async def update_node(request: Request) -> Response:
+        caller = await caller_for(request, authenticate, required=True)
+        node_id = _node_id(request)
+        body = await json_body(request, max_bytes=max_body, schema=UPDATE_NODE)
+        await nodes.update_node(caller, node_id=node_id, tags=body.get("tags"),
+                                **({"metadata": body["metadata"]} if "metadata" in body else {}))
+        return success("Node details updated successfully")
+
+    async def remove_tags(request: Request) -> Response:
+        caller = await caller_for(request, authenticate, required=True)
+        node_id = _node_id(request)
+        body = await json_body(request, max_bytes=max_body, schema=REMOVE_TAGS)
+        await nodes.remove_tags(caller, node_id=node_id, tags=body["tags"])
+        return success("Node tags removed successfully")
+
+    async def delete_node(request: Request) -> Response:
+        caller = await caller_for(request, authenticate, required=True)
+        await nodes.delete_node(caller, node_id=request.path_params["node_id"])
+        return success("Node deleted successfully. All user associations, sharing requests, "
+                       "and group memberships have been removed.")
+
+    async def proxy(request: Request) -> Response:
+        caller = await caller_for(request, authenticate, required=True)
+        body = await json_body(request, max_bytes=max_body, schema=PROXY_REQUEST)
+        await devices.proxy.relay(caller, node_id=request.path_params["node_id"],
+                                  action=request.path_params["action"],
+                                  node_payload=body["node_payload"],
+                                  signature=body["signature"])
+        return success(f"Node {request.path_params['action']} request queued successfully")
 
     async def list_nodes(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
@@ -194,6 +276,39 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
                   summary="Add or remove the user-node mapping (secret_key from provisioning)",
                   uses=(nodes.map_node,), request_body=MAPPING_REQUEST,
                   responses={200: MAPPING_RESPONSE}, extra_statuses=(409,)),
+        Operation(method="PUT", path="/v1/user/nodes", handler=update_node,
+                  operation_id="updateUserNode", tag=TAG,
+                  summary="Add tags to a node or update its metadata",
+                  uses=(nodes.update_node,), query=NODE_QUERY, request_body=UPDATE_NODE,
+                  responses={200: s.SUCCESS}),
+        Operation(method="DELETE", path="/v1/user/nodes", handler=remove_tags,
+                  operation_id="deleteUserNodeTags", tag=TAG, summary="Remove tags from a node",
+                  uses=(nodes.remove_tags,), query=NODE_QUERY, request_body=REMOVE_TAGS,
+                  responses={200: s.SUCCESS}),
+        Operation(method="DELETE", path="/v1/user/nodes/{node_id}", handler=delete_node,
+                  operation_id="deleteNode", tag=TAG,
+                  summary="Delete every user association of a node (primary only)",
+                  uses=(nodes.delete_node,), query=(PATH_NODE_ID,),
+                  responses={200: s.SUCCESS}, extra_statuses=(403,)),
+        Operation(method="POST", path="/v1/user/nodes/mapping/initiate", handler=initiate,
+                  operation_id="mappingInitiate", tag=TAG,
+                  summary="Start challenge-based mapping: a challenge for the node to sign",
+                  uses=(devices.mapping.initiate_challenge,), request_body=INITIATE_REQUEST,
+                  responses={200: INITIATE_RESPONSE}),
+        Operation(method="POST", path="/v1/user/nodes/mapping/verify", handler=verify,
+                  operation_id="verifyUserNodeMappingRequest", tag=TAG,
+                  summary="Confirm challenge-based mapping with the node's signature",
+                  uses=(devices.mapping.verify_challenge,), request_body=VERIFY_REQUEST,
+                  responses={200: s.SUCCESS}, extra_statuses=(409,)),
+        Operation(method="POST", path="/v1/user/nodes/{node_id}/proxy/{action}", handler=proxy,
+                  operation_id="proxyNodeAction", tag="Node Proxy",
+                  summary="Apply a node report (params, initparams, config) signed by the node "
+                          "and relayed by the user's app",
+                  uses=(devices.proxy.relay,), request_body=PROXY_REQUEST,
+                  query=(PATH_NODE_ID, {"name": "action", "in": "path", "required": True,
+                                        "schema": {"type": "string", "enum": [
+                                            "params", "initparams", "config"]}}),
+                  responses={200: s.SUCCESS}, extra_statuses=(409,)),
         Operation(method="GET", path="/v1/user/nodes/mapping", handler=mapping_status,
                   operation_id="userNodeMappingStatus", tag=TAG,
                   summary="Status of a user-node mapping request", uses=(nodes.mapping_status,),

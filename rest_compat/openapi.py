@@ -37,6 +37,9 @@ def _responses(op: Operation) -> dict[str, Any]:
             "schema": {"$ref": "#/components/schemas/Failure"}}}}
         if status == 429:
             out[str(status)]["headers"] = RETRY_AFTER
+    for status in op.extra_statuses:  # beyond the common ones (409 CONFLICT...)
+        out.setdefault(str(status), {"description": "failure", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Failure"}}}})
     return out
 
 

@@ -113,7 +113,9 @@ _TYPES: dict[str, Any] = {"object": dict, "array": list, "string": str, "boolean
                           "null": type(None)}
 
 
-def _is_type(value: Any, name: str) -> bool:
+def _is_type(value: Any, name: str | list[str]) -> bool:
+    if isinstance(name, list):  # OpenAPI 3.1 / JSON Schema: any of these types
+        return any(_is_type(value, one) for one in name)
     if name == "string":  # Unicode text: a JSON string may also spell a lone surrogate
         return isinstance(value, str) and is_text(value)
     if name == "integer":  # JSON Schema: 64.0 is an integer too

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, false, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.sql import node_queries
 from adapters.sql.cache import ReadCache
 from adapters.sql.tables import (
     api_keys,
     node_mapping_requests,
     node_memberships,
+    node_params_history,
     node_registration_tokens,
     node_secrets,
     nodes,
@@ -36,8 +38,10 @@ from domain.devices.model import (
     Connectivity,
     MappingRequest,
     Node,
+    NodeFilter,
     NodeMembership,
     NodeSecrets,
+    ParamsHistoryEntry,
     RegistrationToken,
 )
 from ports.repositories import SYSTEM_SCOPE
@@ -316,7 +320,7 @@ class SqlNodeRepository(_Scoped):
         await self._exec(insert(node_secrets).values(
             node_id=secrets.node_id, org_id=secrets.org_id,
             mqtt_password_hash=secrets.mqtt_password_hash,
-            secret_key_hash=secrets.secret_key_hash))
+            secret_key_hash=secrets.secret_key_hash, public_key=secrets.public_key or None))
 
     async def get(self, node_id: str) -> Node | None:
         q = select(nodes).where(nodes.c.id == node_id, self._in_scope(nodes.c.org_id))
@@ -339,13 +343,70 @@ class SqlNodeRepository(_Scoped):
             self._in_scope(nodes.c.org_id)).values(**_node_values(node)))
         return bool(result.rowcount == 1)
 
+    async def save_many_if_version(self, pairs: Sequence[tuple[Node, int]]) -> Sequence[str]:
+        """One version check (SELECT, locking the rows) and one executemany UPDATE for all.
+
+        What is read cannot change before the UPDATE: PostgreSQL locks the rows (FOR UPDATE);
+        SQLite is first made to take its single write lock with an UPDATE that matches
+        nothing (so call this before other reads in the transaction, or SQLite may refuse
+        to upgrade a stale read snapshot)."""
+        if not pairs:
+            return []
+        conn = await self._tx.connection()
+        ids = [node.id for node, _ in pairs]
+        check = select(nodes.c.id, nodes.c.params_version).where(
+            nodes.c.id.in_(ids), self._in_scope(nodes.c.org_id))
+        if conn.dialect.name == "postgresql":
+            check = check.with_for_update()
+        else:
+            await conn.execute(update(nodes).where(false()).values(active=nodes.c.active))
+        stored = {row.id: row.params_version for row in (await conn.execute(check)).all()}
+        winners = [(node, expected) for node, expected in pairs if stored.get(node.id) == expected]
+        if winners:
+            statement = update(nodes).where(
+                nodes.c.id == bindparam("b_id"),
+                nodes.c.params_version == bindparam("b_expected"),
+                self._in_scope(nodes.c.org_id))
+            result = await conn.execute(statement, [
+                {**_node_values(node), "b_id": node.id, "b_expected": expected}
+                for node, expected in winners])
+            if 0 <= result.rowcount < len(winners):  # cannot happen while the rows are locked
+                raise RuntimeError("node rows changed under a batched optimistic update")
+        won = {node.id for node, _ in winners}
+        return [node.id for node, _ in pairs if node.id not in won]
+
     async def secrets(self, node_id: str) -> NodeSecrets | None:
         q = select(node_secrets).where(node_secrets.c.node_id == node_id,
                                        self._in_scope(node_secrets.c.org_id))
         row = (await self._exec(q)).first()
         return NodeSecrets(node_id=row.node_id, org_id=row.org_id,
                            mqtt_password_hash=row.mqtt_password_hash,
-                           secret_key_hash=row.secret_key_hash) if row else None
+                           secret_key_hash=row.secret_key_hash,
+                           public_key=row.public_key or "") if row else None
+
+    # --- an admin's view (the queries live in adapters/sql/node_queries.py) ---
+    async def search(self, node_filter: NodeFilter, *, start_id: str | None, limit: int
+                     ) -> tuple[Sequence[Node], int]:
+        rows, total = await node_queries.search(
+            await self._tx.connection(), self._in_scope(nodes.c.org_id), node_filter,
+            start_id=start_id, limit=limit)
+        return [node_from_row(r) for r in rows], total
+
+    async def activity_counts(self, node_filter: NodeFilter, since_ms: int) -> Mapping[str, int]:
+        return await node_queries.activity_counts(
+            await self._tx.connection(), self._in_scope(nodes.c.org_id), node_filter, since_ms)
+
+    async def tag_values(self) -> Sequence[str]:
+        return await node_queries.tag_values(await self._tx.connection(),
+                                             self._in_scope(nodes.c.org_id))
+
+    async def set_active_many(self, node_ids: Sequence[str], active: bool) -> None:
+        await node_queries.set_active_many(await self._tx.connection(),
+                                           self._in_scope(nodes.c.org_id), node_ids, active)
+
+    async def save_tags_many(self, changed: Sequence[Node]) -> None:
+        await node_queries.save_tags_many(await self._tx.connection(),
+                                          self._in_scope(nodes.c.org_id), changed)
 
 
 class SqlRegistrationTokenRepository(_Scoped):
@@ -412,20 +473,103 @@ class SqlMembershipRepository(_Scoped):
         await self._exec(delete(m).where(m.c.node_id == node_id, m.c.user_id == user_id,
                                          self._in_scope(m.c.org_id)))
 
+    async def remove_all(self, node_id: str) -> int:
+        m = node_memberships
+        result = await self._exec(delete(m).where(m.c.node_id == node_id,
+                                                  self._in_scope(m.c.org_id)))
+        return int(result.rowcount or 0)
+
+    async def members_of(self, node_id: str) -> Sequence[tuple[NodeMembership, str]]:
+        m = node_memberships
+        rows = (await self._exec(
+            select(m, users.c.user_name).join(users, users.c.id == m.c.user_id)
+            .where(m.c.node_id == node_id, self._in_scope(m.c.org_id))
+            .order_by(m.c.user_id))).all()
+        return [(_membership(r), r.user_name) for r in rows]
+
+
+def _mapping_request(row: Any) -> MappingRequest:
+    extras = row.extras or {}
+    return MappingRequest(id=row.id, org_id=row.org_id, user_id=row.user_id,
+                          node_id=row.node_id, operation=row.operation, status=row.status,
+                          created_at=aware(row.created_at),  # type: ignore[arg-type]
+                          kind=row.kind, secret_hash=row.secret_hash or "",
+                          challenge=row.challenge or "", expires_at=aware(row.expires_at),
+                          tags=list(extras.get("tags", [])), metadata=extras.get("metadata"),
+                          reset=bool(extras.get("reset", False)))
+
+
+def _mapping_values(request: MappingRequest) -> dict[str, Any]:
+    extras: dict[str, Any] = {}
+    if request.tags:
+        extras["tags"] = request.tags
+    if request.metadata is not None:
+        extras["metadata"] = request.metadata
+    if request.reset:
+        extras["reset"] = True
+    return {"user_id": request.user_id, "node_id": request.node_id,
+            "operation": request.operation, "status": request.status, "kind": request.kind,
+            "secret_hash": request.secret_hash or None, "challenge": request.challenge or None,
+            "expires_at": request.expires_at, "extras": extras or None}
+
 
 class SqlMappingRequestRepository(_Scoped):
     async def add(self, request: MappingRequest) -> None:
         await self._exec(insert(node_mapping_requests).values(
-            id=request.id, org_id=request.org_id, user_id=request.user_id,
-            node_id=request.node_id, operation=request.operation, status=request.status,
-            created_at=request.created_at))
+            id=request.id, org_id=request.org_id, created_at=request.created_at,
+            **_mapping_values(request)))
 
     async def get(self, request_id: str) -> MappingRequest | None:
         r = node_mapping_requests
         row = (await self._exec(select(r).where(r.c.id == request_id,
                                                 self._in_scope(r.c.org_id)))).first()
-        if row is None:
-            return None
-        return MappingRequest(id=row.id, org_id=row.org_id, user_id=row.user_id,
-                              node_id=row.node_id, operation=row.operation, status=row.status,
-                              created_at=aware(row.created_at))  # type: ignore[arg-type]
+        return _mapping_request(row) if row else None
+
+    async def save(self, request: MappingRequest) -> None:
+        r = node_mapping_requests
+        await self._exec(update(r).where(r.c.id == request.id, self._in_scope(r.c.org_id))
+                         .values(**_mapping_values(request)))
+
+    async def pending_for_node(self, node_id: str, kind: str) -> Sequence[MappingRequest]:
+        r = node_mapping_requests
+        rows = (await self._exec(select(r).where(
+            r.c.node_id == node_id, r.c.status == "requested", r.c.kind == kind,
+            self._in_scope(r.c.org_id)).order_by(r.c.created_at, r.c.id).limit(100))).all()
+        return [_mapping_request(row) for row in rows]
+
+    async def delete_for_node(self, node_id: str) -> int:
+        r = node_mapping_requests
+        result = await self._exec(delete(r).where(r.c.node_id == node_id,
+                                                  self._in_scope(r.c.org_id)))
+        return int(result.rowcount or 0)
+
+
+class SqlParamsHistoryRepository(_Scoped):
+    async def add_many(self, entries: Sequence[ParamsHistoryEntry]) -> None:
+        if entries:
+            await self._exec(insert(node_params_history), [
+                {"org_id": e.org_id, "node_id": e.node_id, "version": e.version, "at": e.at,
+                 "params": e.params} for e in entries])
+
+    async def for_node(self, node_id: str, *, limit: int) -> Sequence[ParamsHistoryEntry]:
+        h = node_params_history
+        rows = (await self._exec(select(h).where(
+            h.c.node_id == node_id, self._in_scope(h.c.org_id))
+            .order_by(h.c.version.desc()).limit(limit))).all()
+        return [ParamsHistoryEntry(org_id=r.org_id, node_id=r.node_id, version=r.version,
+                                   at=aware(r.at), params=r.params)  # type: ignore[arg-type]
+                for r in rows]
+
+    async def delete_for_node(self, node_id: str) -> int:
+        h = node_params_history
+        result = await self._exec(delete(h).where(h.c.node_id == node_id,
+                                                  self._in_scope(h.c.org_id)))
+        return int(result.rowcount or 0)
+
+    async def prune(self, below: Mapping[str, int]) -> None:
+        if below:
+            h = node_params_history
+            await self._exec(delete(h).where(
+                h.c.node_id == bindparam("b_node"), h.c.version < bindparam("b_below"),
+                self._in_scope(h.c.org_id)),
+                [{"b_node": node_id, "b_below": version} for node_id, version in below.items()])

@@ -154,6 +154,7 @@ node_secrets = Table(
     Column("org_id", String(36), nullable=False),
     Column("mqtt_password_hash", String(64), nullable=False),
     Column("secret_key_hash", String(64), nullable=False),
+    Column("public_key", Text, nullable=True),
 )
 
 node_registration_tokens = Table(
@@ -190,10 +191,26 @@ node_mapping_requests = Table(
     Column("operation", String(16), nullable=False),
     Column("status", String(16), nullable=False),
     _ts("created_at"),
+    Column("kind", String(16), nullable=False, server_default="provisioned"),
+    Column("secret_hash", String(64), nullable=True),
+    Column("challenge", String(128), nullable=True),
+    _ts("expires_at", nullable=True),
+    Column("extras", JSON, nullable=True),
+    Index("ix_node_mapping_requests_node_status", "node_id", "status"),
+)
+
+node_params_history = Table(
+    "node_params_history", metadata,
+    Column("node_id", String(64), ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", BigInteger, primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    _ts("at"),
+    Column("params", JSON, nullable=False),
 )
 
 TENANT_TABLES = ("users", "user_roles", "sessions", "refresh_tokens", "api_keys",
                  "verification_codes", "outbox_messages", "nodes", "node_secrets",
-                 "node_registration_tokens", "node_memberships", "node_mapping_requests")
+                 "node_registration_tokens", "node_memberships", "node_mapping_requests",
+                 "node_params_history")
 """Tables whose rows belong to one organization: filtered by org_id in every repository and,
 on PostgreSQL, by row-level security as well."""

@@ -20,6 +20,7 @@ from adapters.sql.repositories import (
     SqlMembershipRepository,
     SqlNodeRepository,
     SqlOrganizationRepository,
+    SqlParamsHistoryRepository,
     SqlRegistrationTokenRepository,
     SqlSessionRepository,
     SqlUserRepository,
@@ -58,6 +59,7 @@ class SqlUnitOfWork:
         self.registration_tokens = SqlRegistrationTokenRepository(self, self._org)
         self.memberships = SqlMembershipRepository(self, self._org)
         self.mapping_requests = SqlMappingRequestRepository(self, self._org)
+        self.params_history = SqlParamsHistoryRepository(self, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

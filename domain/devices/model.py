@@ -27,9 +27,10 @@ def check_tags(tags: object) -> list[str]:
     """RainMaker tags are "key:value" strings."""
     if not isinstance(tags, list) or not all(isinstance(t, str) and TAG.match(t) for t in tags):
         raise ValidationFailed("Tags must be a list of key:value strings", reason="invalid_tags")
-    if len(tags) > MAX_TAGS:
-        raise ValidationFailed(f"At most {MAX_TAGS} tags per node", reason="invalid_tags")
-    return list(dict.fromkeys(tags))
+    unique = list(dict.fromkeys(tags))
+    if len(unique) > MAX_TAGS:
+        raise ValidationFailed(f"At most {MAX_TAGS} tags per node", reason="too_many_tags")
+    return unique
 
 
 def _check_params(params: object) -> dict[str, dict[str, Any]]:
@@ -51,6 +52,23 @@ class NodeEvent:
     org_id: str
     at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+
+
+PARAMS_HISTORY_VERSIONS = 1000
+"""History kept per node: the entries of its last this-many params versions (desired changes
+bump the version too, so a node keeps at most this many entries). Older ones are pruned as
+the node reports; all of a node's history goes when its last user mapping is removed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParamsHistoryEntry:
+    """One reported params change of a node: what the device sent and the version it made."""
+
+    org_id: str
+    node_id: str
+    version: int
+    at: datetime
+    params: dict[str, Any]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -178,6 +196,22 @@ class Node:
     def update_metadata(self, patch: object) -> None:
         self.metadata = merge_shadow(self.metadata, patch)
 
+    def info_field(self, name: str) -> str:
+        """A text field of the reported config's info (subtype, project_name...), or ""."""
+        info = (self.config or {}).get("info")
+        value = info.get(name) if isinstance(info, dict) else None
+        return value if isinstance(value, str) else ""
+
+    @property
+    def node_status(self) -> str:
+        """RainMaker's node_status: deactivated (credentials refused) first, then
+        not_activated (never connected), online, offline."""
+        if not self.active:
+            return DEACTIVATED
+        if self.connectivity.connected:
+            return ONLINE
+        return OFFLINE if self.connectivity.timestamp_ms > 0 else NOT_ACTIVATED
+
 
 REGISTRATION_TTL_MINUTES_MAX = 7 * 24 * 60
 
@@ -209,6 +243,9 @@ class NodeSecrets:
     org_id: str
     mqtt_password_hash: str
     secret_key_hash: str
+    public_key: str = ""
+    """PEM of the node's own public key (EC or RSA), when it gave one at provisioning: it
+    verifies challenge-response mapping and proxied, signed node payloads."""
 
 
 def check_node_name(name: object) -> str:
@@ -240,11 +277,21 @@ class NodeMembership:
 
 
 MAPPING_STATUSES = ("requested", "confirmed", "timedout", "discarded")
+REQUESTED, CONFIRMED, TIMED_OUT, DISCARDED = MAPPING_STATUSES
+# how a mapping request is proven: the secret_key issued at provisioning (confirmed at once),
+# the two-sided handshake (the node publishes the same secret_key on node/<id>/user/mapping),
+# a challenge the node signs, or the node's own half of the handshake
+BY_PROVISIONED_KEY, BY_HANDSHAKE, BY_CHALLENGE, NODE_HALF = (
+    "provisioned", "handshake", "challenge", "node")
 
 
 @dataclass(slots=True, kw_only=True)
 class MappingRequest:
-    """A user's request to add or remove a user-node mapping, and where it stands."""
+    """A user's request to add or remove a user-node mapping, and where it stands.
+
+    A request still `requested` after expires_at has timed out (computed when read, so no
+    sweeper is needed); expires_at None never expires.
+    """
 
     id: str
     org_id: str
@@ -253,3 +300,73 @@ class MappingRequest:
     operation: str
     status: str
     created_at: datetime
+    kind: str = BY_PROVISIONED_KEY
+    secret_hash: str = ""
+    challenge: str = ""
+    expires_at: datetime | None = None
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    reset: bool = False
+
+    def status_at(self, now: datetime) -> str:
+        if self.status == REQUESTED and self.expires_at is not None and now >= self.expires_at:
+            return TIMED_OUT
+        return self.status
+
+    def pending_at(self, now: datetime) -> bool:
+        return self.status_at(now) == REQUESTED
+
+
+NODE_STATUSES = ("online", "offline", "deactivated", "not_activated")
+ONLINE, OFFLINE, DEACTIVATED, NOT_ACTIVATED = NODE_STATUSES
+ACTIVITY_STATUSES = ("active", "inactive")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeFilter:
+    """Which of an organization's nodes an admin lists (every field set narrows it).
+
+    - tags "key:value": any of them (OR) unless tags_all (AND);
+    - status: one of NODE_STATUSES, or "active"/"inactive": connected at or after
+      active_since_ms (epoch ms) or not (never-connected nodes are neither).
+    """
+
+    type: str | None = None
+    model: str | None = None
+    fw_version: str | None = None
+    subtype: str | None = None
+    project_name: str | None = None
+    tags: tuple[str, ...] = ()
+    tags_all: bool = False
+    status: str | None = None
+    active_since_ms: int = 0
+
+    def matches(self, node: Node) -> bool:
+        """The filter as a rule on one node (the SQL adapter states it as a query)."""
+        for attr in ("type", "model", "fw_version"):
+            wanted = getattr(self, attr)
+            if wanted is not None and getattr(node, attr) != wanted:
+                return False
+        for attr in ("subtype", "project_name"):
+            wanted = getattr(self, attr)
+            if wanted is not None and node.info_field(attr) != wanted:
+                return False
+        if self.tags:
+            have = set(node.tags)
+            hits = [t in have for t in self.tags]
+            if not (all(hits) if self.tags_all else any(hits)):
+                return False
+        if self.status in NODE_STATUSES:
+            return node.node_status == self.status
+        if self.status in ACTIVITY_STATUSES:
+            return activity(node, self.active_since_ms) == self.status
+        return True
+
+
+def activity(node: Node, since_ms: int) -> str:
+    """active (connected now, or a connection event at or after since_ms), inactive
+    (connected once, not since), or not_activated (never connected)."""
+    state = node.connectivity
+    if not state.connected and state.timestamp_ms == 0:
+        return NOT_ACTIVATED
+    return "active" if state.connected or state.timestamp_ms >= since_ms else "inactive"

@@ -6,20 +6,38 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.access.model import Caller, requires
+from domain.accounts.tokens import sha256_hex
+from domain.devices.mapping import (
+    DEFAULT_TTL_SECONDS,
+    check_extras,
+    check_secret_key,
+    confirm,
+    expiry,
+    forget_node_data,
+    grant_primary,
+    pending_node_half,
+)
 from domain.devices.model import (
+    BY_HANDSHAKE,
+    CONFIRMED,
+    NODE_HALF,
     PRIMARY,
+    REQUESTED,
     MappingRequest,
     Node,
     NodeMembership,
     check_node_id,
 )
 from domain.devices.provisioning import device_secret_matches
-from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.jsonshape import nesting_exceeds
 from ports.commands import NodeCommands
 from ports.repositories import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 
 _NO_NODE = "Node does not exist or does not belong to the user"
+UNSET: Any = object()
+"""metadata not given (None means: delete it)."""
 
 
 MAX_PAGE = 100
@@ -65,19 +83,26 @@ class UserNodes:
     """Claiming nodes and reading the state of the nodes a user reaches."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
-                 authorizer: Authorizer, commands: NodeCommands) -> None:
+                 authorizer: Authorizer, commands: NodeCommands,
+                 mapping_ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
         self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
-        self._commands = commands
+        self._commands, self._ttl = commands, mapping_ttl_seconds
 
     @requires("/v1/user/nodes/mapping", "PUT")
     async def map_node(self, caller: Caller, *, node_id: object, operation: object,
-                       secret_key: object = None) -> MappingRequest:
+                       secret_key: object = None, tags: object = None,
+                       metadata: object = None) -> MappingRequest:
         """Adds or removes the caller's mapping to a node.
 
-        - add: the secret_key issued at provisioning proves possession and confirms at once;
-          the user becomes the node's primary; a node owned by someone else is CONFLICT;
-          mapping again is idempotent;
-        - remove: drops the caller's own mapping (a stranger's remove is NOT_FOUND);
+        - add with the secret_key issued at provisioning: confirmed at once, the caller
+          becomes the node's primary; a node owned by someone else is CONFLICT; mapping
+          again is idempotent;
+        - add with any other secret_key: the two-sided handshake. The request is confirmed
+          when the node publishes the same secret_key on node/<id>/user/mapping (at once if
+          it already did), else it stays requested and times out;
+        - tags and metadata are applied when the mapping is confirmed;
+        - remove: drops the caller's own mapping (a stranger's remove is NOT_FOUND); the last
+          mapping gone, the node's stored params history goes too;
         - a node of another organization is NOT_FOUND, like an unknown one.
         """
         principal, user_id = caller.require_user()
@@ -87,30 +112,39 @@ class UserNodes:
                                    "add/remove]", reason="invalid_operation")
         checked = check_node_id(node_id)
         now = self._clock.now()
+        request = MappingRequest(id=self._ids.new_id(), org_id=org_id, user_id=user_id,
+                                 node_id=checked, operation=str(operation), status=CONFIRMED,
+                                 created_at=now)
         async with self._uow(org_id) as uow:
             if operation == "remove":
                 await reachable_node(uow, checked, user_id)
                 await uow.memberships.remove(checked, user_id)
+                if not await uow.memberships.for_node(checked):
+                    await forget_node_data(uow, checked)
             else:
-                if not isinstance(secret_key, str) or not secret_key:
-                    raise ValidationFailed("Secret key is missing", reason="secret_key_missing")
+                secret = check_secret_key(secret_key)
+                extras = check_extras(tags, metadata)
+                request.tags, request.metadata = extras.tags, extras.metadata
+                node = await uow.nodes.get(checked)
                 secrets = await uow.nodes.secrets(checked)
-                if secrets is None or not device_secret_matches(secrets.secret_key_hash,
-                                                                secret_key):
+                if node is None or secrets is None:
                     raise NotFound(_NO_NODE, reason="node_not_found")
-                members = await uow.memberships.for_node(checked)
-                owner = next((m for m in members if m.role == PRIMARY), None)
-                if owner is not None and owner.user_id != user_id:
-                    raise Conflict("Node is already mapped to another user",
-                                   reason="node_already_mapped")
-                if owner is None:
-                    await uow.memberships.remove(checked, user_id)  # a secondary upgrading
-                    await uow.memberships.add(NodeMembership(
-                        node_id=checked, org_id=org_id, user_id=user_id, role=PRIMARY,
-                        created_at=now))
-            request = MappingRequest(id=self._ids.new_id(), org_id=org_id, user_id=user_id,
-                                     node_id=checked, operation=str(operation),
-                                     status="confirmed", created_at=now)
+                if device_secret_matches(secrets.secret_key_hash, secret):
+                    if not await grant_primary(uow, node, user_id, now, extras=extras):
+                        raise Conflict("Node is already mapped to another user",
+                                       reason="node_already_mapped")
+                else:
+                    request.kind, request.secret_hash = BY_HANDSHAKE, sha256_hex(secret)
+                    request.status, request.expires_at = REQUESTED, expiry(now, self._ttl)
+                    half = await pending_node_half(uow, checked, user_id,
+                                                   request.secret_hash, now)
+                    if half is not None:
+                        await uow.mapping_requests.add(request)
+                        await confirm(uow, request, node, now, reset=half.reset)
+                        half.status = CONFIRMED
+                        await uow.mapping_requests.save(half)
+                        await uow.commit()
+                        return request
             await uow.mapping_requests.add(request)
             await uow.commit()
         return request
@@ -160,8 +194,9 @@ class UserNodes:
             raise ValidationFailed("RequestId is missing", reason="request_id_missing")
         async with self._uow(org_id) as uow:
             request = await uow.mapping_requests.get(request_id)
-        if request is None or request.user_id != user_id:
+        if request is None or request.user_id != user_id or request.kind == NODE_HALF:
             raise NotFound("User node mapping request not found", reason="mapping_not_found")
+        request.status = request.status_at(self._clock.now())
         return request
 
     @requires("/v1/user/nodes/params", "GET")
@@ -221,3 +256,60 @@ class UserNodes:
             node = await reachable_node(uow, node_id, user_id)
         return NodeStatus(connected=node.connectivity.connected,
                           timestamp_ms=node.connectivity.timestamp_ms)
+
+    @requires("/v1/user/nodes", "PUT")
+    async def update_node(self, caller: Caller, *, node_id: object, tags: object = None,
+                          metadata: object = UNSET) -> Node:
+        """Adds tags and merges metadata (thing-shadow rules: null deletes the document,
+        {} changes nothing, nested keys merge, arrays replace) on a node the caller reaches.
+
+        - tags are "key:value" strings (at most 64 per node), added once each;
+        - metadata omitted leaves it as is; the caller must pass at least one of the two.
+        """
+        principal, user_id = caller.require_user()
+        if tags is None and metadata is UNSET:
+            raise ValidationFailed("Give tags or metadata to update", reason="invalid_body")
+        async with self._uow(principal.org_id) as uow:
+            node = await reachable_node(uow, node_id, user_id)
+            if tags is not None:
+                node.add_tags(tags)
+            if metadata is not UNSET:
+                node.update_metadata(metadata)
+                if node.metadata is not None and nesting_exceeds(node.metadata, 16):
+                    raise ValidationFailed("metadata nests too deep", reason="invalid_body")
+            await uow.nodes.save(node)
+            await uow.commit()
+        return node
+
+    @requires("/v1/user/nodes", "DELETE")
+    async def remove_tags(self, caller: Caller, *, node_id: object, tags: object) -> Node:
+        """Removes tags from a node the caller reaches (tags it does not have are ignored)."""
+        principal, user_id = caller.require_user()
+        async with self._uow(principal.org_id) as uow:
+            node = await reachable_node(uow, node_id, user_id)
+            node.remove_tags(tags)
+            await uow.nodes.save(node)
+            await uow.commit()
+        return node
+
+    @requires("/v1/user/nodes/{node_id}", "DELETE")
+    async def delete_node(self, caller: Caller, *, node_id: object) -> None:
+        """Deletes every user association of a node (primary only): memberships, pending
+        mapping requests, tags, metadata and the stored params history. The node itself
+        stays provisioned, so it can be claimed again.
+
+        - a secondary user is FORBIDDEN (RainMaker 107085); a stranger NOT_FOUND.
+        """
+        principal, user_id = caller.require_user()
+        async with self._uow(principal.org_id) as uow:
+            node = await reachable_node(uow, node_id, user_id)
+            membership = await uow.memberships.get(node.id, user_id)
+            if membership is None or membership.role != PRIMARY:
+                raise Forbidden("User should be primary owner of all nodes in the request",
+                                reason="not_primary")
+            await uow.memberships.remove_all(node.id)
+            await uow.mapping_requests.delete_for_node(node.id)
+            await forget_node_data(uow, node.id)
+            node.tags, node.metadata = [], None
+            await uow.nodes.save(node)
+            await uow.commit()

@@ -17,7 +17,7 @@ from domain.devices.model import (
 )
 from domain.errors import Unauthenticated, ValidationFailed
 from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
-from ports.services import Authorizer, Clock, IdGenerator
+from ports.services import Authorizer, Clock, IdGenerator, NodeSignatures
 
 TOKEN_PREFIX = "nrt_"
 _REFUSED = "Registration token is invalid, used or expired"
@@ -48,8 +48,9 @@ class Provisioning:
     """Registration tokens (admins) and their one-time exchange (devices)."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
-                 authorizer: Authorizer) -> None:
+                 authorizer: Authorizer, signatures: NodeSignatures | None = None) -> None:
         self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
+        self._signatures = signatures
 
     @requires("/v1/admin/nodes/registration_token", "POST")
     async def create_registration_token(self, caller: Caller, *, node_name: object,
@@ -77,16 +78,28 @@ class Provisioning:
         return IssuedRegistrationToken(token=plain, record=record)
 
     @public
-    async def provision_node(self, caller: Caller, *, token: object) -> ProvisionedNode:
+    async def provision_node(self, caller: Caller, *, token: object,
+                             public_key: object = None) -> ProvisionedNode:
         """Exchanges a registration token for a new node's identity and secrets.
 
         - a token works once, even when two devices race with it; an expired, used or
           unknown token is refused alike (UNAUTHENTICATED);
         - the node belongs to the token's organization; its broker password and claim
-          secret_key are random, returned once and stored as SHA-256 hashes.
+          secret_key are random, returned once and stored as SHA-256 hashes;
+        - public_key (PEM, EC P-256/P-384 or RSA >= 2048), when given, is the node's own key:
+          it verifies challenge-response mapping and proxied node payloads.
         """
         if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             raise Unauthenticated(_REFUSED, reason="invalid_registration_token")
+        pem = ""
+        if public_key is not None:
+            if self._signatures is None:
+                raise ValidationFailed("node public keys are not supported here",
+                                       reason="invalid_public_key")
+            try:
+                pem = self._signatures.normalize_public_key(public_key)  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise ValidationFailed(str(exc), reason="invalid_public_key") from exc
         now = self._clock.now()
         node_id = self._ids.short_id().upper()
         mqtt_password, secret_key = self._ids.secret(), self._ids.secret()
@@ -99,9 +112,20 @@ class Provisioning:
             await uow.nodes.add(node, NodeSecrets(
                 node_id=node_id, org_id=record.org_id,
                 mqtt_password_hash=sha256_hex(mqtt_password),
-                secret_key_hash=sha256_hex(secret_key)))
+                secret_key_hash=sha256_hex(secret_key), public_key=pem))
             await uow.commit()
         return ProvisionedNode(node_id=node_id, org_id=record.org_id, mqtt_username=node_id,
                                mqtt_password=mqtt_password, secret_key=secret_key)
 
 
+
+
+class BrokerEndpoint:
+    """Where devices connect (GET /mqtt_host): public, like RainMaker's."""
+
+    def __init__(self, *, address: str, authorizer: Authorizer) -> None:
+        self._address, self.authorizer = address, authorizer
+
+    @public
+    async def mqtt_host(self, caller: Caller) -> str:
+        return self._address

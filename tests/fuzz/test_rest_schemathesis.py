@@ -78,6 +78,24 @@ STATE_DEPENDENT_400 = {
     119017: "DELETE /v1/user2: a superadmin cannot delete itself",
     100009: "PUT /v1/user/nodes/params: the object form needs ?node_id= (the array form does "
             "not); OpenAPI cannot tie a query parameter to the body's type",
+    # admin node routes: dependencies between query parameters (and the body) that OpenAPI
+    # cannot express
+    105034: "GET /v1/admin/nodes: model needs type",
+    105035: "GET /v1/admin/nodes: fw_version needs type and model",
+    105063: "GET /v1/admin/nodes: summary=true needs start_time",
+    105025: "PUT /v1/admin/nodes: needs activate, or tags in the (optional) body",
+    103036: "GET /v1/admin/user/nodes: needs user_id, user_name or node_id",
+    103037: "GET /v1/admin/user/nodes: user_id and node_id exclude each other",
+    103038: "GET /v1/admin/user/nodes: user_name and node_id exclude each other",
+    105047: "tags: the node would carry more than 64 tags (depends on the tags it has)",
+    103031: "mapping/verify: the signature is not the challenge signed by the node's key",
+    103033: "mapping/verify: the request was confirmed already",
+    103011: "mapping/verify: the request timed out",
+    103047: "node proxy: the signature is not node_payload signed by the node's key",
+    103048: "provisioning: a PEM the pattern admits that is no EC/RSA public key",
+    103049: "node proxy: the payload's timestamp is outside the 5-minute window",
+    103062: "node proxy: node_payload (a string) holds no timestamp",
+    103063: "node proxy: node_payload (a string) holds no data",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -15,9 +15,12 @@ from domain.accounts.model import ApiKey, Organization, Session, User, Verificat
 from domain.devices.model import (
     MappingRequest,
     Node,
+    NodeFilter,
     NodeMembership,
     NodeSecrets,
+    ParamsHistoryEntry,
     RegistrationToken,
+    activity,
 )
 from domain.errors import Forbidden, Unauthenticated
 from ports.repositories import SYSTEM_SCOPE
@@ -136,6 +139,7 @@ class Store:
     tokens: dict[str, RegistrationToken] = field(default_factory=dict)
     memberships: dict[tuple[str, str], NodeMembership] = field(default_factory=dict)
     mapping_requests: dict[str, MappingRequest] = field(default_factory=dict)
+    params_history: dict[tuple[str, int], ParamsHistoryEntry] = field(default_factory=dict)
 
 
 class _Repo:
@@ -282,9 +286,44 @@ class InMemoryNodes(_Repo):
         self.s.nodes[node.id] = copy.deepcopy(node)
         return True
 
+    async def save_many_if_version(self, pairs: Sequence[tuple[Node, int]]) -> Sequence[str]:
+        return [node.id for node, expected in pairs
+                if not await self.save_if_version(node, expected)]
+
     async def secrets(self, node_id: str) -> NodeSecrets | None:
         found = self.s.node_secrets.get(node_id)
         return found if found and self.visible(found.org_id) else None
+
+    def _scoped(self) -> list[Node]:
+        return sorted((n for n in self.s.nodes.values() if self.visible(n.org_id)),
+                      key=lambda n: n.id)
+
+    async def search(self, node_filter: NodeFilter, *, start_id: str | None, limit: int
+                     ) -> tuple[Sequence[Node], int]:
+        found = [n for n in self._scoped() if node_filter.matches(n)]
+        page = [n for n in found if start_id is None or n.id >= start_id][:limit]
+        return [copy.deepcopy(n) for n in page], len(found)
+
+    async def activity_counts(self, node_filter: NodeFilter, since_ms: int) -> Mapping[str, int]:
+        counts = {"active": 0, "inactive": 0, "not_activated": 0}
+        for node in self._scoped():
+            if node_filter.matches(node):
+                counts[activity(node, since_ms)] += 1
+        return counts
+
+    async def tag_values(self) -> Sequence[str]:
+        return sorted({t for n in self._scoped() for t in n.tags})
+
+    async def set_active_many(self, node_ids: Sequence[str], active: bool) -> None:
+        for node in self._scoped():
+            if node.id in node_ids:
+                node.active = active
+
+    async def save_tags_many(self, nodes: Sequence[Node]) -> None:
+        for node in nodes:
+            stored = self.s.nodes.get(node.id)
+            if stored is not None and self.visible(stored.org_id):
+                stored.tags = list(node.tags)
 
 
 class InMemoryRegistrationTokens(_Repo):
@@ -322,6 +361,17 @@ class InMemoryMemberships(_Repo):
     async def remove(self, node_id: str, user_id: str) -> None:
         self.s.memberships.pop((node_id, user_id), None)
 
+    async def remove_all(self, node_id: str) -> int:
+        gone = [k for k, m in self.s.memberships.items()
+                if k[0] == node_id and self.visible(m.org_id)]
+        for key in gone:
+            del self.s.memberships[key]
+        return len(gone)
+
+    async def members_of(self, node_id: str) -> Sequence[tuple[NodeMembership, str]]:
+        return [(m, self.s.users[m.user_id].user_name)
+                for m in sorted(await self.for_node(node_id), key=lambda m: m.user_id)]
+
 
 class InMemoryMappingRequests(_Repo):
     async def add(self, request: MappingRequest) -> None:
@@ -330,6 +380,47 @@ class InMemoryMappingRequests(_Repo):
     async def get(self, request_id: str) -> MappingRequest | None:
         found = self.s.mapping_requests.get(request_id)
         return copy.deepcopy(found) if found and self.visible(found.org_id) else None
+
+    async def save(self, request: MappingRequest) -> None:
+        if request.id in self.s.mapping_requests and self.visible(request.org_id):
+            self.s.mapping_requests[request.id] = copy.deepcopy(request)
+
+    async def pending_for_node(self, node_id: str, kind: str) -> Sequence[MappingRequest]:
+        return [copy.deepcopy(r) for r in sorted(self.s.mapping_requests.values(),
+                                                 key=lambda r: (r.created_at, r.id))
+                if r.node_id == node_id and r.kind == kind and r.status == "requested"
+                and self.visible(r.org_id)]
+
+    async def delete_for_node(self, node_id: str) -> int:
+        gone = [k for k, r in self.s.mapping_requests.items()
+                if r.node_id == node_id and self.visible(r.org_id)]
+        for key in gone:
+            del self.s.mapping_requests[key]
+        return len(gone)
+
+
+class InMemoryParamsHistory(_Repo):
+    async def add_many(self, entries: Sequence[ParamsHistoryEntry]) -> None:
+        for entry in entries:
+            assert (entry.node_id, entry.version) not in self.s.params_history
+            self.s.params_history[(entry.node_id, entry.version)] = entry
+
+    async def for_node(self, node_id: str, *, limit: int) -> Sequence[ParamsHistoryEntry]:
+        found = [e for (n, _), e in self.s.params_history.items()
+                 if n == node_id and self.visible(e.org_id)]
+        return sorted(found, key=lambda e: -e.version)[:limit]
+
+    async def delete_for_node(self, node_id: str) -> int:
+        gone = [k for k, e in self.s.params_history.items()
+                if k[0] == node_id and self.visible(e.org_id)]
+        for key in gone:
+            del self.s.params_history[key]
+        return len(gone)
+
+    async def prune(self, below: Mapping[str, int]) -> None:
+        for key in [k for k, e in self.s.params_history.items()
+                    if k[0] in below and k[1] < below[k[0]] and self.visible(e.org_id)]:
+            del self.s.params_history[key]
 
 
 class InMemoryUnitOfWork:
@@ -350,6 +441,7 @@ class InMemoryUnitOfWork:
         self.registration_tokens = InMemoryRegistrationTokens(self._work, self._org)
         self.memberships = InMemoryMemberships(self._work, self._org)
         self.mapping_requests = InMemoryMappingRequests(self._work, self._org)
+        self.params_history = InMemoryParamsHistory(self._work, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -388,3 +480,20 @@ class FakeNodeCommands:
         if self.available:
             self.sent.append((node_id, params))
         return self.available
+
+
+class FakeSignatures:
+    """A node 'signs' by hashing its public key with the message: enough to tell a right
+    signature from a wrong one without real keys."""
+
+    @staticmethod
+    def sign(public_key: str, message: bytes) -> str:
+        return hashlib.sha256(public_key.encode() + b"|" + message).hexdigest()
+
+    def normalize_public_key(self, pem: str) -> str:
+        if not isinstance(pem, str) or not pem.startswith("PUB:"):
+            raise ValueError("public_key must be a PEM public key")
+        return pem
+
+    def verify(self, public_key_pem: str, message: bytes, signature_hex: str) -> bool:
+        return bool(public_key_pem) and signature_hex == self.sign(public_key_pem, message)

@@ -53,11 +53,15 @@ async def test_secret_key_claims_the_node_as_primary(world) -> None:  # type: ig
     assert again.status == "confirmed"
 
 
-async def test_wrong_secret_or_foreign_org_is_not_found(world) -> None:  # type: ignore[no-untyped-def]
+async def test_other_secret_waits_for_the_node_and_foreign_org_is_not_found(world) -> None:  # type: ignore[no-untyped-def]
     nodes, store, device = world
+    # not the provisioned key: the handshake's user half, pending until the node confirms it
+    pending = await nodes.map_node(user("u1"), node_id=device.node_id, operation="add",
+                                   secret_key="wrong")
+    assert pending.status == "requested"
     with pytest.raises(NotFound):
-        await nodes.map_node(user("u1"), node_id=device.node_id, operation="add",
-                             secret_key="wrong")
+        await nodes.map_node(user("u1"), node_id="NOSUCHNODE", operation="add",
+                             secret_key=device.secret_key)
     with pytest.raises(NotFound):
         await nodes.map_node(user("u9", org="org-b"), node_id=device.node_id, operation="add",
                              secret_key=device.secret_key)

@@ -1,0 +1,25 @@
+"""DataLoaders, built per request (or per WebSocket connection) in the Context, never shared:
+a loader's batch is one caller's view of the data."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from strawberry.dataloader import DataLoader
+
+from domain.access.model import Caller
+from domain.devices.use_cases import DeviceUseCases
+
+
+class Loaders:
+    def __init__(self, devices: DeviceUseCases, caller: Callable[[], Awaitable[Caller]]) -> None:
+        self._devices, self._caller = devices, caller
+        # no cache: over a WebSocket the context lives as long as the connection, and a
+        # role read an hour ago may have changed since; batching is what saves the queries
+        self.node_roles = DataLoader[str, str | None](self._load_roles, cache=False)
+
+    async def _load_roles(self, node_ids: list[str]) -> list[str | None]:
+        """The caller's role on each node, for nodes read without their membership (mutation
+        payloads): one query for the whole batch."""
+        roles = await self._devices.watch.roles(await self._caller(), node_ids=node_ids)
+        return [roles.get(node_id) for node_id in node_ids]
