@@ -33,6 +33,8 @@ from typing import Any
 
 import aiomqtt
 import httpx
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 log = logging.getLogger("fleetgate.simulator")
 
@@ -84,6 +86,16 @@ class DeviceCredentials:
     node_id: str
     mqtt_password: str
     secret_key: str
+    private_key: str = ""
+    """PEM of the device's own EC P-256 key (its public half is registered at provisioning):
+    signs mapping challenges and proxied payloads, as RainMaker nodes do."""
+
+    def sign(self, message: str) -> str:
+        """Hex ECDSA-SHA256 (DER) signature of message by the device's key."""
+        key = serialization.load_pem_private_key(self.private_key.encode(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise SimulatorError(f"{self.name}: no EC device key in the state file")
+        return key.sign(message.encode(), ec.ECDSA(hashes.SHA256())).hex()
 
     @classmethod
     def from_json(cls, raw: Any) -> DeviceCredentials:
@@ -95,11 +107,17 @@ class DeviceCredentials:
             raise SimulatorError(f"state file: a node entry lacks {exc.args[0]!r}") from None
         if not all(isinstance(v, str) and v for v in values.values()):
             raise SimulatorError("state file: node entries need non-empty strings")
-        return cls(**values)
+        private_key = raw.get("private_key", "")
+        if not isinstance(private_key, str):
+            raise SimulatorError("state file: private_key must be a string")
+        return cls(**values, private_key=private_key)
 
     def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "node_id": self.node_id,
-                "mqtt_password": self.mqtt_password, "secret_key": self.secret_key}
+        document = {"name": self.name, "node_id": self.node_id,
+                    "mqtt_password": self.mqtt_password, "secret_key": self.secret_key}
+        if self.private_key:
+            document["private_key"] = self.private_key
+        return document
 
 
 def load_state(path: Path, url: str) -> list[DeviceCredentials]:
@@ -169,12 +187,19 @@ async def provision_device(client: httpx.AsyncClient, admin_token: str,
     token = _json(response, f"registration token for {name}").get("token")
     if not isinstance(token, str):
         raise SimulatorError(f"registration token for {name}: no token in the response")
-    body = _json(await client.post("/v1/devices/provision", json={"token": token}),
+    key = ec.generate_private_key(ec.SECP256R1())
+    public_key = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private_key = key.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+    body = _json(await client.post("/v1/devices/provision",
+                                   json={"token": token, "public_key": public_key}),
                  f"provisioning {name}")
     try:
         return DeviceCredentials(name=name, node_id=str(body["node_id"]),
                                  mqtt_password=str(body["mqtt_password"]),
-                                 secret_key=str(body["secret_key"]))
+                                 secret_key=str(body["secret_key"]), private_key=private_key)
     except KeyError as exc:
         raise SimulatorError(f"provisioning {name}: response lacks {exc.args[0]!r}") from None
 

@@ -197,3 +197,21 @@ async def test_a_device_retries_a_refusing_broker_with_capped_backoff(tmp_path: 
         await run_device(device, host="127.0.0.1", port=free_port(), interval=1, stop=stop,
                          backoff=Backoff(initial=0.05, cap=0.3, random=jitter))
     assert ceilings == [0.05, 0.1, 0.2, 0.3, 0.3] and device.connects == 0
+
+
+async def test_simulated_devices_hold_a_key_that_signs_mapping_challenges(
+        running: Env, tmp_path: Path) -> None:
+    env, state = running, tmp_path / "sim.json"
+    (device,) = await simulator(env, state, nodes=1).prepare()
+    saved = DeviceCredentials.from_json(json.loads(state.read_text())["nodes"][0])
+    assert saved.private_key.startswith("-----BEGIN PRIVATE KEY-----")
+    owner = {"Authorization": (await env.login(ADMIN))["accesstoken"]}
+    r = await env.client.post("/v1/user/nodes/mapping/initiate", json={}, headers=owner)
+    challenge = r.json()
+    r = await env.client.post("/v1/user/nodes/mapping/verify", headers=owner, json={
+        "request_id": challenge["request_id"], "node_id": device.node_id,
+        "challenge_response": saved.sign(challenge["challenge"])})
+    assert r.status_code == 200, r.text
+    r = await env.client.get(f"/v1/user/nodes?node_id={device.node_id}&node_details=true",
+                             headers=owner)
+    assert r.json()["node_details"][0]["primary"] is True
