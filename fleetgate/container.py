@@ -50,6 +50,10 @@ def _read_cache(database_url: str) -> ReadCache | None:
     return ReadCache() if database_url.startswith("sqlite") else None
 
 
+def _gateway_password(configured: str | None) -> str:
+    return configured or secrets.token_urlsafe(32)
+
+
 def _limiter(redis_url: str | None) -> object:
     return RedisRateLimiter(redis_url) if redis_url else InMemoryRateLimiter()
 
@@ -94,8 +98,10 @@ class Container(containers.DeclarativeContainer):
         ttl_seconds=settings.provided.mapping_timeout_seconds)
     broker_endpoint = providers.Singleton(
         BrokerEndpoint, address=settings.provided.broker_address.call(), authorizer=authorizer)
-    # the gateway's own broker credential: random per process for the embedded broker
-    gateway_password = providers.Singleton(secrets.token_urlsafe, 32)
+    # the gateway's own broker credential: GATEWAY_MQTT_PASSWORD (shared by replicas), or
+    # random per process
+    gateway_password = providers.Singleton(_gateway_password,
+                                           settings.provided.gateway_mqtt_password)
     device_access = providers.Singleton(DeviceAccess, uow=uow, gateway_username=GATEWAY_USERNAME,
                                         gateway_password=gateway_password)
     ingest = providers.Singleton(DeviceIngest, uow=uow, clock=clock)

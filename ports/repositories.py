@@ -95,8 +95,10 @@ class NodeRepository(Protocol):
         ...
 
     async def save_many_if_version(self, nodes: Sequence[tuple[Node, int]]) -> Sequence[str]:
-        """save_if_version for many (node, expected_version) pairs at once, in one batched
-        statement; returns the ids of the nodes that lost (not saved: stale or gone)."""
+        """For many (node, expected_version) pairs at once, batched: saves what devices report
+        (config and its info, reported params and params_version, connectivity) of each node
+        whose stored params_version is still the expected one; tags, metadata, desired and
+        active stay as stored. Returns the ids of the nodes that lost (stale or gone)."""
         ...
 
     async def secrets(self, node_id: str) -> NodeSecrets | None: ...

@@ -11,6 +11,10 @@ What it guarantees
 - No silent drops: a message that does not fit the bounded queue, or that is still queued or
   being handled when stop() gives up draining, is counted in `dropped` and logged at WARNING
   with its topic.
+- With overflow="wait" a full queue is back-pressure instead: the bus stops taking messages
+  from aiomqtt until its worker catches up. aiomqtt keeps receiving meanwhile (it already
+  acknowledged them, fact 3 below), into its own buffer, which the bus bounds at
+  `client_queue_size`; what overflows that is counted in `dropped` and logged too.
 - Messages of one node (`node/<id>/...`) always go to the same worker, in arrival order.
 - A handler that raises is logged with the topic and counted; its worker carries on.
 - publish() waits up to `publish_timeout` for a connection and raises BusUnavailable after it.
@@ -69,11 +73,15 @@ class AiomqttBus:
         queue_size: int = 1000, workers: int = 1,
         backoff_initial: float = 0.5, backoff_cap: float = 30.0, stable_after: float = 10.0,
         publish_timeout: float = 10.0, share_group: str | None = None,
+        overflow: str = "drop", client_queue_size: int = 10_000,
         random: Callable[[float, float], float] = _random.uniform,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if queue_size < 1 or workers < 1:
-            raise ValueError("queue_size and workers must be at least 1")
+        if queue_size < 1 or workers < 1 or client_queue_size < 1:
+            raise ValueError("queue_size, client_queue_size and workers must be at least 1")
+        if overflow not in ("drop", "wait"):
+            raise ValueError(f"overflow must be 'drop' or 'wait', not {overflow!r}")
+        self._wait_when_full, self._client_queue_size = overflow == "wait", client_queue_size
         if share_group is not None and (not share_group or set(share_group) & set("/+#")):
             raise ValueError(f"invalid share group {share_group!r}")
         self.host, self.port, self.client_id = host, port, client_id
@@ -180,7 +188,7 @@ class AiomqttBus:
         client = aiomqtt.Client(  # a fresh client: aiomqtt keeps stale state after a drop
             self.host, self.port, identifier=self.client_id, clean_session=False,
             username=self._username, password=self._password, keepalive=self._keepalive,
-            protocol=aiomqtt.ProtocolVersion.V311)
+            protocol=aiomqtt.ProtocolVersion.V311, **self._client_buffer())
         up_since = None
         try:
             async with client:
@@ -194,7 +202,7 @@ class AiomqttBus:
                     log.info("connected to MQTT %s:%s as %s, %d filters subscribed",
                              self.host, self.port, self.client_id, len(self._filters))
                     async for message in client.messages:
-                        self._enqueue(message)
+                        await self._enqueue(message)
                     raise aiomqtt.MqttError("message stream ended")
                 finally:
                     self._live = None
@@ -241,17 +249,39 @@ class AiomqttBus:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _enqueue(self, message: aiomqtt.Message) -> None:
+    def _client_buffer(self) -> dict[str, Any]:
+        """In wait mode, aiomqtt's own incoming buffer: bounded, its overflow counted."""
+        if not self._wait_when_full:
+            return {}
+        bus = self
+
+        class CountingQueue(asyncio.Queue[aiomqtt.Message]):
+            def put_nowait(self, item: aiomqtt.Message) -> None:
+                try:
+                    super().put_nowait(item)
+                except asyncio.QueueFull:  # aiomqtt discards it: count and log it here
+                    bus.received += 1
+                    bus._record_drop(item.topic.value, "client buffer full")
+                    raise
+
+        return {"queue_type": CountingQueue,
+                "max_queued_incoming_messages": self._client_queue_size}
+
+    async def _enqueue(self, message: aiomqtt.Message) -> None:
         self.received += 1
         payload = message.payload
         inbound = InboundMessage(
             topic=message.topic.value, qos=message.qos, retain=message.retain,
             payload=bytes(payload) if isinstance(payload, bytes | bytearray)
             else str(payload or "").encode())
+        queue = self._queues[self._worker_for(inbound.topic)]
+        if self._wait_when_full:
+            await queue.put(inbound)
+            return
         try:
-            self._queues[self._worker_for(inbound.topic)].put_nowait(inbound)
+            queue.put_nowait(inbound)
         except asyncio.QueueFull:
-            self._record_drop(inbound, "queue full")
+            self._record_drop(inbound.topic, "queue full")
 
     def _worker_for(self, topic: str) -> int:
         if len(self._queues) == 1:
@@ -260,10 +290,10 @@ class AiomqttBus:
         key = levels[1] if levels[0] == "node" and len(levels) > 1 else topic
         return zlib.crc32(key.encode()) % len(self._queues)
 
-    def _record_drop(self, message: InboundMessage, reason: str) -> None:
+    def _record_drop(self, topic: str, reason: str) -> None:
         self.dropped += 1
         log.warning("dropped MQTT message on %s (%s); %d dropped so far",
-                    message.topic, reason, self.dropped)
+                    topic, reason, self.dropped)
 
     async def _consume(self, queue: asyncio.Queue[InboundMessage]) -> None:
         while True:
@@ -271,7 +301,7 @@ class AiomqttBus:
             try:
                 await self._dispatch(message)
             except asyncio.CancelledError:
-                self._record_drop(message, "handler cancelled by stop")
+                self._record_drop(message.topic, "handler cancelled by stop")
                 raise
             finally:
                 queue.task_done()
@@ -303,5 +333,5 @@ class AiomqttBus:
         self._workers = []
         for queue in self._queues:
             while not queue.empty():
-                self._record_drop(queue.get_nowait(), "still queued at stop")
+                self._record_drop(queue.get_nowait().topic, "still queued at stop")
                 queue.task_done()

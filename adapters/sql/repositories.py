@@ -313,6 +313,16 @@ def _node_values(node: Node) -> dict[str, Any]:
             "metadata": node.metadata, "active": node.active}
 
 
+_DEVICE_COLUMNS = ("name", "type", "model", "fw_version", "config", "config_version",
+                   "reported", "params_version", "connected", "connection_ts")
+
+
+def _device_values(node: Node) -> dict[str, Any]:
+    """What devices report; tags, metadata, desired and active are users' to write."""
+    values = _node_values(node)
+    return {column: values[column] for column in _DEVICE_COLUMNS}
+
+
 class SqlNodeRepository(_Scoped):
     async def add(self, node: Node, secrets: NodeSecrets) -> None:
         await self._exec(insert(nodes).values(id=node.id, org_id=node.org_id,
@@ -368,7 +378,7 @@ class SqlNodeRepository(_Scoped):
                 nodes.c.params_version == bindparam("b_expected"),
                 self._in_scope(nodes.c.org_id))
             result = await conn.execute(statement, [
-                {**_node_values(node), "b_id": node.id, "b_expected": expected}
+                {**_device_values(node), "b_id": node.id, "b_expected": expected}
                 for node, expected in winners])
             if 0 <= result.rowcount < len(winners):  # cannot happen while the rows are locked
                 raise RuntimeError("node rows changed under a batched optimistic update")

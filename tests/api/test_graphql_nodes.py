@@ -330,7 +330,8 @@ async def test_listing_100_nodes_with_their_state_costs_constant_queries(env: En
                          params={"Light": {"power": True}}, connected=True)
             ids.append(node_id)
 
-    async def count_listing(first: int) -> int:
+    async def count_listing(first: int) -> tuple[int, int]:
+        """(all statements, those reading nodes or memberships)"""
         with counting_statements(env) as statements:
             body = await env.gql(NODES, {"first": first}, token)
         edges = body["data"]["nodes"]["edges"]
@@ -339,16 +340,17 @@ async def test_listing_100_nodes_with_their_state_costs_constant_queries(env: En
                    and e["node"]["connectivity"]["connected"]
                    and e["node"]["config"]["info"]["type"] == "Lightbulb"
                    and e["node"]["role"] == "PRIMARY" for e in edges)
-        return len(statements)
+        return len(statements), sum("node" in s.lower() for s in statements)
 
     await add_nodes(10)
     await env.gql(NODES, {"first": 10}, token)  # warm caches (authentication, policies)
     ten = await count_listing(10)
     await add_nodes(90)
     hundred = await count_listing(100)
-    print(f"SQL statements: 10 nodes -> {ten}, 100 nodes -> {hundred}")
+    print(f"SQL statements (all, on nodes): 10 nodes -> {ten}, 100 nodes -> {hundred}")
     assert hundred == ten
-    assert ten <= 4
+    assert ten[1] <= 2  # memberships, then the nodes (PostgreSQL adds its per-transaction
+    # scope and role statements, and a principal look-up the SQLite read cache saves)
 
     # mutation payloads, which read nodes without memberships, load the role on demand
     aliases = " ".join(

@@ -287,8 +287,17 @@ class InMemoryNodes(_Repo):
         return True
 
     async def save_many_if_version(self, pairs: Sequence[tuple[Node, int]]) -> Sequence[str]:
-        return [node.id for node, expected in pairs
-                if not await self.save_if_version(node, expected)]
+        lost = []
+        for node, expected in pairs:
+            stored = self.s.nodes.get(node.id)
+            if stored is None or stored.params_version != expected:
+                lost.append(node.id)
+                continue
+            saved = copy.deepcopy(node)  # what devices report; the users' fields as stored
+            saved.tags, saved.metadata = stored.tags, stored.metadata
+            saved.desired, saved.active = stored.desired, stored.active
+            self.s.nodes[node.id] = saved
+        return lost
 
     async def secrets(self, node_id: str) -> NodeSecrets | None:
         found = self.s.node_secrets.get(node_id)
