@@ -166,3 +166,23 @@ async def env(settings: Settings) -> AsyncIterator[Env]:
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
+
+
+@pytest.fixture
+async def gateway(settings: Settings) -> AsyncIterator[Env]:
+    """A running gateway for device tests: the app with its broker (embedded on a free port,
+    or MQTT_URL's) and its own MQTT client connected, as `fleetgate serve` runs."""
+    from tests.integration.test_mqtt_broker import free_port
+
+    settings = replace(settings, mqtt_port=free_port())
+    container = Container(settings=settings)
+    await migrate(container)
+    app = create_app(settings, container=container, start_mqtt=True)
+    async with app.router.lifespan_context(app):
+        deadline = asyncio.get_running_loop().time() + 10
+        while not app.state.devices_runtime.bus.connected:
+            assert asyncio.get_running_loop().time() < deadline, "gateway never connected"
+            await asyncio.sleep(0.05)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield Env(app=app, container=container, client=client, settings=settings)

@@ -4,12 +4,11 @@ broker), signed with the node's private key, applied as if the node had publishe
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
 from domain.access.model import Caller, requires
-from domain.devices.ingest import DeviceIngest
+from domain.devices.ingest import DeviceIngest, RecentDigests
 from domain.devices.nodes import reachable_node
 from domain.errors import Conflict, ValidationFailed
 from ports.events import EventPublisher
@@ -22,37 +21,17 @@ MAX_AGE_SECONDS, MAX_SKEW_SECONDS = 300, 5
 MAX_PAYLOAD = 64 * 1024
 
 
-class SeenSignatures:
-    """Signatures accepted inside the timestamp window: a captured payload cannot be
-    replayed to roll a node's state back (per process; the window bounds its size)."""
-
-    def __init__(self, window_seconds: int = MAX_AGE_SECONDS + MAX_SKEW_SECONDS,
-                 size: int = 100_000) -> None:
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._window, self._size = window_seconds, size
-
-    def first_time(self, signature: str, now: float) -> bool:
-        while self._seen:
-            oldest, at = next(iter(self._seen.items()))
-            if now - at <= self._window:
-                break
-            del self._seen[oldest]
-        if signature in self._seen:
-            return False
-        self._seen[signature] = now
-        if len(self._seen) > self._size:
-            self._seen.popitem(last=False)
-        return True
-
-
 class NodeProxy:
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, authorizer: Authorizer,
                  signatures: NodeSignatures, ingest: DeviceIngest, events: EventPublisher,
-                 seen: SeenSignatures | None = None,
+                 seen: RecentDigests | None = None,
                  wall_seconds: Callable[[datetime], float] = datetime.timestamp) -> None:
         self._uow, self._clock, self.authorizer = uow, clock, authorizer
         self._signatures, self._ingest, self._events = signatures, ingest, events
-        self._seen = seen or SeenSignatures()
+        # signatures accepted inside the timestamp window: a captured payload cannot be
+        # replayed to roll a node's state back (per process; the window bounds the memory)
+        self._seen = seen or RecentDigests(size=100_000,
+                                           window_seconds=MAX_AGE_SECONDS + MAX_SKEW_SECONDS)
         self._seconds = wall_seconds
 
     @requires("/v1/user/nodes/{node_id}/proxy/{action}", "POST")
@@ -98,7 +77,7 @@ class NodeProxy:
             raise ValidationFailed("Error, the timestamp in the payload is outside the allowed "
                                    "time window (within 5 minutes in the past or 5 seconds in "
                                    "the future)", reason="proxy_timestamp_window")
-        if not self._seen.first_time(signature.lower(), now):
+        if self._seen.seen_before(signature.lower()):
             raise Conflict("This signed payload was already applied", reason="proxy_replayed")
         data = json.dumps(document["data"], separators=(",", ":")).encode()
         result = await self._ingest.handle(f"node/{node.id}/{topic_suffix}", data)

@@ -7,7 +7,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,14 +18,9 @@ from httpx_ws.transport import ASGIWebSocketTransport
 
 from domain.access.model import Caller
 from domain.devices.watch import NodeWatch
-from fleetgate.app import create_app
-from fleetgate.bootstrap import migrate
-from fleetgate.container import Container
-from fleetgate.settings import Settings
 from tests.api.test_graphql_nodes import UNCLAIM, claimed_node, lamp_config
 from tests.conftest import Env
 from tests.integration.test_device_runtime import broker_address
-from tests.integration.test_mqtt_broker import free_port
 
 UPDATES = """subscription($ids: [ID!]) {
   nodeUpdates(nodeIds: $ids) {
@@ -58,6 +52,7 @@ async def subscribe(env: Env, ws: AsyncWebSocketSession, op_id: str, query: str 
     deadline = asyncio.get_running_loop().time() + 5
     while len(events._subscribers) == before:
         assert asyncio.get_running_loop().time() < deadline, "subscription never started"
+        await asyncio.sleep(0.005)
         await asyncio.sleep(0.01)
 
 
@@ -213,23 +208,6 @@ async def test_unsupported_subprotocol_is_refused(env: Env) -> None:
             with pytest.raises(WebSocketDisconnect) as closed:
                 await ws.receive_json(timeout=5)
     assert closed.value.code == 4406
-
-
-@pytest.fixture
-async def gateway(settings: Settings) -> AsyncIterator[Env]:
-    """The app with its broker and its own MQTT client, as `fleetgate serve` runs."""
-    settings = replace(settings, mqtt_port=free_port())
-    container = Container(settings=settings)
-    await migrate(container)
-    app = create_app(settings, container=container, start_mqtt=True)
-    async with app.router.lifespan_context(app):
-        deadline = asyncio.get_running_loop().time() + 10
-        while not app.state.devices_runtime.bus.connected:
-            assert asyncio.get_running_loop().time() < deadline, "gateway never connected"
-            await asyncio.sleep(0.05)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield Env(app=app, container=container, client=client, settings=settings)
 
 
 async def test_a_real_device_over_mqtt_reaches_the_subscriber(gateway: Env) -> None:
