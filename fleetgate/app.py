@@ -84,7 +84,9 @@ def device_use_cases(container: Container) -> DeviceUseCases:
                           nodes=container.user_nodes(), watch=container.node_watch(),
                           mapping=container.node_mapping(), proxy=container.node_proxy(),
                           endpoint=container.broker_endpoint(),
-                          admin=container.admin_nodes())
+                          admin=container.admin_nodes(),
+                          groups=container.user_groups(),
+                          sharing=container.node_sharing())
 
 
 def create_app(settings: Settings, *, container: Container | None = None,

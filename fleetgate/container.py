@@ -29,11 +29,13 @@ from domain.accounts.registration import Limits, Registration
 from domain.accounts.sessions import Sessions
 from domain.devices.access import DeviceAccess
 from domain.devices.admin import AdminNodes
+from domain.devices.groups import UserGroups
 from domain.devices.ingest import DeviceIngest
 from domain.devices.mapping import NodeMapping
 from domain.devices.nodes import UserNodes
 from domain.devices.provisioning import BrokerEndpoint, Provisioning
 from domain.devices.proxy import NodeProxy
+from domain.devices.sharing import NodeSharing
 from domain.devices.watch import NodeWatch
 
 GATEWAY_USERNAME = "fleetgate-gateway"
@@ -108,5 +110,10 @@ class Container(containers.DeclarativeContainer):
     node_watch = providers.Singleton(NodeWatch, uow=uow, clock=clock, authorizer=authorizer)
     events = providers.Singleton(InProcessEvents)
     admin_nodes = providers.Singleton(AdminNodes, uow=uow, clock=clock, authorizer=authorizer)
+    node_sharing = providers.Singleton(
+        NodeSharing, uow=uow, ids=ids, clock=clock, authorizer=authorizer, events=events,
+        ttl_seconds=settings.provided.sharing_request_ttl_seconds)
     node_proxy = providers.Singleton(NodeProxy, uow=uow, clock=clock, authorizer=authorizer,
                                      signatures=signatures, ingest=ingest, events=events)
+    user_groups = providers.Singleton(UserGroups, uow=uow, ids=ids, clock=clock,
+                                      authorizer=authorizer, events=events)

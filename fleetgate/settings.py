@@ -62,6 +62,7 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     mqtt_public_host: str | None = None
     mapping_timeout_seconds: int = 300
+    sharing_request_ttl_seconds: int = 7 * 24 * 3600
     gateway_mqtt_password: str | None = None
 
     def broker_address(self) -> str:
@@ -97,6 +98,7 @@ class Settings:
             login_limit_per_user=_int("FLEETGATE_LOGIN_LIMIT_PER_USER", 10),
             mqtt_public_host=env("MQTT_PUBLIC_HOST") or None,
             mapping_timeout_seconds=_int("FLEETGATE_MAPPING_TIMEOUT", 300),
+            sharing_request_ttl_seconds=_int("FLEETGATE_SHARING_REQUEST_TTL", 7 * 24 * 3600),
             gateway_mqtt_password=env("GATEWAY_MQTT_PASSWORD") or None,
             cors_origins=tuple(o for o in (env("FLEETGATE_CORS_ORIGINS") or "").split(",") if o),
         )

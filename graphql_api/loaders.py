@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from strawberry.dataloader import DataLoader
 
 from domain.access.model import Caller
+from domain.devices.sharing import NodeSharingView
 from domain.devices.use_cases import DeviceUseCases
 
 
@@ -17,6 +18,15 @@ class Loaders:
         # no cache: over a WebSocket the context lives as long as the connection, and a
         # role read an hour ago may have changed since; batching is what saves the queries
         self.node_roles = DataLoader[str, str | None](self._load_roles, cache=False)
+        self.node_sharing = DataLoader[str, NodeSharingView | None](self._load_sharing,
+                                                                     cache=False)
+
+    async def _load_sharing(self, node_ids: list[str]) -> list[NodeSharingView | None]:
+        """Who shares each node (None where the caller does not reach it): one look-up for
+        the whole batch, so listing nodes with their sharing is no N+1."""
+        views = await self._devices.sharing.node_sharing(await self._caller(), among=node_ids)
+        by_node = {view.node_id: view for view in views}
+        return [by_node.get(node_id) for node_id in node_ids]
 
     async def _load_roles(self, node_ids: list[str]) -> list[str | None]:
         """The caller's role on each node, for nodes read without their membership (mutation

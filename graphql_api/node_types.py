@@ -10,9 +10,11 @@ from strawberry.scalars import JSON
 
 from domain.devices.model import PRIMARY, SECONDARY, MappingRequest, Node, NodeEvent
 from domain.devices.nodes import UserNodes
+from domain.devices.sharing import NodeSharing
 from domain.devices.watch import NodeWatch
 from domain.errors import DomainError, NotFound
 from graphql_api.context import Ctx, uses
+from graphql_api.sharing import NodeSharingType
 from graphql_api.types import PageInfo
 
 
@@ -53,6 +55,15 @@ class NodeType:
             raise NotFound("Node does not exist or does not belong to the user",
                            reason="node_not_found")
         return NodeRole(role)
+
+    @strawberry.field(description="Who shares the node; a secondary sees only the "
+                                  "primaries.", metadata=uses(NodeSharing.node_sharing))
+    async def sharing(self, info: Ctx) -> NodeSharingType:
+        view = await info.context.loaders.node_sharing.load(str(self.id))
+        if view is None:
+            raise NotFound("Node does not exist or does not belong to the user",
+                           reason="node_not_found")
+        return NodeSharingType.of(view)
 
     @classmethod
     def of(cls, node: Node, role: str | None = None) -> NodeType:

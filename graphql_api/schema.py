@@ -28,11 +28,13 @@ from domain.errors import ValidationFailed
 from graphql_api import types as t
 from graphql_api.context import Ctx, uses
 from graphql_api.errors import DomainErrors
+from graphql_api.groups import GroupMutations, GroupQueries
 from graphql_api.nodes import NodeMutations, NodeQueries, Subscription
+from graphql_api.sharing import SharingMutations, SharingQueries
 
 
 @strawberry.type
-class Query(NodeQueries):
+class Query(GroupQueries, NodeQueries, SharingQueries):
     @strawberry.field(description="The signed-in user.", metadata=uses(Profiles.get_profile))
     async def me(self, info: Ctx) -> t.UserType:
         ctx = info.context
@@ -64,7 +66,7 @@ class Query(NodeQueries):
 
 
 @strawberry.type
-class Mutation(NodeMutations):
+class Mutation(GroupMutations, NodeMutations, SharingMutations):
     @strawberry.mutation(metadata=uses(Registration.sign_up),
                          description="Sign up; with organizationName, found a new organization.")
     async def register(self, info: Ctx, input: t.RegisterInput) -> t.RegisterPayload:

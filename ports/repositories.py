@@ -17,6 +17,8 @@ from domain.devices.model import (
     ParamsHistoryEntry,
     RegistrationToken,
 )
+from domain.groups.model import NodeGroup
+from domain.sharing.model import SharingRequest
 
 SYSTEM_SCOPE = "*"
 """Org scope for the few look-ups that precede knowing the tenant (sign-in by user name)."""
@@ -174,6 +176,11 @@ class MembershipRepository(Protocol):
         """The node's memberships, each with its user's user_name, ordered by user id."""
         ...
 
+    async def members_of_many(self, node_ids: Sequence[str]
+                              ) -> Sequence[tuple[NodeMembership, str]]:
+        """members_of for many nodes in one query, ordered by node id, then user id."""
+        ...
+
 
 class MappingRequestRepository(Protocol):
     """User-node mapping requests."""
@@ -187,6 +194,38 @@ class MappingRequestRepository(Protocol):
         ...
 
     async def delete_for_node(self, node_id: str) -> int: ...
+
+
+class SharingRequestRepository(Protocol):
+    """Node sharing requests."""
+
+    async def add(self, request: SharingRequest) -> None: ...
+    async def get(self, request_id: str) -> SharingRequest | None: ...
+    async def save(self, request: SharingRequest) -> None: ...
+    async def page(self, user_id: str, *, sent: bool, start_id: str | None,
+                   limit: int) -> Sequence[SharingRequest]:
+        """Requests the user sent (or received), ordered by id, from start_id on
+        (inclusive), at most limit."""
+        ...
+
+
+class GroupRepository(Protocol):
+    """Users' device groups with their member node ids (in the order they were added)."""
+
+    async def add(self, group: NodeGroup) -> None: ...
+    async def get(self, group_id: str) -> NodeGroup | None: ...
+    async def for_owner(self, owner_id: str) -> Sequence[NodeGroup]:
+        """All of the owner's groups with their nodes, ordered by id, in two queries."""
+        ...
+
+    async def save(self, group: NodeGroup) -> None:
+        """Writes the group's fields and makes its members exactly group.nodes."""
+        ...
+
+    async def delete_many(self, group_ids: Sequence[str]) -> None: ...
+    async def remove_node_everywhere(self, node_id: str) -> None:
+        """Drops the node from every group in scope (its last user mapping is gone)."""
+        ...
 
 
 class UnitOfWork(Protocol):
@@ -205,6 +244,8 @@ class UnitOfWork(Protocol):
     memberships: MembershipRepository
     mapping_requests: MappingRequestRepository
     params_history: ParamsHistoryRepository
+    groups: GroupRepository
+    sharing_requests: SharingRequestRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

@@ -20,10 +20,12 @@ from rest_compat.admin_nodes import admin_node_operations
 from rest_compat.broker_hooks import broker_hook_operations
 from rest_compat.devices import device_operations
 from rest_compat.errors import error_response, failure
+from rest_compat.groups import group_operations
 from rest_compat.nodes import node_operations
 from rest_compat.openapi import openapi_document
 from rest_compat.operations import Handler, Operation
 from rest_compat.schemas import violated_keyword
+from rest_compat.sharing import sharing_operations
 from rest_compat.users import user_operations
 
 log = logging.getLogger("fleetgate.rest")
@@ -74,7 +76,9 @@ def rest_operations(accounts: AccountUseCases, devices: DeviceUseCases, *,
             + device_operations(devices, accounts.sessions.authenticate, max_body)
             + broker_hook_operations(devices.access, max_body)
             + node_operations(devices, accounts.sessions.authenticate, max_body)
-            + admin_node_operations(devices, accounts.sessions.authenticate, max_body))
+            + admin_node_operations(devices, accounts.sessions.authenticate, max_body)
+            + group_operations(devices, accounts.sessions.authenticate, max_body)
+            + sharing_operations(devices, accounts.sessions.authenticate, max_body))
 
 
 def build_routes(operations: list[Operation], *, version: str) -> list[Route]:

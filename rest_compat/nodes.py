@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 from domain.devices.model import PRIMARY, Node, NodeMembership
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError, ValidationFailed
+from domain.identifiers import RECORD_ID_PATTERN
 from rest_compat import schemas as s
 from rest_compat.http import (
     Authenticate,
@@ -48,7 +49,7 @@ INITIATE_REQUEST = s.obj({"timeout": {
 INITIATE_RESPONSE = s.obj({"request_id": s.STR, "challenge": s.STR},
                           ("request_id", "challenge"))
 VERIFY_REQUEST = s.obj({
-    "request_id": {"type": "string", "minLength": 1, "maxLength": 64},
+    "request_id": {"type": "string", "pattern": RECORD_ID_PATTERN},
     "challenge_response": {"type": "string", "minLength": 1, "maxLength": 2048,
                            "description": "hex signature of the challenge by the node's key"},
     "node_id": NODE_ID, "tags": TAG_LIST, "metadata": METADATA},
@@ -313,7 +314,7 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
                   operation_id="userNodeMappingStatus", tag=TAG,
                   summary="Status of a user-node mapping request", uses=(nodes.mapping_status,),
                   query=({"name": "request_id", "in": "query", "required": True,
-                          "schema": {"type": "string", "minLength": 1, "maxLength": 64}},),
+                          "schema": {"type": "string", "pattern": RECORD_ID_PATTERN}},),
                   responses={200: MAPPING_STATUS}),
         Operation(method="GET", path="/v1/user/nodes/params", handler=params,
                   operation_id="getNodeParams", tag="Node Parameter Operations",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import and_, bindparam, delete, false, func, insert, select, tuple_, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql import node_queries
@@ -18,6 +19,7 @@ from adapters.sql.tables import (
     node_params_history,
     node_registration_tokens,
     node_secrets,
+    node_sharing_requests,
     nodes,
     organizations,
     refresh_tokens,
@@ -44,6 +46,8 @@ from domain.devices.model import (
     ParamsHistoryEntry,
     RegistrationToken,
 )
+from domain.errors import ValidationFailed
+from domain.sharing.model import SharingRequest
 from ports.repositories import SYSTEM_SCOPE
 
 
@@ -63,6 +67,9 @@ class Transaction(Protocol):
     async def connection(self) -> AsyncConnection: ...
 
 
+UNTRANSLATABLE_CHARACTER = "22021"
+
+
 class _Scoped:
     """Base: one transaction, one org scope. Every query of a tenant table filters by it."""
 
@@ -71,9 +78,17 @@ class _Scoped:
 
     async def _exec(self, statement: Any, params: Any = None) -> Any:
         conn = await self._tx.connection()
-        if params is None:
-            return await conn.execute(statement)
-        return await conn.execute(statement, params)
+        try:
+            if params is None:
+                return await conn.execute(statement)
+            return await conn.execute(statement, params)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == UNTRANSLATABLE_CHARACTER:
+                # PostgreSQL text cannot hold NUL: such a value names nothing stored and
+                # cannot be stored; the caller gets a 400, never a 500
+                raise ValidationFailed("Text must not contain NUL characters",
+                                       reason="nul_character") from exc
+            raise
 
     def _visible(self, org_id: str) -> bool:
         return self._org == SYSTEM_SCOPE or org_id == self._org
@@ -497,6 +512,15 @@ class SqlMembershipRepository(_Scoped):
             .order_by(m.c.user_id))).all()
         return [(_membership(r), r.user_name) for r in rows]
 
+    async def members_of_many(self, node_ids: Sequence[str]
+                              ) -> Sequence[tuple[NodeMembership, str]]:
+        m = node_memberships
+        rows = (await self._exec(
+            select(m, users.c.user_name).join(users, users.c.id == m.c.user_id)
+            .where(m.c.node_id.in_(list(node_ids)), self._in_scope(m.c.org_id))
+            .order_by(m.c.node_id, m.c.user_id))).all()
+        return [(_membership(r), r.user_name) for r in rows]
+
 
 def _mapping_request(row: Any) -> MappingRequest:
     extras = row.extras or {}
@@ -583,3 +607,46 @@ class SqlParamsHistoryRepository(_Scoped):
                 h.c.node_id == bindparam("b_node"), h.c.version < bindparam("b_below"),
                 self._in_scope(h.c.org_id)),
                 [{"b_node": node_id, "b_below": version} for node_id, version in below.items()])
+
+
+def _sharing_request(row: Any) -> SharingRequest:
+    return SharingRequest(id=row.id, org_id=row.org_id, from_user_id=row.from_user_id,
+                          to_user_id=row.to_user_id, node_ids=list(row.node_ids),
+                          created_at=aware(row.created_at),  # type: ignore[arg-type]
+                          expires_at=aware(row.expires_at), primary=row.primary_role,
+                          transfer=row.transfer, new_role=row.new_role,
+                          metadata=row.request_metadata, status=row.status,
+                          settled_at=aware(row.settled_at))
+
+
+class SqlSharingRequestRepository(_Scoped):
+    async def add(self, request: SharingRequest) -> None:
+        await self._exec(insert(node_sharing_requests).values(
+            id=request.id, org_id=request.org_id, from_user_id=request.from_user_id,
+            to_user_id=request.to_user_id, node_ids=request.node_ids,
+            primary_role=request.primary, transfer=request.transfer,
+            new_role=request.new_role, request_metadata=request.metadata,
+            status=request.status,
+            created_at=request.created_at, expires_at=request.expires_at,
+            settled_at=request.settled_at))
+
+    async def get(self, request_id: str) -> SharingRequest | None:
+        r = node_sharing_requests
+        row = (await self._exec(select(r).where(r.c.id == request_id,
+                                                self._in_scope(r.c.org_id)))).first()
+        return _sharing_request(row) if row else None
+
+    async def save(self, request: SharingRequest) -> None:
+        r = node_sharing_requests
+        await self._exec(update(r).where(r.c.id == request.id, self._in_scope(r.c.org_id))
+                         .values(status=request.status, settled_at=request.settled_at))
+
+    async def page(self, user_id: str, *, sent: bool, start_id: str | None,
+                   limit: int) -> Sequence[SharingRequest]:
+        r = node_sharing_requests
+        owner = r.c.from_user_id if sent else r.c.to_user_id
+        query = select(r).where(owner == user_id, self._in_scope(r.c.org_id))
+        if start_id is not None:
+            query = query.where(r.c.id >= start_id)
+        rows = (await self._exec(query.order_by(r.c.id).limit(limit))).all()
+        return [_sharing_request(row) for row in rows]

@@ -208,9 +208,57 @@ node_params_history = Table(
     Column("params", JSON, nullable=False),
 )
 
+node_groups = Table(
+    "node_groups", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), ForeignKey("organizations.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("name", String(256), nullable=False),
+    Column("parent_id", String(36), ForeignKey("node_groups.id", ondelete="CASCADE"),
+           nullable=True),
+    Column("type", String(256), nullable=False),
+    Column("description", String(500), nullable=False),
+    Column("mutually_exclusive", Boolean, nullable=False),
+    Column("metadata", JSON, nullable=True),
+    Column("custom_data", JSON, nullable=True),
+    _ts("created_at"),
+)
+
+node_group_members = Table(
+    "node_group_members", metadata,
+    Column("group_id", String(36), ForeignKey("node_groups.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("node_id", String(64), ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True,
+           index=True),
+    Column("org_id", String(36), nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+node_sharing_requests = Table(
+    "node_sharing_requests", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Column("from_user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("to_user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("node_ids", JSON, nullable=False),
+    Column("primary_role", Boolean, nullable=False),
+    Column("transfer", Boolean, nullable=False),
+    Column("new_role", String(16), nullable=True),
+    Column("request_metadata", JSON, nullable=True),
+    Column("status", String(16), nullable=False),
+    _ts("created_at"),
+    _ts("expires_at", nullable=True),
+    _ts("settled_at", nullable=True),
+)
+
 TENANT_TABLES = ("users", "user_roles", "sessions", "refresh_tokens", "api_keys",
                  "verification_codes", "outbox_messages", "nodes", "node_secrets",
                  "node_registration_tokens", "node_memberships", "node_mapping_requests",
-                 "node_params_history")
+                 "node_params_history", "node_groups", "node_group_members",
+                 "node_sharing_requests")
 """Tables whose rows belong to one organization: filtered by org_id in every repository and,
 on PostgreSQL, by row-level security as well."""

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from adapters.sql.cache import ReadCache
+from adapters.sql.groups import SqlGroupRepository
 from adapters.sql.repositories import (
     SqlApiKeyRepository,
     SqlMappingRequestRepository,
@@ -23,6 +24,7 @@ from adapters.sql.repositories import (
     SqlParamsHistoryRepository,
     SqlRegistrationTokenRepository,
     SqlSessionRepository,
+    SqlSharingRequestRepository,
     SqlUserRepository,
     SqlVerificationCodeRepository,
 )
@@ -60,6 +62,8 @@ class SqlUnitOfWork:
         self.memberships = SqlMembershipRepository(self, self._org)
         self.mapping_requests = SqlMappingRequestRepository(self, self._org)
         self.params_history = SqlParamsHistoryRepository(self, self._org)
+        self.sharing_requests = SqlSharingRequestRepository(self, self._org)
+        self.groups = SqlGroupRepository(self, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -35,6 +35,7 @@ from domain.devices.model import (
     check_tags,
 )
 from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
 from domain.shadow import merge_shadow
 from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
@@ -76,8 +77,10 @@ def check_secret_key(secret_key: object) -> str:
 
 
 async def forget_node_data(uow: UnitOfWork, node_id: str) -> None:
-    """What goes with the last mapping (or a reset): the node's stored params history."""
+    """What goes with the last mapping (or a reset): the node's stored params history, and
+    its place in users' device groups."""
     await uow.params_history.delete_for_node(node_id)
+    await uow.groups.remove_node_everywhere(node_id)
 
 
 async def grant_primary(uow: UnitOfWork, node: Node, user_id: str, now: datetime, *,
@@ -195,7 +198,8 @@ class NodeMapping:
         extras = check_extras(tags, metadata)
         now = self._clock.now()
         async with self._uow(principal.org_id) as uow:
-            request = await uow.mapping_requests.get(request_id)
+            request = await uow.mapping_requests.get(request_id) \
+                if is_record_id(request_id) else None
             if request is None or request.user_id != user_id or request.kind != BY_CHALLENGE:
                 raise NotFound("User node mapping request not found", reason="mapping_not_found")
             status = request.status_at(now)

@@ -30,6 +30,7 @@ from domain.devices.model import (
 )
 from domain.devices.provisioning import device_secret_matches
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
 from ports.commands import NodeCommands
 from ports.repositories import UnitOfWork, UnitOfWorkFactory
@@ -193,7 +194,8 @@ class UserNodes:
         if not isinstance(request_id, str) or not request_id or len(request_id) > 64:
             raise ValidationFailed("RequestId is missing", reason="request_id_missing")
         async with self._uow(org_id) as uow:
-            request = await uow.mapping_requests.get(request_id)
+            request = await uow.mapping_requests.get(request_id) \
+                if is_record_id(request_id) else None
         if request is None or request.user_id != user_id or request.kind == NODE_HALF:
             raise NotFound("User node mapping request not found", reason="mapping_not_found")
         request.status = request.status_at(self._clock.now())

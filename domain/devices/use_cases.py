@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from domain.devices.access import DeviceAccess
 from domain.devices.admin import AdminNodes
+from domain.devices.groups import UserGroups
 from domain.devices.mapping import NodeMapping
 from domain.devices.nodes import UserNodes
 from domain.devices.provisioning import BrokerEndpoint, Provisioning
 from domain.devices.proxy import NodeProxy
+from domain.devices.sharing import NodeSharing
 from domain.devices.watch import NodeWatch
 
 
@@ -23,3 +25,5 @@ class DeviceUseCases:
     proxy: NodeProxy
     endpoint: BrokerEndpoint
     admin: AdminNodes
+    groups: UserGroups
+    sharing: NodeSharing

@@ -87,6 +87,8 @@ STATE_DEPENDENT_400 = {
     103036: "GET /v1/admin/user/nodes: needs user_id, user_name or node_id",
     103037: "GET /v1/admin/user/nodes: user_id and node_id exclude each other",
     103038: "GET /v1/admin/user/nodes: user_name and node_id exclude each other",
+    100016: "PostgreSQL text cannot hold NUL; a schema-valid string with one is refused "
+            "where it would reach the database (a 400, not a 500)",
     105047: "tags: the node would carry more than 64 tags (depends on the tags it has)",
     103031: "mapping/verify: the signature is not the challenge signed by the node's key",
     103033: "mapping/verify: the request was confirmed already",
@@ -96,6 +98,21 @@ STATE_DEPENDENT_400 = {
     103049: "node proxy: the payload's timestamp is outside the 5-minute window",
     103062: "node proxy: node_payload (a string) holds no timestamp",
     103063: "node proxy: node_payload (a string) holds no data",
+    # node sharing
+    107035: "sharing: new_role needs transfer: true (a dependency between two body values)",
+    107003: "sharing: the user named is the caller (depends on who is signed in)",
+    107007: "sharing: no user of that name in the caller's organization",
+    107011: "unsharing: the user named has no access to the node",
+    107023: "sharing request: accepted, declined, cancelled or expired already",
+    107025: "sharing request: declined already, so it cannot be removed",
+    107027: "sharing: the caller is not primary of every node",
+    # user device groups
+    108030: "GET /v1/user/node_group: group_id and group_name exclude each other",
+    108009: "PUT /v1/user/node_group: the new parent is the group or one of its sub-groups",
+    108011: "node_group: the parent is at the third level already (or the moved subtree is "
+            "too tall)",
+    108015: "node_group: the nodes are not all in the parent group",
+    108073: "node_group: the parent has 100 sub-groups already",
 }
 
 

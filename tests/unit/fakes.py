@@ -23,8 +23,11 @@ from domain.devices.model import (
     activity,
 )
 from domain.errors import Forbidden, Unauthenticated
+from domain.groups.model import NodeGroup
+from domain.sharing.model import SharingRequest
 from ports.repositories import SYSTEM_SCOPE
 from ports.services import AccessClaims, OutgoingMessage
+from tests.unit.fake_groups import InMemoryGroups
 
 
 class FakeClock:
@@ -140,6 +143,8 @@ class Store:
     memberships: dict[tuple[str, str], NodeMembership] = field(default_factory=dict)
     mapping_requests: dict[str, MappingRequest] = field(default_factory=dict)
     params_history: dict[tuple[str, int], ParamsHistoryEntry] = field(default_factory=dict)
+    sharing_requests: dict[str, SharingRequest] = field(default_factory=dict)
+    groups: dict[str, NodeGroup] = field(default_factory=dict)
 
 
 class _Repo:
@@ -381,6 +386,11 @@ class InMemoryMemberships(_Repo):
         return [(m, self.s.users[m.user_id].user_name)
                 for m in sorted(await self.for_node(node_id), key=lambda m: m.user_id)]
 
+    async def members_of_many(self, node_ids: Sequence[str]
+                              ) -> Sequence[tuple[NodeMembership, str]]:
+        return [pair for node_id in sorted(set(node_ids))
+                for pair in await self.members_of(node_id)]
+
 
 class InMemoryMappingRequests(_Repo):
     async def add(self, request: MappingRequest) -> None:
@@ -406,6 +416,26 @@ class InMemoryMappingRequests(_Repo):
         for key in gone:
             del self.s.mapping_requests[key]
         return len(gone)
+
+
+class InMemorySharingRequests(_Repo):
+    async def add(self, request: SharingRequest) -> None:
+        self.s.sharing_requests[request.id] = copy.deepcopy(request)
+
+    async def get(self, request_id: str) -> SharingRequest | None:
+        found = self.s.sharing_requests.get(request_id)
+        return copy.deepcopy(found) if found and self.visible(found.org_id) else None
+
+    async def save(self, request: SharingRequest) -> None:
+        if request.id in self.s.sharing_requests and self.visible(request.org_id):
+            self.s.sharing_requests[request.id] = copy.deepcopy(request)
+
+    async def page(self, user_id: str, *, sent: bool, start_id: str | None,
+                   limit: int) -> Sequence[SharingRequest]:
+        found = [r for r in self.s.sharing_requests.values() if self.visible(r.org_id)
+                 and (r.from_user_id if sent else r.to_user_id) == user_id
+                 and (start_id is None or r.id >= start_id)]
+        return [copy.deepcopy(r) for r in sorted(found, key=lambda r: r.id)[:limit]]
 
 
 class InMemoryParamsHistory(_Repo):
@@ -451,6 +481,8 @@ class InMemoryUnitOfWork:
         self.memberships = InMemoryMemberships(self._work, self._org)
         self.mapping_requests = InMemoryMappingRequests(self._work, self._org)
         self.params_history = InMemoryParamsHistory(self._work, self._org)
+        self.sharing_requests = InMemorySharingRequests(self._work, self._org)
+        self.groups = InMemoryGroups(self._work, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -1,0 +1,102 @@
+"""SQL repository of users' device groups: a group row plus its member rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from adapters.sql.repositories import _Scoped, aware
+from adapters.sql.tables import node_group_members, node_groups
+from domain.groups.model import NodeGroup
+
+
+def _values(group: NodeGroup) -> dict[str, Any]:
+    return {"name": group.name, "parent_id": group.parent_id, "type": group.type,
+            "description": group.description, "mutually_exclusive": group.mutually_exclusive,
+            "metadata": group.metadata, "custom_data": group.custom_data}
+
+
+def _group(row: Any, nodes: list[str]) -> NodeGroup:
+    return NodeGroup(id=row.id, org_id=row.org_id, owner_id=row.user_id, name=row.name,
+                     created_at=aware(row.created_at),  # type: ignore[arg-type]
+                     parent_id=row.parent_id, type=row.type, description=row.description,
+                     mutually_exclusive=row.mutually_exclusive, metadata=row.metadata,
+                     custom_data=row.custom_data, nodes=nodes)
+
+
+class SqlGroupRepository(_Scoped):
+    async def _members(self, group_ids: Sequence[str]) -> dict[str, list[str]]:
+        m = node_group_members
+        found: dict[str, list[str]] = {gid: [] for gid in group_ids}
+        if group_ids:
+            rows = (await self._exec(select(m.c.group_id, m.c.node_id).where(
+                m.c.group_id.in_(list(group_ids)), self._in_scope(m.c.org_id))
+                .order_by(m.c.group_id, m.c.position, m.c.node_id))).all()
+            for row in rows:
+                found[row.group_id].append(row.node_id)
+        return found
+
+    async def _insert_members(self, group: NodeGroup, node_ids: Sequence[str],
+                              start: int) -> None:
+        if node_ids:
+            await self._exec(insert(node_group_members), [
+                {"group_id": group.id, "node_id": node_id, "org_id": group.org_id,
+                 "position": start + i} for i, node_id in enumerate(node_ids)])
+
+    async def add(self, group: NodeGroup) -> None:
+        await self._exec(insert(node_groups).values(
+            id=group.id, org_id=group.org_id, user_id=group.owner_id,
+            created_at=group.created_at, **_values(group)))
+        await self._insert_members(group, group.nodes, 0)
+
+    async def get(self, group_id: str) -> NodeGroup | None:
+        g = node_groups
+        row = (await self._exec(select(g).where(g.c.id == group_id,
+                                                self._in_scope(g.c.org_id)))).first()
+        return _group(row, (await self._members([row.id]))[row.id]) if row else None
+
+    async def for_owner(self, owner_id: str) -> Sequence[NodeGroup]:
+        g, m = node_groups, node_group_members
+        rows = (await self._exec(select(g).where(g.c.user_id == owner_id,
+                                                 self._in_scope(g.c.org_id))
+                                 .order_by(g.c.id))).all()
+        members: dict[str, list[str]] = {row.id: [] for row in rows}
+        if rows:
+            owned = select(g.c.id).where(g.c.user_id == owner_id, self._in_scope(g.c.org_id))
+            for member in (await self._exec(select(m.c.group_id, m.c.node_id).where(
+                    m.c.group_id.in_(owned), self._in_scope(m.c.org_id))
+                    .order_by(m.c.group_id, m.c.position, m.c.node_id))).all():
+                members[member.group_id].append(member.node_id)
+        return [_group(row, members[row.id]) for row in rows]
+
+    async def save(self, group: NodeGroup) -> None:
+        g, m = node_groups, node_group_members
+        await self._exec(update(g).where(g.c.id == group.id, self._in_scope(g.c.org_id))
+                         .values(**_values(group)))
+        stored = (await self._members([group.id]))[group.id]
+        gone = [n for n in stored if n not in set(group.nodes)]
+        if gone:
+            await self._exec(delete(m).where(m.c.group_id == group.id, m.c.node_id.in_(gone),
+                                             self._in_scope(m.c.org_id)))
+        have = set(stored)
+        fresh = [n for n in group.nodes if n not in have]
+        if fresh:  # after every stored member, so the order of adding is kept
+            last = (await self._exec(select(func.max(m.c.position)).where(
+                m.c.group_id == group.id, self._in_scope(m.c.org_id)))).scalar()
+            await self._insert_members(group, fresh, 0 if last is None else last + 1)
+
+    async def delete_many(self, group_ids: Sequence[str]) -> None:
+        if group_ids:
+            g, m = node_groups, node_group_members
+            await self._exec(delete(m).where(m.c.group_id.in_(list(group_ids)),
+                                             self._in_scope(m.c.org_id)))
+            # children first is not needed: the ids include the whole subtree, and the
+            # parent foreign key cascades anyway
+            await self._exec(delete(g).where(g.c.id.in_(list(group_ids)),
+                                             self._in_scope(g.c.org_id)))
+
+    async def remove_node_everywhere(self, node_id: str) -> None:
+        m = node_group_members
+        await self._exec(delete(m).where(m.c.node_id == node_id, self._in_scope(m.c.org_id)))

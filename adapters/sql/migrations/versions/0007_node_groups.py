@@ -1,0 +1,60 @@
+"""Users' device groups and their member nodes; RLS on PostgreSQL.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-22
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+APP_ROLE = "fleetgate_app"
+TABLES = ("node_groups", "node_group_members")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "node_groups",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("org_id", sa.String(36),
+                  sa.ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"),
+                  nullable=False, index=True),
+        sa.Column("name", sa.String(256), nullable=False),
+        sa.Column("parent_id", sa.String(36),
+                  sa.ForeignKey("node_groups.id", ondelete="CASCADE"), nullable=True),
+        sa.Column("type", sa.String(256), nullable=False),
+        sa.Column("description", sa.String(500), nullable=False),
+        sa.Column("mutually_exclusive", sa.Boolean(), nullable=False),
+        sa.Column("metadata", sa.JSON(), nullable=True),
+        sa.Column("custom_data", sa.JSON(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "node_group_members",
+        sa.Column("group_id", sa.String(36),
+                  sa.ForeignKey("node_groups.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("node_id", sa.String(64), sa.ForeignKey("nodes.id", ondelete="CASCADE"),
+                  primary_key=True, index=True),
+        sa.Column("org_id", sa.String(36), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(TABLES)} TO {APP_ROLE}")
+        scope = "current_setting('fleetgate.org_id', true)"
+        for table in TABLES:
+            op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+            op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+            op.execute(f"CREATE POLICY org_isolation ON {table} "
+                       f"USING ({scope} = '*' OR org_id = {scope}) "
+                       f"WITH CHECK ({scope} = '*' OR org_id = {scope})")
+
+
+def downgrade() -> None:
+    for table in reversed(TABLES):
+        op.drop_table(table)

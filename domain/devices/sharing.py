@@ -1,0 +1,385 @@
+"""Node sharing: a primary offers nodes to another user of the organization (as secondary,
+as primary, or transferring its own ownership); the receiver accepts or declines; primaries
+remove others' access and secondaries leave. Access itself stays in NodeMembership, read
+from the database on every request, so unsharing takes effect on the very next call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from domain.access.model import Caller, requires
+from domain.accounts.model import normalize_user_name
+from domain.devices.mapping import forget_node_data
+from domain.devices.model import PRIMARY, SECONDARY, NodeEvent, NodeMembership, check_node_id
+from domain.devices.nodes import reachable_node
+from domain.errors import Forbidden, NotFound, ValidationFailed
+from domain.identifiers import is_record_id
+from domain.jsonshape import nesting_exceeds
+from domain.sharing.model import (
+    ACCEPTED,
+    CANCELLED,
+    DECLINED,
+    DEFAULT_SHARING_TTL_SECONDS,
+    MAX_SHARED_NODES,
+    NEW_ROLES,
+    SharingRequest,
+)
+from ports.events import EventPublisher
+from ports.repositories import UnitOfWork, UnitOfWorkFactory
+from ports.services import Authorizer, Clock, IdGenerator
+
+MAX_REQUESTS_PAGE = 10
+NODE_SOURCE = "NODE"
+SHARED_EVENT = "user_node_sharing_add"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestPage:
+    requests: list[SharingRequest]
+    next_request_id: str | None = None
+    next_user_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeSharingView:
+    """Who shares a node, as the caller may see it (a secondary sees no other secondaries)."""
+
+    node_id: str
+    primary: list[str]
+    secondary: list[str]
+    sources: list[str]
+    caller_role: str
+
+
+def check_node_list(nodes: object) -> list[str]:
+    if not isinstance(nodes, list) or not nodes:
+        raise ValidationFailed("Please specify at least one node", reason="sharing_no_nodes")
+    if len(nodes) > MAX_SHARED_NODES:
+        raise ValidationFailed(f"Node list too long. It can have maximum of {MAX_SHARED_NODES}"
+                               " nodes.", reason="sharing_too_many_nodes")
+    return list(dict.fromkeys(check_node_id(n) for n in nodes))
+
+
+def _check_request_id(request_id: object) -> str:
+    if not isinstance(request_id, str) or not request_id:
+        raise ValidationFailed("Error RequestId is missing", reason="sharing_request_id_missing")
+    if not is_record_id(request_id):
+        raise ValidationFailed("Error, invalid request_id", reason="invalid_body")
+    return request_id
+
+
+async def _other_user(uow: UnitOfWork, user_name: object, caller_id: str) -> tuple[str, str]:
+    """(id, user name) of the user named, in the caller's organization; an unknown user and
+    one of another organization are the same answer."""
+    if not isinstance(user_name, str) or not user_name.strip():
+        raise ValidationFailed("User name is missing", reason="sharing_user_name_missing")
+    try:
+        normalized = normalize_user_name(user_name)
+    except ValidationFailed as exc:
+        raise NotFound("User does not exist for sharing",
+                       reason="sharing_user_not_found") from exc
+    user = await uow.users.get_by_user_name(normalized)
+    if user is None:
+        raise NotFound("User does not exist for sharing", reason="sharing_user_not_found")
+    if user.id == caller_id:
+        raise ValidationFailed("Self node sharing operations [add/remove] are not allowed.",
+                               reason="sharing_self")
+    return user.id, user.user_name
+
+
+async def _require_primary(uow: UnitOfWork, node_ids: Sequence[str], user_id: str) -> None:
+    """Every node must be one the user reaches (else NOT_FOUND, like an unknown one) and
+    the user its primary."""
+    for node_id in node_ids:
+        await reachable_node(uow, node_id, user_id)
+    for node_id in node_ids:
+        membership = await uow.memberships.get(node_id, user_id)
+        if membership is None or membership.role != PRIMARY:
+            raise Forbidden("Error, User should be primary owner of all nodes in the request",
+                            reason="sharing_not_primary")
+
+
+async def _set_role(uow: UnitOfWork, node_id: str, org_id: str, user_id: str, role: str,
+                    now: datetime) -> None:
+    current = await uow.memberships.get(node_id, user_id)
+    if current is not None and (current.role == role or current.role == PRIMARY):
+        return  # sharing never demotes a primary
+    if current is not None:
+        await uow.memberships.remove(node_id, user_id)
+    await uow.memberships.add(NodeMembership(node_id=node_id, org_id=org_id, user_id=user_id,
+                                             role=role, created_at=now, source=NODE_SOURCE))
+
+
+class NodeSharing:
+    """Sharing requests and the sharing of nodes between users of one organization."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
+                 authorizer: Authorizer, events: EventPublisher,
+                 ttl_seconds: int = DEFAULT_SHARING_TTL_SECONDS) -> None:
+        self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
+        self._events, self._ttl = events, ttl_seconds
+
+    @requires("/v1/user/nodes/sharing/requests", "PUT")
+    async def share_nodes(self, caller: Caller, *, nodes: object, user_name: object,
+                          primary: object = False, metadata: object = None,
+                          transfer: object = False, new_role: object = None
+                          ) -> SharingRequest:
+        """Creates a pending request offering nodes to another user.
+
+        - only a primary of every listed node may share (a node the caller does not reach is
+          NOT_FOUND; one it is secondary of is FORBIDDEN); 1..100 nodes;
+        - the receiver is a user of the caller's organization (else the same NOT_FOUND for an
+          unknown user and a foreign one), never the caller;
+        - transfer gives the receiver primary and the sender new_role (secondary or none,
+          the default) on acceptance; new_role needs transfer;
+        - nothing is written when any rule fails; the request expires after the TTL;
+        - a receiver who already reaches every node needs no approval: the sharing (or role
+          update) is applied at once and the request is returned accepted.
+        """
+        principal, user_id = caller.require_user()
+        node_ids = check_node_list(nodes)
+        if not isinstance(primary, bool) or not isinstance(transfer, bool):
+            raise ValidationFailed("primary and transfer must be true or false",
+                                   reason="invalid_body")
+        if new_role is not None and not transfer:
+            raise ValidationFailed("Please specify transfer:true when new_role is specified",
+                                   reason="sharing_new_role_needs_transfer")
+        if new_role is not None and new_role not in NEW_ROLES:
+            raise ValidationFailed("Invalid new role specified, [Valid values are secondary, "
+                                   "none]", reason="sharing_invalid_new_role")
+        if metadata is not None and (not isinstance(metadata, dict)
+                                     or nesting_exceeds(metadata, 8)):
+            raise ValidationFailed("metadata must be a JSON object", reason="invalid_body")
+        now = self._clock.now()
+        async with self._uow(principal.org_id) as uow:
+            await _require_primary(uow, node_ids, user_id)
+            to_id, to_name = await _other_user(uow, user_name, user_id)
+            request = SharingRequest(
+                id=self._ids.new_id(), org_id=principal.org_id, from_user_id=user_id,
+                to_user_id=to_id, node_ids=node_ids, created_at=now,
+                expires_at=now + timedelta(seconds=self._ttl) if self._ttl else None,
+                primary=primary, transfer=transfer,
+                new_role=(str(new_role) if new_role is not None else None) if transfer
+                else None, metadata=metadata)
+            # RainMaker: a receiver who reaches every node already needs no approval
+            applied_at_once = all([await uow.memberships.get(n, to_id) for n in node_ids])
+            if applied_at_once:
+                request.settle(ACCEPTED, now)
+                await self._apply(uow, request, now)
+            await uow.sharing_requests.add(request)
+            await uow.commit()
+        request.from_user_name, request.to_user_name = principal.user_name or "", to_name
+        if applied_at_once:
+            await self._published(request, to_name, now)
+        return request
+
+    @requires("/v1/user/nodes/sharing/requests", "PUT")
+    async def respond(self, caller: Caller, *, request_id: object, accept: object
+                      ) -> SharingRequest:
+        """The receiver accepts or declines a pending request.
+
+        - only the receiver (anyone else: NOT_FOUND); a request no longer pending (accepted,
+          declined, cancelled, expired) is VALIDATION;
+        - accepting adds the receiver as secondary (or primary); never demotes a primary;
+        - with transfer the receiver becomes primary and the sender keeps new_role (or
+          nothing); the sender must still be primary of every node, else nothing changes;
+        - user_node_sharing_add is published per node once committed.
+        """
+        principal, user_id = caller.require_user()
+        checked = _check_request_id(request_id)
+        if not isinstance(accept, bool):
+            raise ValidationFailed("Specify confirm_sharing or accept parameter correctly. "
+                                   "true/false", reason="sharing_accept_invalid")
+        now = self._clock.now()
+        async with self._uow(principal.org_id) as uow:
+            request = await uow.sharing_requests.get(checked)
+            if request is None or request.to_user_id != user_id:
+                raise NotFound("Node sharing request not found",
+                               reason="sharing_request_not_found")
+            request.settle(ACCEPTED if accept else DECLINED, now)
+            if accept:
+                await self._apply(uow, request, now)
+            await uow.sharing_requests.save(request)
+            await uow.commit()
+        if accept:
+            await self._published(request, principal.user_name or "", now)
+        return request
+
+    async def _published(self, request: SharingRequest, user_name: str, now: datetime) -> None:
+        for node_id in request.node_ids:
+            await self._events.publish(NodeEvent(
+                kind=SHARED_EVENT, node_id=node_id, org_id=request.org_id, at=now,
+                data={"user_name": user_name, "role": request.role, "request_id": request.id,
+                      "transfer": request.transfer}))
+
+    async def _apply(self, uow: UnitOfWork, request: SharingRequest, now: datetime) -> None:
+        for node_id in request.node_ids:
+            sender = await uow.memberships.get(node_id, request.from_user_id)
+            if sender is None or sender.role != PRIMARY:
+                raise Forbidden("The sender is no longer primary of every node in the "
+                                "request", reason="sharing_not_primary")
+        for node_id in request.node_ids:
+            await _set_role(uow, node_id, request.org_id, request.to_user_id, request.role,
+                            now)
+            if request.transfer:
+                await uow.memberships.remove(node_id, request.from_user_id)
+                if request.new_role == SECONDARY:
+                    await _set_role(uow, node_id, request.org_id, request.from_user_id,
+                                    SECONDARY, now)
+
+    @requires("/v1/user/nodes/sharing/requests", "DELETE")
+    async def cancel_request(self, caller: Caller, *, request_id: object) -> SharingRequest:
+        """The sender withdraws a pending request.
+
+        - only the sender (anyone else: NOT_FOUND); a declined request cannot be removed,
+          nor one accepted, cancelled or expired (VALIDATION).
+        """
+        principal, user_id = caller.require_user()
+        checked = _check_request_id(request_id)
+        now = self._clock.now()
+        async with self._uow(principal.org_id) as uow:
+            request = await uow.sharing_requests.get(checked)
+            if request is None or request.from_user_id != user_id:
+                raise NotFound("Node sharing request not found",
+                               reason="sharing_request_not_found")
+            if request.status == DECLINED:
+                raise ValidationFailed("Error occurred while removing request as it was "
+                                       "declined by the user", reason="sharing_cancel_declined")
+            request.settle(CANCELLED, now)
+            await uow.sharing_requests.save(request)
+            await uow.commit()
+        return request
+
+    @requires("/v1/user/nodes/sharing/requests", "GET")
+    async def list_requests(self, caller: Caller, *, sent: bool = False,
+                            request_id: object = None, start_request_id: object = None,
+                            num_records: int = MAX_REQUESTS_PAGE) -> RequestPage:
+        """Requests the caller sent (sent=True) or received, ordered by id, a page at a time.
+
+        - request_id: that one request, if the caller sent or received it (else NOT_FOUND);
+        - start_request_id is the previous page's next_request_id; 1..10 per page;
+        - statuses as of now (a pending request past its expiry reads expired).
+        """
+        principal, user_id = caller.require_user()
+        if not 1 <= num_records <= MAX_REQUESTS_PAGE:
+            raise ValidationFailed("num_records must be 1..10", reason="invalid_page")
+        now = self._clock.now()
+        async with self._uow(principal.org_id) as uow:
+            if request_id is not None:
+                one = await uow.sharing_requests.get(_check_request_id(request_id))
+                if one is None or user_id not in (one.from_user_id, one.to_user_id):
+                    raise NotFound("Node sharing request not found",
+                                   reason="sharing_request_not_found")
+                found: list[SharingRequest] = [one]
+            else:
+                start = start_request_id if isinstance(start_request_id, str) \
+                    and is_record_id(start_request_id) else None
+                found = list(await uow.sharing_requests.page(
+                    user_id, sent=sent, start_id=start, limit=num_records + 1))
+            names: dict[str, str] = {}
+            for request in found:
+                for uid in (request.from_user_id, request.to_user_id):
+                    if uid not in names:
+                        user = await uow.users.get(uid)
+                        names[uid] = user.user_name if user is not None else ""
+        for request in found:
+            request.status = request.status_at(now)
+            request.from_user_name = names[request.from_user_id]
+            request.to_user_name = names[request.to_user_id]
+        page, more = found[:num_records], found[num_records:]
+        if not more:
+            return RequestPage(requests=page)
+        following = more[0]
+        return RequestPage(requests=page, next_request_id=following.id,
+                           next_user_name=following.to_user_name if sent
+                           else following.from_user_name)
+
+    @requires("/v1/user/nodes/sharing", "DELETE")
+    async def unshare_nodes(self, caller: Caller, *, nodes: object, user_name: object) -> None:
+        """Removes a user's access to nodes.
+
+        - a primary removes any other user's access; a secondary may only remove itself
+          (leave), and a primary cannot remove itself here (user-node mapping does that);
+        - nodes the caller does not reach are NOT_FOUND; a user without access to one of
+          them is VALIDATION; nothing is removed unless every node passes;
+        - effective at once: access is read from the database on every request.
+        """
+        principal, user_id = caller.require_user()
+        node_ids = check_node_list(nodes)
+        async with self._uow(principal.org_id) as uow:
+            for node_id in node_ids:
+                await reachable_node(uow, node_id, user_id)
+            try:
+                target_id, _ = await _other_user(uow, user_name, user_id)
+            except ValidationFailed as exc:
+                if exc.reason != "sharing_self":
+                    raise
+                target_id = user_id
+            for node_id in node_ids:
+                mine = await uow.memberships.get(node_id, user_id)
+                assert mine is not None
+                if target_id == user_id and mine.role == PRIMARY:
+                    raise ValidationFailed("Self node sharing operations [add/remove] are not "
+                                           "allowed.", reason="sharing_self")
+                if target_id != user_id and mine.role != PRIMARY:
+                    raise Forbidden("Error, User should be primary owner of all nodes in the "
+                                    "request", reason="sharing_not_primary")
+                theirs = await uow.memberships.get(node_id, target_id)
+                if theirs is None:
+                    raise ValidationFailed("User to node mapping does not exist",
+                                           reason="sharing_not_shared")
+                if theirs.source != NODE_SOURCE:
+                    raise ValidationFailed("Error, cannot remove nodes that were shared via "
+                                           "groups", reason="sharing_via_group")
+            for node_id in node_ids:
+                await uow.memberships.remove(node_id, target_id)
+                if not await uow.memberships.for_node(node_id):
+                    await forget_node_data(uow, node_id)
+            await uow.commit()
+
+    @requires("/v1/user/nodes/sharing", "GET")
+    async def node_sharing(self, caller: Caller, *, node_id: object = None,
+                           among: Sequence[str] | None = None) -> list[NodeSharingView]:
+        """Who shares the caller's nodes (or one node): primaries' and secondaries' user
+        names and the sources of the caller's access.
+
+        - a secondary sees the primaries, never the other secondaries;
+        - a node the caller does not reach is NOT_FOUND; two queries for all nodes;
+        - among: only these nodes (those the caller does not reach are left out), for
+          batching one view per node in a single look-up.
+        """
+        principal, user_id = caller.require_user()
+        async with self._uow(principal.org_id) as uow:
+            if node_id is not None:
+                node = await reachable_node(uow, node_id, user_id)
+                node_ids = [node.id]
+            elif among is not None:
+                node_ids = [n for n in dict.fromkeys(among) if is_record_id(n)]
+            else:
+                node_ids = [m.node_id for m in await uow.memberships.for_user(user_id)]
+            members = await uow.memberships.members_of_many(node_ids) if node_ids else []
+        return sharing_views(members, user_id)
+
+
+def sharing_views(members: Sequence[tuple[NodeMembership, str]], user_id: str
+                  ) -> list[NodeSharingView]:
+    """The visibility rule, on the members of the nodes the user reaches."""
+    by_node: dict[str, list[tuple[NodeMembership, str]]] = {}
+    for membership, name in members:
+        by_node.setdefault(membership.node_id, []).append((membership, name))
+    views = []
+    for node_id in sorted(by_node):
+        entries = by_node[node_id]
+        mine = next((m for m, _ in entries if m.user_id == user_id), None)
+        if mine is None:
+            continue
+        primaries = sorted(name for m, name in entries if m.role == PRIMARY)
+        secondaries = sorted(name for m, name in entries if m.role != PRIMARY) \
+            if mine.role == PRIMARY else []
+        sources = sorted({m.source for m, _ in entries if m.user_id == user_id})
+        views.append(NodeSharingView(node_id=node_id, primary=primaries,
+                                     secondary=secondaries, sources=sources,
+                                     caller_role=mine.role))
+    return views

@@ -1,0 +1,1 @@
+"""User device groups: hierarchy, mutual exclusion and custom data."""

@@ -1,0 +1,59 @@
+"""Node sharing requests: a primary user offers nodes to another user of the organization,
+who accepts or declines; the sender may cancel while it is pending. Expiry is computed when
+read (like MappingRequest.status_at), so no sweeper is needed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain.errors import ValidationFailed
+
+SHARING_STATUSES = ("pending", "accepted", "declined", "cancelled", "expired")
+PENDING, ACCEPTED, DECLINED, CANCELLED, EXPIRED = SHARING_STATUSES
+NEW_ROLES = ("secondary", "none")
+"""What a sender keeps after a transfer: a secondary membership, or nothing."""
+MAX_SHARED_NODES = 100
+DEFAULT_SHARING_TTL_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(slots=True, kw_only=True)
+class SharingRequest:
+    """A pending (or settled) offer of nodes from one user to another."""
+
+    id: str
+    org_id: str
+    from_user_id: str
+    to_user_id: str
+    node_ids: list[str]
+    created_at: datetime
+    expires_at: datetime | None = None
+    primary: bool = False
+    transfer: bool = False
+    new_role: str | None = None
+    metadata: dict[str, Any] | None = None
+    status: str = PENDING
+    settled_at: datetime | None = None
+    # user names, filled by the use case when it reads requests for display
+    from_user_name: str = field(default="", compare=False)
+    to_user_name: str = field(default="", compare=False)
+
+    @property
+    def role(self) -> str:
+        """The receiver's role once accepted."""
+        return "primary" if self.primary or self.transfer else "secondary"
+
+    def status_at(self, now: datetime) -> str:
+        if self.status == PENDING and self.expires_at is not None and now >= self.expires_at:
+            return EXPIRED
+        return self.status
+
+    def settle(self, status: str, now: datetime) -> None:
+        """Accepts, declines or cancels a pending request; anything else is VALIDATION
+        (accepting twice, an expired or a cancelled request)."""
+        current = self.status_at(now)
+        if current != PENDING:
+            raise ValidationFailed(f"Error getting request. The request is {current}, not "
+                                   "pending", reason=f"sharing_request_{current}")
+        self.status, self.settled_at = status, now
