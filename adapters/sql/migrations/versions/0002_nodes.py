@@ -8,12 +8,13 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 from alembic import op
 
+from adapters.sql.rls import enable_tenant_rls
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-APP_ROLE = "fleetgate_app"
 TABLES = ("nodes", "node_secrets", "node_registration_tokens")
 
 
@@ -60,15 +61,7 @@ def upgrade() -> None:
         _ts("created_at"), _ts("expires_at"), _ts("used_at", nullable=True),
         sa.Column("node_id", sa.String(64), nullable=True),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(TABLES)} TO {APP_ROLE}")
-        scope = "current_setting('fleetgate.org_id', true)"
-        for table in TABLES:
-            op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-            op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-            op.execute(f"CREATE POLICY org_isolation ON {table} "
-                       f"USING ({scope} = '*' OR org_id = {scope}) "
-                       f"WITH CHECK ({scope} = '*' OR org_id = {scope})")
+    enable_tenant_rls(op, TABLES)
 
 
 def downgrade() -> None:

@@ -11,12 +11,13 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 from alembic import op
 
+from adapters.sql.rls import enable_tenant_rls
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-APP_ROLE = "fleetgate_app"
 TABLE = "node_params_history"
 
 
@@ -30,14 +31,7 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("params", sa.JSON, nullable=False),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {TABLE} TO {APP_ROLE}")
-        scope = "current_setting('fleetgate.org_id', true)"
-        op.execute(f"ALTER TABLE {TABLE} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {TABLE} FORCE ROW LEVEL SECURITY")
-        op.execute(f"CREATE POLICY org_isolation ON {TABLE} "
-                   f"USING ({scope} = '*' OR org_id = {scope}) "
-                   f"WITH CHECK ({scope} = '*' OR org_id = {scope})")
+    enable_tenant_rls(op, (TABLE,))
 
 
 def downgrade() -> None:
