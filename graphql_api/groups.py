@@ -153,11 +153,9 @@ class GroupQueries:
             listed = listed[1:]
         edges = [GroupEdge(cursor=encode_cursor(g.id), node=GroupType.of(g, page))
                  for g in listed[:first]]
-        return GroupConnection(edges=edges, total_count=page.total, page_info=PageInfo(
-            has_next_page=page.next_id is not None or len(listed) > first,
-            has_previous_page=anchor is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None))
+        return GroupConnection(edges=edges, total_count=page.total, page_info=PageInfo.of(
+            [e.cursor for e in edges], has_previous=anchor is not None,
+            has_next=page.next_id is not None or len(listed) > first))
 
 
 @strawberry.type

@@ -48,11 +48,9 @@ class NodeQueries:
             entries = entries[1:]
         edges = [n.NodeEdge(cursor=encode_cursor(node.id), node=n.NodeType.of(node, m.role))
                  for node, m in entries[:first]]
-        return n.NodeConnection(edges=edges, total_count=page.total, page_info=PageInfo(
-            has_next_page=page.next_id is not None or len(entries) > first,
-            has_previous_page=anchor is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None))
+        return n.NodeConnection(edges=edges, total_count=page.total, page_info=PageInfo.of(
+            [e.cursor for e in edges], has_previous=anchor is not None,
+            has_next=page.next_id is not None or len(entries) > first))
 
 
 @strawberry.type

@@ -59,10 +59,8 @@ class Query(GroupQueries, NodeQueries, SharingQueries):
                                                                limit=first)
         edges = [t.ApiKeyEdge(cursor=t.encode_cursor(k.id), node=t.ApiKeyType.of(k))
                  for k in keys]
-        return t.ApiKeyConnection(edges=edges, page_info=t.PageInfo(
-            has_next_page=more, has_previous_page=anchor is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None))
+        return t.ApiKeyConnection(edges=edges, page_info=t.PageInfo.of(
+            [e.cursor for e in edges], has_next=more, has_previous=anchor is not None))
 
 
 @strawberry.type

@@ -138,11 +138,9 @@ class SharingQueries:
         requests = [r for r in page.requests if r.id != anchor]
         edges = [SharingRequestEdge(cursor=encode_cursor(r.id), node=SharingRequestType.of(r))
                  for r in requests[:first]]
-        return SharingRequestConnection(edges=edges, page_info=PageInfo(
-            has_next_page=page.next_request_id is not None or len(requests) > first,
-            has_previous_page=anchor is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None))
+        return SharingRequestConnection(edges=edges, page_info=PageInfo.of(
+            [e.cursor for e in edges], has_previous=anchor is not None,
+            has_next=page.next_request_id is not None or len(requests) > first))
 
 
 @strawberry.type

@@ -78,6 +78,13 @@ class PageInfo:
     start_cursor: str | None
     end_cursor: str | None
 
+    @classmethod
+    def of(cls, cursors: list[str], *, has_next: bool, has_previous: bool) -> PageInfo:
+        """The page info of a page whose edges carry these cursors, in order."""
+        return cls(has_next_page=has_next, has_previous_page=has_previous,
+                   start_cursor=cursors[0] if cursors else None,
+                   end_cursor=cursors[-1] if cursors else None)
+
 
 @strawberry.type
 class ApiKeyEdge:
