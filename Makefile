@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench bench-ingest clean
+.PHONY: run test lint bench bench-ingest bench-access clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ bench: $(STAMP)
 # device ingest vs. a counting aiomqtt subscriber and mosquitto_sub; MQTT_URL=... for Mosquitto
 bench-ingest: $(STAMP)
 	$(BIN)/python -m bench.ingest
+
+# resolving access through 50 shared groups (2k vs 20k nodes) vs direct memberships; DATABASE_URL=...
+bench-access: $(STAMP)
+	$(BIN)/python -m bench.access
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -86,7 +86,9 @@ def device_use_cases(container: Container) -> DeviceUseCases:
                           endpoint=container.broker_endpoint(),
                           admin=container.admin_nodes(),
                           groups=container.user_groups(),
-                          sharing=container.node_sharing())
+                          admin_groups=container.admin_groups(),
+                          sharing=container.node_sharing(),
+                          group_sharing=container.group_sharing())
 
 
 def create_app(settings: Settings, *, container: Container | None = None,

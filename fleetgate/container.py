@@ -29,6 +29,8 @@ from domain.accounts.registration import Limits, Registration
 from domain.accounts.sessions import Sessions
 from domain.devices.access import DeviceAccess
 from domain.devices.admin import AdminNodes
+from domain.devices.admin_groups import AdminGroups
+from domain.devices.group_sharing import GroupSharing
 from domain.devices.groups import UserGroups
 from domain.devices.ingest import DeviceIngest
 from domain.devices.mapping import NodeMapping
@@ -117,3 +119,8 @@ class Container(containers.DeclarativeContainer):
                                      signatures=signatures, ingest=ingest, events=events)
     user_groups = providers.Singleton(UserGroups, uow=uow, ids=ids, clock=clock,
                                       authorizer=authorizer, events=events)
+    group_sharing = providers.Singleton(
+        GroupSharing, uow=uow, ids=ids, clock=clock, authorizer=authorizer, events=events,
+        ttl_seconds=settings.provided.sharing_request_ttl_seconds)
+    admin_groups = providers.Singleton(AdminGroups, uow=uow, ids=ids, clock=clock,
+                                       authorizer=authorizer)

@@ -9,12 +9,14 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from domain.devices.group_sharing import GroupSharing
 from domain.devices.groups import UNSET, GroupPage, UserGroups
 from domain.devices.nodes import MAX_PAGE
-from domain.errors import ValidationFailed
+from domain.errors import NotFound, ValidationFailed
 from domain.groups.model import NodeGroup
 from graphql_api import node_types as n
 from graphql_api.context import Ctx, uses
+from graphql_api.group_sharing import GroupRole, GroupSharingType
 from graphql_api.types import PageInfo, decode_cursor, encode_cursor
 
 
@@ -48,6 +50,19 @@ class GroupType:
     def parent(self) -> GroupType | None:
         parent = self.page.tree.by_id.get(self.group.parent_id or "")
         return GroupType.of(parent, self.page) if parent is not None else None
+
+    @strawberry.field(description="The caller's role on the group.",
+                      metadata=uses(UserGroups.list_groups))
+    def role(self) -> GroupRole:
+        return GroupRole(self.page.roles.get(self.group.id, GroupRole.SECONDARY.value))
+
+    @strawberry.field(description="Who shares the group; a secondary sees only the "
+                                  "primaries.", metadata=uses(GroupSharing.group_sharing))
+    async def sharing(self, info: Ctx) -> GroupSharingType:
+        people = await info.context.loaders.group_sharing.load(self.group.id)
+        if people is None:
+            raise NotFound("Group does not exist", reason="group_not_found")
+        return GroupSharingType.of(people)
 
     @classmethod
     def of(cls, group: NodeGroup, page: GroupPage) -> GroupType:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from strawberry.dataloader import DataLoader
 
 from domain.access.model import Caller
+from domain.devices.group_sharing import GroupPeople
 from domain.devices.sharing import NodeSharingView
 from domain.devices.use_cases import DeviceUseCases
 
@@ -20,6 +21,8 @@ class Loaders:
         self.node_roles = DataLoader[str, str | None](self._load_roles, cache=False)
         self.node_sharing = DataLoader[str, NodeSharingView | None](self._load_sharing,
                                                                      cache=False)
+        self.group_sharing = DataLoader[str, GroupPeople | None](self._load_group_sharing,
+                                                                 cache=False)
 
     async def _load_sharing(self, node_ids: list[str]) -> list[NodeSharingView | None]:
         """Who shares each node (None where the caller does not reach it): one look-up for
@@ -27,6 +30,19 @@ class Loaders:
         views = await self._devices.sharing.node_sharing(await self._caller(), among=node_ids)
         by_node = {view.node_id: view for view in views}
         return [by_node.get(node_id) for node_id in node_ids]
+
+    async def _load_group_sharing(self, group_ids: list[str]) -> list[GroupPeople | None]:
+        """Who shares each group (None where the caller does not reach it): one look-up of
+        every group the caller reaches, nested, for the whole batch (no N+1)."""
+        roots = await self._devices.group_sharing.group_sharing(await self._caller(),
+                                                               sub_groups=True)
+        by_group: dict[str, GroupPeople] = {}
+        pending = list(roots)
+        while pending:
+            people = pending.pop()
+            by_group.setdefault(people.group.id, people)
+            pending.extend(people.sub_groups)
+        return [by_group.get(group_id) for group_id in group_ids]
 
     async def _load_roles(self, node_ids: list[str]) -> list[str | None]:
         """The caller's role on each node, for nodes read without their membership (mutation

@@ -26,15 +26,18 @@ from domain.accounts.sessions import Sessions
 from domain.devices.provisioning import Provisioning
 from domain.errors import ValidationFailed
 from graphql_api import types as t
+from graphql_api.admin_groups import AdminGroupMutations, AdminGroupQueries
 from graphql_api.context import Ctx, uses
 from graphql_api.errors import DomainErrors
+from graphql_api.group_sharing import GroupSharingMutations, GroupSharingQueries
 from graphql_api.groups import GroupMutations, GroupQueries
 from graphql_api.nodes import NodeMutations, NodeQueries, Subscription
 from graphql_api.sharing import SharingMutations, SharingQueries
 
 
 @strawberry.type
-class Query(GroupQueries, NodeQueries, SharingQueries):
+class Query(AdminGroupQueries, GroupQueries, GroupSharingQueries, NodeQueries,
+            SharingQueries):
     @strawberry.field(description="The signed-in user.", metadata=uses(Profiles.get_profile))
     async def me(self, info: Ctx) -> t.UserType:
         ctx = info.context
@@ -64,7 +67,8 @@ class Query(GroupQueries, NodeQueries, SharingQueries):
 
 
 @strawberry.type
-class Mutation(GroupMutations, NodeMutations, SharingMutations):
+class Mutation(AdminGroupMutations, GroupMutations, GroupSharingMutations, NodeMutations,
+               SharingMutations):
     @strawberry.mutation(metadata=uses(Registration.sign_up),
                          description="Sign up; with organizationName, found a new organization.")
     async def register(self, info: Ctx, input: t.RegisterInput) -> t.RegisterPayload:

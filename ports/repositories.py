@@ -17,8 +17,9 @@ from domain.devices.model import (
     ParamsHistoryEntry,
     RegistrationToken,
 )
+from domain.groups.admin.model import AdminGroup, GroupQuery
 from domain.groups.model import NodeGroup
-from domain.sharing.model import SharingRequest
+from domain.sharing.model import GroupShare, SharingRequest
 
 SYSTEM_SCOPE = "*"
 """Org scope for the few look-ups that precede knowing the tenant (sign-in by user name)."""
@@ -158,22 +159,40 @@ class RegistrationTokenRepository(Protocol):
 
 
 class MembershipRepository(Protocol):
-    """Who may reach which node, and as what."""
+    """Who may reach which node, and as what: directly (source "NODE": mapping, node
+    sharing; stored) or through a group shared with the user (source: the group id; derived
+    on every read from the group's members and shares, while the group's owner holds the
+    node directly; primary only when both the share and the owner's access are)."""
 
-    async def add(self, membership: NodeMembership) -> None: ...
-    async def get(self, node_id: str, user_id: str) -> NodeMembership | None: ...
-    async def for_node(self, node_id: str) -> Sequence[NodeMembership]: ...
-    async def for_user(self, user_id: str) -> Sequence[NodeMembership]:
-        """The user's memberships, ordered by node id."""
+    async def add(self, membership: NodeMembership) -> None:
+        """Adds a direct membership."""
         ...
 
-    async def remove(self, node_id: str, user_id: str) -> None: ...
+    async def get(self, node_id: str, user_id: str) -> NodeMembership | None:
+        """The user's effective access to the node (domain.devices.model.strongest of its
+        direct and group-derived memberships), in one query."""
+        ...
+
+    async def get_direct(self, node_id: str, user_id: str) -> NodeMembership | None: ...
+    async def for_node(self, node_id: str) -> Sequence[NodeMembership]:
+        """The node's direct memberships."""
+        ...
+
+    async def for_user(self, user_id: str) -> Sequence[NodeMembership]:
+        """The user's effective access, one membership per node (the strongest), ordered
+        by node id, in one query whatever the number of groups and nodes."""
+        ...
+
+    async def remove(self, node_id: str, user_id: str) -> None:
+        """Removes a direct membership (access through groups is left as it is)."""
+        ...
     async def remove_all(self, node_id: str) -> int:
         """Drops every user's access to the node; returns how many there were."""
         ...
 
     async def members_of(self, node_id: str) -> Sequence[tuple[NodeMembership, str]]:
-        """The node's memberships, each with its user's user_name, ordered by user id."""
+        """The node's memberships, direct and through groups (a user may appear once per
+        source), each with its user's user_name, ordered by user id, then source."""
         ...
 
     async def members_of_many(self, node_ids: Sequence[str]
@@ -203,9 +222,9 @@ class SharingRequestRepository(Protocol):
     async def get(self, request_id: str) -> SharingRequest | None: ...
     async def save(self, request: SharingRequest) -> None: ...
     async def page(self, user_id: str, *, sent: bool, start_id: str | None,
-                   limit: int) -> Sequence[SharingRequest]:
-        """Requests the user sent (or received), ordered by id, from start_id on
-        (inclusive), at most limit."""
+                   limit: int, kind: str | None = None) -> Sequence[SharingRequest]:
+        """Requests the user sent (or received), of one kind (node or group; None: both),
+        ordered by id, from start_id on (inclusive), at most limit."""
         ...
 
 
@@ -214,18 +233,74 @@ class GroupRepository(Protocol):
 
     async def add(self, group: NodeGroup) -> None: ...
     async def get(self, group_id: str) -> NodeGroup | None: ...
+    async def get_many(self, group_ids: Sequence[str]) -> Sequence[NodeGroup]:
+        """The groups among group_ids that exist in scope, with their nodes, by id."""
+        ...
+
+    async def subtrees(self, group_ids: Sequence[str]) -> Sequence[NodeGroup]:
+        """These groups and all their sub-groups, with their nodes, ordered by id (one
+        query per hierarchy level plus one for the members)."""
+        ...
+
     async def for_owner(self, owner_id: str) -> Sequence[NodeGroup]:
         """All of the owner's groups with their nodes, ordered by id, in two queries."""
         ...
 
     async def save(self, group: NodeGroup) -> None:
-        """Writes the group's fields and makes its members exactly group.nodes."""
+        """Writes the group's fields (its owner included) and makes its members exactly
+        group.nodes."""
         ...
 
     async def delete_many(self, group_ids: Sequence[str]) -> None: ...
     async def remove_node_everywhere(self, node_id: str) -> None:
         """Drops the node from every group in scope (its last user mapping is gone)."""
         ...
+
+
+class AdminGroupRepository(Protocol):
+    """The organization's admin device groups with their member node ids (in the order they
+    were added), and the node look-ups their rules need. Every method is a constant number of
+    statements, whatever the number of groups and nodes."""
+
+    async def add(self, group: AdminGroup) -> None: ...
+    async def all(self) -> Sequence[AdminGroup]:
+        """Every admin group of the scoped organization with its nodes, ordered by id."""
+        ...
+
+    async def save_many(self, groups: Sequence[AdminGroup]) -> None:
+        """Writes these groups' fields and makes each one's members exactly group.nodes."""
+        ...
+
+    async def delete_many(self, group_ids: Sequence[str]) -> None: ...
+    async def matching_node_ids(self, query: GroupQuery) -> Sequence[str]:
+        """Ids of the scoped nodes the query matches (exact type/model/fw_version), sorted."""
+        ...
+
+    async def all_node_ids(self) -> Sequence[str]:
+        """Ids of every node of the scoped organization, sorted."""
+        ...
+
+    async def member_ids(self, group_ids: Sequence[str]) -> Sequence[str]:
+        """The distinct node ids in any of these groups, sorted."""
+        ...
+
+
+class GroupShareRepository(Protocol):
+    """Who a group is shared with, and as what (stored per group shared; sub-groups are
+    reached through their ancestors' shares)."""
+
+    async def add(self, share: GroupShare) -> None: ...
+    async def get(self, group_id: str, user_id: str) -> GroupShare | None: ...
+    async def for_user(self, user_id: str) -> Sequence[GroupShare]:
+        """The groups shared with the user (not the ones it owns), ordered by group id."""
+        ...
+
+    async def people(self, group_ids: Sequence[str]) -> Sequence[tuple[GroupShare, str]]:
+        """Everyone with a role on these groups: each owner (owner=True, primary) and each
+        share, with the user's user_name, ordered by group id, then user id; one query."""
+        ...
+
+    async def remove(self, group_id: str, user_id: str) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -245,6 +320,8 @@ class UnitOfWork(Protocol):
     mapping_requests: MappingRequestRepository
     params_history: ParamsHistoryRepository
     groups: GroupRepository
+    group_shares: GroupShareRepository
+    admin_groups: AdminGroupRepository
     sharing_requests: SharingRequestRepository
 
     async def __aenter__(self) -> UnitOfWork: ...

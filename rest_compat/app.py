@@ -16,10 +16,12 @@ from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError, ValidationFailed
 from rest_compat import schemas as s
+from rest_compat.admin_groups import admin_group_operations
 from rest_compat.admin_nodes import admin_node_operations
 from rest_compat.broker_hooks import broker_hook_operations
 from rest_compat.devices import device_operations
 from rest_compat.errors import error_response, failure
+from rest_compat.group_sharing import group_sharing_operations
 from rest_compat.groups import group_operations
 from rest_compat.nodes import node_operations
 from rest_compat.openapi import openapi_document
@@ -78,7 +80,9 @@ def rest_operations(accounts: AccountUseCases, devices: DeviceUseCases, *,
             + node_operations(devices, accounts.sessions.authenticate, max_body)
             + admin_node_operations(devices, accounts.sessions.authenticate, max_body)
             + group_operations(devices, accounts.sessions.authenticate, max_body)
-            + sharing_operations(devices, accounts.sessions.authenticate, max_body))
+            + admin_group_operations(devices, accounts.sessions.authenticate, max_body)
+            + sharing_operations(devices, accounts.sessions.authenticate, max_body)
+            + group_sharing_operations(devices, accounts.sessions.authenticate, max_body))
 
 
 def build_routes(operations: list[Operation], *, version: str) -> list[Route]:

@@ -102,7 +102,8 @@ def _flag(request: Request, name: str) -> bool:
 def _entry(group: NodeGroup, page: GroupPage, *, node_list: bool, sub_groups: bool,
            details: bool) -> dict[str, object]:
     entry: dict[str, object] = {
-        "group_id": group.id, "group_name": group.name, "primary": True, "type": group.type,
+        "group_id": group.id, "group_name": group.name,
+        "primary": page.roles.get(group.id) == PRIMARY, "type": group.type,
         "description": group.description, "mutually_exclusive": group.mutually_exclusive,
         "total": len(group.nodes)}
     if group.parent_id is not None:
@@ -179,10 +180,13 @@ def group_operations(devices: DeviceUseCases, authenticate: Authenticate,
     async def delete(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
         group_id = _group_id(request)
-        if "leave" in request.query_params or "remove_sharing" in request.query_params:
-            # leaving and unsharing belong to group sharing, which this route does not serve
-            raise ValidationFailed("leave and remove_sharing are not supported on this "
-                                   "deployment", reason="invalid_body")
+        if _flag(request, "leave"):
+            await devices.group_sharing.leave_group(caller, group_id=group_id)
+            return success("Group left successfully")
+        if _flag(request, "remove_sharing"):
+            await devices.group_sharing.unshare_groups(
+                caller, groups=[group_id], user_name=request.query_params.get("user_name"))
+            return success("Group sharing removed successfully")
         await groups.delete_group(caller, group_id=group_id)
         return success("Group deleted successfully")
 
@@ -214,7 +218,16 @@ def group_operations(devices: DeviceUseCases, authenticate: Authenticate,
                   responses={200: GROUP_LIST}),
         Operation(method="DELETE", path="/v1/user/node_group", handler=delete,
                   operation_id="userdeletedevicegroup", tag=TAG,
-                  summary="Delete a device group and its sub-groups (owner only)",
-                  uses=(groups.delete_group,), query=(GROUP_ID_QUERY,),
+                  summary="Delete a device group and its sub-groups (a primary), leave a "
+                          "group shared with the user (leave=true), or remove a user's share "
+                          "(remove_sharing=true&user_name=)",
+                  uses=(groups.delete_group, devices.group_sharing.leave_group,
+                        devices.group_sharing.unshare_groups),
+                  query=(GROUP_ID_QUERY,
+                         *({"name": f, "in": "query", "schema": FLAG,
+                            "x-fleetgate-handler-validates": True}
+                           for f in ("leave", "remove_sharing")),
+                         {"name": "user_name", "in": "query",
+                          "schema": {"type": "string", "minLength": 1, "maxLength": 254}}),
                   responses={200: s.SUCCESS}),
     ]

@@ -60,7 +60,7 @@ REQUESTS = s.obj({"sharing_requests": {"type": "array", "items": s.obj({
     "next_request_id": s.STR, "next_user_name": s.STR}, ("sharing_requests",))
 
 
-def _request_entry(request: SharingRequest) -> dict[str, object]:
+def request_entry(request: SharingRequest) -> dict[str, object]:
     entry: dict[str, object] = {
         "request_id": request.id, "request_status": request.status,
         "request_timestamp": int(request.created_at.timestamp()),
@@ -82,7 +82,7 @@ def _sharing_entry(view: NodeSharingView) -> dict[str, object]:
             "sources": view.sources}
 
 
-def _page_size(raw: str | None) -> int:
+def page_size(raw: str | None) -> int:
     """RainMaker: 1..10, default 10, and an invalid value means the default."""
     if raw is not None and raw.isascii() and raw.isdigit() and len(raw) <= 2 \
             and 1 <= int(raw) <= MAX_REQUESTS_PAGE:
@@ -124,8 +124,8 @@ def sharing_operations(devices: DeviceUseCases, authenticate: Authenticate,
         page = await sharing.list_requests(
             caller, sent=bool(sent), request_id=q.get("request_id"),
             start_request_id=q.get("start_request_id"),
-            num_records=_page_size(q.get("num_records")))
-        body: dict[str, object] = {"sharing_requests": [_request_entry(r)
+            num_records=page_size(q.get("num_records")))
+        body: dict[str, object] = {"sharing_requests": [request_entry(r)
                                                         for r in page.requests]}
         if page.next_request_id is not None:
             body["next_request_id"] = page.next_request_id

@@ -6,7 +6,19 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, delete, false, func, insert, select, tuple_, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -14,6 +26,9 @@ from adapters.sql import node_queries
 from adapters.sql.cache import ReadCache
 from adapters.sql.tables import (
     api_keys,
+    node_group_members,
+    node_group_shares,
+    node_groups,
     node_mapping_requests,
     node_memberships,
     node_params_history,
@@ -37,6 +52,8 @@ from domain.accounts.model import (
     VerificationCode,
 )
 from domain.devices.model import (
+    PRIMARY,
+    SECONDARY,
     Connectivity,
     MappingRequest,
     Node,
@@ -45,6 +62,7 @@ from domain.devices.model import (
     NodeSecrets,
     ParamsHistoryEntry,
     RegistrationToken,
+    strongest,
 )
 from domain.errors import ValidationFailed
 from domain.sharing.model import SharingRequest
@@ -469,29 +487,68 @@ def _membership(row: Any) -> NodeMembership:
 
 
 class SqlMembershipRepository(_Scoped):
+    """Direct memberships are rows of node_memberships; access through a shared group is
+    derived when read (never stored), so it follows the group's members, its shares and its
+    owner's own access on every request."""
+
+    def _direct(self, *where: Any) -> Any:
+        m = node_memberships
+        return select(m.c.node_id, m.c.user_id, m.c.org_id, m.c.role, m.c.source,
+                      m.c.created_at).where(*where, self._in_scope(m.c.org_id))
+
+    def _through_groups(self, *where: Any) -> Any:
+        """(node, user) pairs reached through a shared group: the node is a member of the
+        group and its owner holds the node directly; primary only when both the share and
+        the owner's own access are primary. (A sub-group's nodes are all in its parent, so a
+        share of a parent covers its sub-groups' nodes.)"""
+        m, s, g = node_group_members, node_group_shares, node_groups
+        own = node_memberships.alias("owner_access")
+        role = case((and_(s.c.role == PRIMARY, own.c.role == PRIMARY), PRIMARY),
+                    else_=SECONDARY)
+        return (select(m.c.node_id, s.c.user_id, s.c.org_id, role.label("role"),
+                       s.c.group_id.label("source"), s.c.created_at)
+                .select_from(s.join(g, g.c.id == s.c.group_id)
+                             .join(m, m.c.group_id == s.c.group_id)
+                             .join(own, and_(own.c.node_id == m.c.node_id,
+                                             own.c.user_id == g.c.user_id)))
+                .where(*where, self._in_scope(s.c.org_id)))
+
+    async def _effective(self, direct: Any, derived: Any) -> list[NodeMembership]:
+        both = union_all(direct, derived).subquery()
+        rows = (await self._exec(select(both).order_by(both.c.node_id, both.c.user_id,
+                                                       both.c.source))).all()
+        return [_membership(r) for r in rows]
+
     async def add(self, membership: NodeMembership) -> None:
         await self._exec(insert(node_memberships).values(
             node_id=membership.node_id, user_id=membership.user_id, org_id=membership.org_id,
             role=membership.role, source=membership.source, created_at=membership.created_at))
 
     async def get(self, node_id: str, user_id: str) -> NodeMembership | None:
+        m, gm, s = node_memberships, node_group_members, node_group_shares
+        return strongest(await self._effective(
+            self._direct(m.c.node_id == node_id, m.c.user_id == user_id),
+            self._through_groups(gm.c.node_id == node_id, s.c.user_id == user_id)))
+
+    async def get_direct(self, node_id: str, user_id: str) -> NodeMembership | None:
         m = node_memberships
-        row = (await self._exec(select(m).where(m.c.node_id == node_id, m.c.user_id == user_id,
-                                                self._in_scope(m.c.org_id)))).first()
+        row = (await self._exec(self._direct(m.c.node_id == node_id,
+                                             m.c.user_id == user_id))).first()
         return _membership(row) if row else None
 
     async def for_node(self, node_id: str) -> Sequence[NodeMembership]:
         m = node_memberships
-        rows = (await self._exec(select(m).where(m.c.node_id == node_id,
-                                                 self._in_scope(m.c.org_id)))).all()
+        rows = (await self._exec(self._direct(m.c.node_id == node_id))).all()
         return [_membership(r) for r in rows]
 
     async def for_user(self, user_id: str) -> Sequence[NodeMembership]:
-        m = node_memberships
-        rows = (await self._exec(select(m).where(m.c.user_id == user_id,
-                                                 self._in_scope(m.c.org_id))
-                                 .order_by(m.c.node_id))).all()
-        return [_membership(r) for r in rows]
+        m, s = node_memberships, node_group_shares
+        found = await self._effective(self._direct(m.c.user_id == user_id),
+                                      self._through_groups(s.c.user_id == user_id))
+        by_node: dict[str, list[NodeMembership]] = {}
+        for membership in found:
+            by_node.setdefault(membership.node_id, []).append(membership)
+        return [m for m in (strongest(ms) for ms in by_node.values()) if m is not None]
 
     async def remove(self, node_id: str, user_id: str) -> None:
         m = node_memberships
@@ -504,22 +561,21 @@ class SqlMembershipRepository(_Scoped):
                                                   self._in_scope(m.c.org_id)))
         return int(result.rowcount or 0)
 
-    async def members_of(self, node_id: str) -> Sequence[tuple[NodeMembership, str]]:
-        m = node_memberships
+    async def _named(self, direct: Any, derived: Any) -> list[tuple[NodeMembership, str]]:
+        both = union_all(direct, derived).subquery()
         rows = (await self._exec(
-            select(m, users.c.user_name).join(users, users.c.id == m.c.user_id)
-            .where(m.c.node_id == node_id, self._in_scope(m.c.org_id))
-            .order_by(m.c.user_id))).all()
+            select(both, users.c.user_name).join(users, users.c.id == both.c.user_id)
+            .order_by(both.c.node_id, both.c.user_id, both.c.source))).all()
         return [(_membership(r), r.user_name) for r in rows]
+
+    async def members_of(self, node_id: str) -> Sequence[tuple[NodeMembership, str]]:
+        return await self.members_of_many([node_id])
 
     async def members_of_many(self, node_ids: Sequence[str]
                               ) -> Sequence[tuple[NodeMembership, str]]:
-        m = node_memberships
-        rows = (await self._exec(
-            select(m, users.c.user_name).join(users, users.c.id == m.c.user_id)
-            .where(m.c.node_id.in_(list(node_ids)), self._in_scope(m.c.org_id))
-            .order_by(m.c.node_id, m.c.user_id))).all()
-        return [(_membership(r), r.user_name) for r in rows]
+        m, gm = node_memberships, node_group_members
+        return await self._named(self._direct(m.c.node_id.in_(list(node_ids))),
+                                 self._through_groups(gm.c.node_id.in_(list(node_ids))))
 
 
 def _mapping_request(row: Any) -> MappingRequest:
@@ -612,6 +668,7 @@ class SqlParamsHistoryRepository(_Scoped):
 def _sharing_request(row: Any) -> SharingRequest:
     return SharingRequest(id=row.id, org_id=row.org_id, from_user_id=row.from_user_id,
                           to_user_id=row.to_user_id, node_ids=list(row.node_ids),
+                          kind=row.kind, group_ids=list(row.group_ids or []),
                           created_at=aware(row.created_at),  # type: ignore[arg-type]
                           expires_at=aware(row.expires_at), primary=row.primary_role,
                           transfer=row.transfer, new_role=row.new_role,
@@ -626,7 +683,7 @@ class SqlSharingRequestRepository(_Scoped):
             to_user_id=request.to_user_id, node_ids=request.node_ids,
             primary_role=request.primary, transfer=request.transfer,
             new_role=request.new_role, request_metadata=request.metadata,
-            status=request.status,
+            status=request.status, kind=request.kind, group_ids=request.group_ids or None,
             created_at=request.created_at, expires_at=request.expires_at,
             settled_at=request.settled_at))
 
@@ -642,10 +699,12 @@ class SqlSharingRequestRepository(_Scoped):
                          .values(status=request.status, settled_at=request.settled_at))
 
     async def page(self, user_id: str, *, sent: bool, start_id: str | None,
-                   limit: int) -> Sequence[SharingRequest]:
+                   limit: int, kind: str | None = None) -> Sequence[SharingRequest]:
         r = node_sharing_requests
         owner = r.c.from_user_id if sent else r.c.to_user_id
         query = select(r).where(owner == user_id, self._in_scope(r.c.org_id))
+        if kind is not None:
+            query = query.where(r.c.kind == kind)
         if start_id is not None:
             query = query.where(r.c.id >= start_id)
         rows = (await self._exec(query.order_by(r.c.id).limit(limit))).all()

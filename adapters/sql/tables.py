@@ -253,12 +253,57 @@ node_sharing_requests = Table(
     _ts("created_at"),
     _ts("expires_at", nullable=True),
     _ts("settled_at", nullable=True),
+    Column("kind", String(8), nullable=False, server_default="node", index=True),
+    Column("group_ids", JSON, nullable=True),
+)
+
+node_group_shares = Table(
+    "node_group_shares", metadata,
+    Column("group_id", String(36), ForeignKey("node_groups.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
+           index=True),
+    Column("org_id", String(36), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("share_metadata", JSON, nullable=True),
+    _ts("created_at"),
+)
+
+admin_node_groups = Table(
+    "admin_node_groups", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), ForeignKey("organizations.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("name", String(256), nullable=False),
+    Column("parent_id", String(36), ForeignKey("admin_node_groups.id", ondelete="CASCADE"),
+           nullable=True),
+    Column("type", String(256), nullable=False),
+    Column("description", String(500), nullable=False),
+    Column("mutually_exclusive", Boolean, nullable=False),
+    Column("custom_data", JSON, nullable=True),
+    Column("query_node_type", String(128), nullable=True),
+    Column("query_node_model", String(128), nullable=True),
+    Column("query_node_fw_version", String(128), nullable=True),
+    Column("created_by", String(36), ForeignKey("users.id", ondelete="SET NULL"),
+           nullable=True),
+    _ts("created_at"),
+)
+
+admin_node_group_members = Table(
+    "admin_node_group_members", metadata,
+    Column("group_id", String(36), ForeignKey("admin_node_groups.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("node_id", String(64), ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True,
+           index=True),
+    Column("org_id", String(36), nullable=False),
+    Column("position", Integer, nullable=False),
 )
 
 TENANT_TABLES = ("users", "user_roles", "sessions", "refresh_tokens", "api_keys",
                  "verification_codes", "outbox_messages", "nodes", "node_secrets",
                  "node_registration_tokens", "node_memberships", "node_mapping_requests",
                  "node_params_history", "node_groups", "node_group_members",
-                 "node_sharing_requests")
+                 "node_sharing_requests", "node_group_shares",
+                 "admin_node_groups", "admin_node_group_members")
 """Tables whose rows belong to one organization: filtered by org_id in every repository and,
 on PostgreSQL, by row-level security as well."""

@@ -13,8 +13,9 @@ from types import TracebackType
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
+from adapters.sql.admin_groups import SqlAdminGroupRepository
 from adapters.sql.cache import ReadCache
-from adapters.sql.groups import SqlGroupRepository
+from adapters.sql.groups import SqlGroupRepository, SqlGroupShareRepository
 from adapters.sql.repositories import (
     SqlApiKeyRepository,
     SqlMappingRequestRepository,
@@ -64,6 +65,8 @@ class SqlUnitOfWork:
         self.params_history = SqlParamsHistoryRepository(self, self._org)
         self.sharing_requests = SqlSharingRequestRepository(self, self._org)
         self.groups = SqlGroupRepository(self, self._org)
+        self.admin_groups = SqlAdminGroupRepository(self, self._org)
+        self.group_shares = SqlGroupShareRepository(self, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

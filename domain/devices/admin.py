@@ -22,6 +22,7 @@ from domain.devices.model import (
     NodeMembership,
     check_node_id,
     check_tags,
+    strongest_per_user,
 )
 from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from ports.repositories import UnitOfWork, UnitOfWorkFactory
@@ -372,8 +373,9 @@ class AdminNodes:
                 node = await uow.nodes.get(check_node_id(node_id))
                 if node is None:
                     raise NotFound(_NO_NODES, reason="nodes_not_found")
-                members = sorted(((m, n) for m, n in await uow.memberships.members_of(node.id)
-                                  if m.role in roles), key=lambda pair: pair[0].user_id)
+                members = sorted(((m, n) for m, n in strongest_per_user(
+                    await uow.memberships.members_of(node.id)) if m.role in roles),
+                    key=lambda pair: pair[0].user_id)
                 page, next_id = _page([m.user_id for m, _ in members], start, size)
                 shown = set(page)
                 users: dict[str, list[tuple[str, str]]] = {r: [] for r in roles}
@@ -471,7 +473,7 @@ class AdminNodes:
         principal = caller.require_principal()
         async with self._uow(principal.org_id) as uow:
             uid, node = await self._user_and_node(uow, user_id, node_id)
-            if await uow.memberships.get(node.id, uid) is None:
+            if await uow.memberships.get_direct(node.id, uid) is None:
                 raise NotFound("Node does not belong to user", reason="node_not_mapped_to_user")
             await uow.memberships.remove(node.id, uid)
             if not await uow.memberships.for_node(node.id):

@@ -10,8 +10,9 @@ from typing import Any
 
 from domain.access.model import Caller, requires
 from domain.devices.admin import check_page_size
-from domain.devices.model import Node, NodeEvent, NodeMembership
-from domain.errors import NotFound, ValidationFailed
+from domain.devices.group_access import group_access, visible_groups
+from domain.devices.model import PRIMARY, Node, NodeEvent, NodeMembership
+from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.groups.model import (
     GroupTree,
     NodeGroup,
@@ -43,6 +44,8 @@ class GroupPage:
     total: int
     nodes: dict[str, Node] = field(default_factory=dict)
     memberships: dict[str, NodeMembership] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    """The caller's role on each group (primary: owner or shared as primary)."""
 
 
 def _flag(value: object, name: str) -> bool:
@@ -60,11 +63,27 @@ async def _owned(uow: UnitOfWork, group_id: object, user_id: str) -> NodeGroup:
     return group
 
 
-async def _check_reachable(uow: UnitOfWork, user_id: str, node_ids: Sequence[str]) -> None:
-    """Every node is one the user reaches (one query, whatever the count)."""
-    reached = {m.node_id for m in await uow.memberships.for_user(user_id)}
-    if not set(node_ids) <= reached:
-        raise NotFound("Some of the nodes are not mapped by user", reason="group_nodes_not_mapped")
+async def _check_held(uow: UnitOfWork, owner_id: str, node_ids: Sequence[str]) -> None:
+    """Every node is one the group's owner holds itself (mapped or shared with it as a node,
+    not only reached through someone else's group): that is what the group passes on to
+    the users it is shared with. One query, more only for nodes reached both ways."""
+    reached = {m.node_id: m for m in await uow.memberships.for_user(owner_id)}
+    for node_id in node_ids:
+        found = reached.get(node_id)
+        if found is None or (not found.direct
+                             and await uow.memberships.get_direct(node_id, owner_id) is None):
+            raise NotFound("Some of the nodes are not mapped by user",
+                           reason="group_nodes_not_mapped")
+
+
+async def _as_primary(uow: UnitOfWork, group_id: object, user_id: str) -> NodeGroup:
+    """The group, if the user is one of its primaries (owner, or shared as primary); a
+    secondary is FORBIDDEN, anyone else NOT_FOUND."""
+    access = await group_access(uow, group_id, user_id)
+    if access.role != PRIMARY:
+        raise Forbidden("Error, User should be primary owner of the groups in the request",
+                        reason="group_not_primary")
+    return access.group
 
 
 class UserGroups:
@@ -114,7 +133,7 @@ class UserGroups:
                 parent = await _owned(uow, parent_id, user_id)
                 group.parent_id = parent.id
                 tree.check_parent(group, parent)
-            await _check_reachable(uow, user_id, node_ids)
+            await _check_held(uow, user_id, node_ids)
             tree.check_in_parent(group, node_ids)
             group.add_nodes(node_ids)
             tree.check_name(group)
@@ -157,8 +176,9 @@ class UserGroups:
         added: list[tuple[str, str]] = []
         removed: list[tuple[str, str]] = []
         async with self._uow(principal.org_id) as uow:
-            group = await _owned(uow, group_id, user_id)
-            tree = GroupTree(await uow.groups.for_owner(user_id))
+            group = await _as_primary(uow, group_id, user_id)
+            owner_id = group.owner_id
+            tree = GroupTree(await uow.groups.for_owner(owner_id))
             group = tree.by_id[group.id]
             if name is not UNSET:
                 group.name = check_group_name(name)
@@ -174,13 +194,13 @@ class UserGroups:
             if custom_data is not UNSET:
                 group.custom_data = merge_document(group.custom_data, custom_data)
             if parent_id is not UNSET:
-                parent = await _owned(uow, parent_id, user_id) if parent_id is not None \
+                parent = await _owned(uow, parent_id, owner_id) if parent_id is not None \
                     else None
                 tree.check_parent(group, parent)
                 group.parent_id = parent.id if parent is not None else None
                 tree.check_in_parent(group, group.nodes)
             if op == "add":
-                await _check_reachable(uow, user_id, node_ids)
+                await _check_held(uow, owner_id, node_ids)
                 tree.check_in_parent(group, node_ids)
                 added = [(group.id, n) for n in group.add_nodes(node_ids)]
             elif op == "remove":
@@ -203,7 +223,8 @@ class UserGroups:
     async def list_groups(self, caller: Caller, *, group_id: object = None,
                           group_name: object = None, start_id: object = None,
                           num_records: object = 25, node_details: bool = False) -> GroupPage:
-        """The caller's groups ordered by id, a page at a time, or the one named.
+        """The groups the caller reaches (its own, those shared with it and their
+        sub-groups), ordered by id, a page at a time, or the one named.
 
         - group_id or group_name (not both) narrows to that group (NOT_FOUND otherwise);
         - start_id is the next_id of the previous page; num_records 1..100;
@@ -216,11 +237,12 @@ class UserGroups:
                                    reason="group_id_and_name")
         size = check_page_size(num_records)
         async with self._uow(principal.org_id) as uow:
-            groups = list(await uow.groups.for_owner(user_id))
+            visible = await visible_groups(uow, user_id)
+            tree = visible.tree
+            groups = sorted(tree.by_id.values(), key=lambda g: g.id)
             reached = {m.node_id: m for m in await uow.memberships.for_user(user_id)}
             for group in groups:
                 group.nodes = [n for n in group.nodes if n in reached]
-            tree = GroupTree(groups)
             if group_id is not None:
                 chosen = [g for g in groups if g.id == group_id]
                 if not chosen:
@@ -242,18 +264,20 @@ class UserGroups:
                 nodes = {n.id: n for n in await uow.nodes.get_many(sorted(wanted))}
         total = len(chosen) if group_id is None and group_name is None else 1
         return GroupPage(groups=page, tree=tree, next_id=more[0].id if more else None,
-                         total=total, nodes=nodes, memberships=reached)
+                         total=total, nodes=nodes, memberships=reached, roles=visible.roles)
 
     @requires("/v1/user/node_group", "DELETE")
     async def delete_group(self, caller: Caller, *, group_id: object) -> list[str]:
-        """Deletes one of the caller's groups and its sub-groups; returns their ids.
+        """Deletes a group and its sub-groups (and so every share of them); returns their
+        ids.
 
-        - another user's group, or an unknown one: NOT_FOUND.
+        - the owner or a user it is shared with as primary; a secondary is FORBIDDEN;
+          anyone else, or an unknown group: NOT_FOUND.
         """
         principal, user_id = caller.require_user()
         async with self._uow(principal.org_id) as uow:
-            group = await _owned(uow, group_id, user_id)
-            tree = GroupTree(await uow.groups.for_owner(user_id))
+            group = await _as_primary(uow, group_id, user_id)
+            tree = GroupTree(await uow.groups.for_owner(group.owner_id))
             doomed = [tree.by_id[group.id], *tree.descendants(tree.by_id[group.id])]
             await uow.groups.delete_many([g.id for g in doomed])
             await uow.commit()

@@ -4,6 +4,7 @@ connectivity. The entity enforces the rules; it records events for the EventPubl
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -274,6 +275,35 @@ class NodeMembership:
     role: str
     created_at: datetime
     source: str = "NODE"
+
+    @property
+    def direct(self) -> bool:
+        """Granted on the node itself (mapping, node sharing), not through a shared group."""
+        return self.source == DIRECT_SOURCE
+
+
+DIRECT_SOURCE = "NODE"
+
+
+def strongest(memberships: Iterable[NodeMembership]) -> NodeMembership | None:
+    """The access that decides what a user may do with a node when it comes from several
+    sources: primary over secondary, and on a tie the direct one (then the oldest group)."""
+    ranked = sorted(memberships, key=lambda m: (m.role != PRIMARY, not m.direct, m.source))
+    return ranked[0] if ranked else None
+
+
+def strongest_per_user(members: Iterable[tuple[NodeMembership, str]]
+                       ) -> list[tuple[NodeMembership, str]]:
+    """One entry per (node, user): the strongest of its direct and group-derived access."""
+    grouped: dict[tuple[str, str], list[tuple[NodeMembership, str]]] = {}
+    for membership, name in members:
+        grouped.setdefault((membership.node_id, membership.user_id), []).append(
+            (membership, name))
+    found = []
+    for entries in grouped.values():
+        best = strongest(m for m, _ in entries)
+        found += [(m, n) for m, n in entries if m is best][:1]
+    return found
 
 
 MAPPING_STATUSES = ("requested", "confirmed", "timedout", "discarded")

@@ -119,6 +119,10 @@ class UserNodes:
         async with self._uow(org_id) as uow:
             if operation == "remove":
                 await reachable_node(uow, checked, user_id)
+                if await uow.memberships.get_direct(checked, user_id) is None:
+                    raise ValidationFailed("The node is shared with this user through a group;"
+                                           " leave the group instead",
+                                           reason="node_access_through_group")
                 await uow.memberships.remove(checked, user_id)
                 if not await uow.memberships.for_node(checked):
                     await forget_node_data(uow, checked)
@@ -158,7 +162,8 @@ class UserNodes:
         - start_id is the next_id of the previous page; num_records 1..100;
         - tags "k:v,k2:v2" keeps nodes having any of them (OR);
         - node_id narrows to that one node (NOT_FOUND when the caller does not reach it);
-        - two queries whatever the page size (memberships, then the nodes), no N+1.
+        - two queries whatever the page size (memberships, then the nodes), no N+1; without
+          a tag filter only the page's nodes are read.
         """
         principal, user_id = caller.require_user()
         org_id = principal.org_id
@@ -173,6 +178,15 @@ class UserNodes:
                 assert membership is not None
                 return NodePage(entries=[(node, membership)], next_id=None, total=1)
             memberships = {m.node_id: m for m in await uow.memberships.for_user(user_id)}
+            start = start_id if isinstance(start_id, str) and start_id else ""
+            if wanted_tags is None:
+                # page on the memberships, then read only the page's nodes
+                ids = sorted(n for n in memberships if n >= start)
+                found = await uow.nodes.get_many(ids[:num_records])
+                page = sorted(found, key=lambda n: n.id)
+                following = ids[num_records] if len(ids) > num_records else None
+                return NodePage(entries=[(n, memberships[n.id]) for n in page],
+                                next_id=following, total=len(memberships))
             found = await uow.nodes.get_many(list(memberships))
         matching = sorted((n for n in found
                            if wanted_tags is None or wanted_tags.intersection(n.tags)),
@@ -305,7 +319,8 @@ class UserNodes:
         principal, user_id = caller.require_user()
         async with self._uow(principal.org_id) as uow:
             node = await reachable_node(uow, node_id, user_id)
-            membership = await uow.memberships.get(node.id, user_id)
+            # primary through a shared group is not enough to drop everyone's access
+            membership = await uow.memberships.get_direct(node.id, user_id)
             if membership is None or membership.role != PRIMARY:
                 raise Forbidden("User should be primary owner of all nodes in the request",
                                 reason="not_primary")

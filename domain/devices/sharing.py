@@ -12,34 +12,44 @@ from datetime import datetime, timedelta
 from domain.access.model import Caller, requires
 from domain.accounts.model import normalize_user_name
 from domain.devices.mapping import forget_node_data
-from domain.devices.model import PRIMARY, SECONDARY, NodeEvent, NodeMembership, check_node_id
+from domain.devices.model import (
+    DIRECT_SOURCE,
+    PRIMARY,
+    SECONDARY,
+    NodeEvent,
+    NodeMembership,
+    check_node_id,
+    strongest_per_user,
+)
 from domain.devices.nodes import reachable_node
+from domain.devices.sharing_requests import (
+    MAX_REQUESTS_PAGE,
+    RequestBook,
+    RequestPage,
+    RequestWords,
+)
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
 from domain.sharing.model import (
     ACCEPTED,
-    CANCELLED,
-    DECLINED,
     DEFAULT_SHARING_TTL_SECONDS,
     MAX_SHARED_NODES,
     NEW_ROLES,
+    NODE_KIND,
     SharingRequest,
 )
 from ports.events import EventPublisher
 from ports.repositories import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 
-MAX_REQUESTS_PAGE = 10
-NODE_SOURCE = "NODE"
+NODE_SOURCE = DIRECT_SOURCE
+NODE_WORDS = RequestWords(not_found="Node sharing request not found",
+                          not_found_reason="sharing_request_not_found",
+                          id_missing_reason="sharing_request_id_missing",
+                          accept_reason="sharing_accept_invalid",
+                          declined_reason="sharing_cancel_declined")
 SHARED_EVENT = "user_node_sharing_add"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RequestPage:
-    requests: list[SharingRequest]
-    next_request_id: str | None = None
-    next_user_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,15 +72,20 @@ def check_node_list(nodes: object) -> list[str]:
     return list(dict.fromkeys(check_node_id(n) for n in nodes))
 
 
-def _check_request_id(request_id: object) -> str:
-    if not isinstance(request_id, str) or not request_id:
-        raise ValidationFailed("Error RequestId is missing", reason="sharing_request_id_missing")
-    if not is_record_id(request_id):
-        raise ValidationFailed("Error, invalid request_id", reason="invalid_body")
-    return request_id
+def check_new_role(new_role: object, transfer: bool, *,
+                   reasons: tuple[str, str] = ("sharing_new_role_needs_transfer",
+                                               "sharing_invalid_new_role")) -> str | None:
+    """What a transferring sender keeps (secondary, none); only with transfer."""
+    if new_role is not None and not transfer:
+        raise ValidationFailed("Please specify transfer:true when new_role is specified",
+                               reason=reasons[0])
+    if new_role is not None and new_role not in NEW_ROLES:
+        raise ValidationFailed("Invalid new role specified, [Valid values are secondary, "
+                               "none]", reason=reasons[1])
+    return str(new_role) if new_role is not None and transfer else None
 
 
-async def _other_user(uow: UnitOfWork, user_name: object, caller_id: str) -> tuple[str, str]:
+async def other_user(uow: UnitOfWork, user_name: object, caller_id: str) -> tuple[str, str]:
     """(id, user name) of the user named, in the caller's organization; an unknown user and
     one of another organization are the same answer."""
     if not isinstance(user_name, str) or not user_name.strip():
@@ -95,7 +110,8 @@ async def _require_primary(uow: UnitOfWork, node_ids: Sequence[str], user_id: st
     for node_id in node_ids:
         await reachable_node(uow, node_id, user_id)
     for node_id in node_ids:
-        membership = await uow.memberships.get(node_id, user_id)
+        # primary through a shared group does not let one share the node itself
+        membership = await uow.memberships.get_direct(node_id, user_id)
         if membership is None or membership.role != PRIMARY:
             raise Forbidden("Error, User should be primary owner of all nodes in the request",
                             reason="sharing_not_primary")
@@ -103,7 +119,7 @@ async def _require_primary(uow: UnitOfWork, node_ids: Sequence[str], user_id: st
 
 async def _set_role(uow: UnitOfWork, node_id: str, org_id: str, user_id: str, role: str,
                     now: datetime) -> None:
-    current = await uow.memberships.get(node_id, user_id)
+    current = await uow.memberships.get_direct(node_id, user_id)
     if current is not None and (current.role == role or current.role == PRIMARY):
         return  # sharing never demotes a primary
     if current is not None:
@@ -120,6 +136,7 @@ class NodeSharing:
                  ttl_seconds: int = DEFAULT_SHARING_TTL_SECONDS) -> None:
         self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
         self._events, self._ttl = events, ttl_seconds
+        self._book = RequestBook(uow=uow, clock=clock, kind=NODE_KIND, words=NODE_WORDS)
 
     @requires("/v1/user/nodes/sharing/requests", "PUT")
     async def share_nodes(self, caller: Caller, *, nodes: object, user_name: object,
@@ -143,26 +160,19 @@ class NodeSharing:
         if not isinstance(primary, bool) or not isinstance(transfer, bool):
             raise ValidationFailed("primary and transfer must be true or false",
                                    reason="invalid_body")
-        if new_role is not None and not transfer:
-            raise ValidationFailed("Please specify transfer:true when new_role is specified",
-                                   reason="sharing_new_role_needs_transfer")
-        if new_role is not None and new_role not in NEW_ROLES:
-            raise ValidationFailed("Invalid new role specified, [Valid values are secondary, "
-                                   "none]", reason="sharing_invalid_new_role")
+        role_after = check_new_role(new_role, transfer)
         if metadata is not None and (not isinstance(metadata, dict)
                                      or nesting_exceeds(metadata, 8)):
             raise ValidationFailed("metadata must be a JSON object", reason="invalid_body")
         now = self._clock.now()
         async with self._uow(principal.org_id) as uow:
             await _require_primary(uow, node_ids, user_id)
-            to_id, to_name = await _other_user(uow, user_name, user_id)
+            to_id, to_name = await other_user(uow, user_name, user_id)
             request = SharingRequest(
                 id=self._ids.new_id(), org_id=principal.org_id, from_user_id=user_id,
                 to_user_id=to_id, node_ids=node_ids, created_at=now,
                 expires_at=now + timedelta(seconds=self._ttl) if self._ttl else None,
-                primary=primary, transfer=transfer,
-                new_role=(str(new_role) if new_role is not None else None) if transfer
-                else None, metadata=metadata)
+                primary=primary, transfer=transfer, new_role=role_after, metadata=metadata)
             # RainMaker: a receiver who reaches every node already needs no approval
             applied_at_once = all([await uow.memberships.get(n, to_id) for n in node_ids])
             if applied_at_once:
@@ -188,23 +198,11 @@ class NodeSharing:
         - user_node_sharing_add is published per node once committed.
         """
         principal, user_id = caller.require_user()
-        checked = _check_request_id(request_id)
-        if not isinstance(accept, bool):
-            raise ValidationFailed("Specify confirm_sharing or accept parameter correctly. "
-                                   "true/false", reason="sharing_accept_invalid")
-        now = self._clock.now()
-        async with self._uow(principal.org_id) as uow:
-            request = await uow.sharing_requests.get(checked)
-            if request is None or request.to_user_id != user_id:
-                raise NotFound("Node sharing request not found",
-                               reason="sharing_request_not_found")
-            request.settle(ACCEPTED if accept else DECLINED, now)
-            if accept:
-                await self._apply(uow, request, now)
-            await uow.sharing_requests.save(request)
-            await uow.commit()
-        if accept:
-            await self._published(request, principal.user_name or "", now)
+        request = await self._book.respond(principal, user_id, request_id, accept,
+                                           self._apply)
+        if request.status == ACCEPTED:
+            await self._published(request, principal.user_name or "", request.settled_at
+                                  or self._clock.now())
         return request
 
     async def _published(self, request: SharingRequest, user_name: str, now: datetime) -> None:
@@ -216,7 +214,7 @@ class NodeSharing:
 
     async def _apply(self, uow: UnitOfWork, request: SharingRequest, now: datetime) -> None:
         for node_id in request.node_ids:
-            sender = await uow.memberships.get(node_id, request.from_user_id)
+            sender = await uow.memberships.get_direct(node_id, request.from_user_id)
             if sender is None or sender.role != PRIMARY:
                 raise Forbidden("The sender is no longer primary of every node in the "
                                 "request", reason="sharing_not_primary")
@@ -237,64 +235,19 @@ class NodeSharing:
           nor one accepted, cancelled or expired (VALIDATION).
         """
         principal, user_id = caller.require_user()
-        checked = _check_request_id(request_id)
-        now = self._clock.now()
-        async with self._uow(principal.org_id) as uow:
-            request = await uow.sharing_requests.get(checked)
-            if request is None or request.from_user_id != user_id:
-                raise NotFound("Node sharing request not found",
-                               reason="sharing_request_not_found")
-            if request.status == DECLINED:
-                raise ValidationFailed("Error occurred while removing request as it was "
-                                       "declined by the user", reason="sharing_cancel_declined")
-            request.settle(CANCELLED, now)
-            await uow.sharing_requests.save(request)
-            await uow.commit()
-        return request
+        return await self._book.cancel(principal, user_id, request_id)
 
     @requires("/v1/user/nodes/sharing/requests", "GET")
     async def list_requests(self, caller: Caller, *, sent: bool = False,
                             request_id: object = None, start_request_id: object = None,
                             num_records: int = MAX_REQUESTS_PAGE) -> RequestPage:
-        """Requests the caller sent (sent=True) or received, ordered by id, a page at a time.
-
-        - request_id: that one request, if the caller sent or received it (else NOT_FOUND);
-        - start_request_id is the previous page's next_request_id; 1..10 per page;
-        - statuses as of now (a pending request past its expiry reads expired).
-        """
+        """Node sharing requests the caller sent (sent=True) or received, ordered by id, a
+        page at a time (1..10), or the one request_id names (else NOT_FOUND); statuses as of
+        now (a pending request past its expiry reads expired)."""
         principal, user_id = caller.require_user()
-        if not 1 <= num_records <= MAX_REQUESTS_PAGE:
-            raise ValidationFailed("num_records must be 1..10", reason="invalid_page")
-        now = self._clock.now()
-        async with self._uow(principal.org_id) as uow:
-            if request_id is not None:
-                one = await uow.sharing_requests.get(_check_request_id(request_id))
-                if one is None or user_id not in (one.from_user_id, one.to_user_id):
-                    raise NotFound("Node sharing request not found",
-                                   reason="sharing_request_not_found")
-                found: list[SharingRequest] = [one]
-            else:
-                start = start_request_id if isinstance(start_request_id, str) \
-                    and is_record_id(start_request_id) else None
-                found = list(await uow.sharing_requests.page(
-                    user_id, sent=sent, start_id=start, limit=num_records + 1))
-            names: dict[str, str] = {}
-            for request in found:
-                for uid in (request.from_user_id, request.to_user_id):
-                    if uid not in names:
-                        user = await uow.users.get(uid)
-                        names[uid] = user.user_name if user is not None else ""
-        for request in found:
-            request.status = request.status_at(now)
-            request.from_user_name = names[request.from_user_id]
-            request.to_user_name = names[request.to_user_id]
-        page, more = found[:num_records], found[num_records:]
-        if not more:
-            return RequestPage(requests=page)
-        following = more[0]
-        return RequestPage(requests=page, next_request_id=following.id,
-                           next_user_name=following.to_user_name if sent
-                           else following.from_user_name)
+        return await self._book.page(principal, user_id, sent=sent, request_id=request_id,
+                                     start_request_id=start_request_id,
+                                     num_records=num_records)
 
     @requires("/v1/user/nodes/sharing", "DELETE")
     async def unshare_nodes(self, caller: Caller, *, nodes: object, user_name: object) -> None:
@@ -312,25 +265,28 @@ class NodeSharing:
             for node_id in node_ids:
                 await reachable_node(uow, node_id, user_id)
             try:
-                target_id, _ = await _other_user(uow, user_name, user_id)
+                target_id, _ = await other_user(uow, user_name, user_id)
             except ValidationFailed as exc:
                 if exc.reason != "sharing_self":
                     raise
                 target_id = user_id
             for node_id in node_ids:
-                mine = await uow.memberships.get(node_id, user_id)
-                assert mine is not None
+                mine = await uow.memberships.get_direct(node_id, user_id)
+                if mine is None:  # reached through a shared group only
+                    raise ValidationFailed("Error, cannot remove nodes that were shared via "
+                                           "groups", reason="sharing_via_group")
                 if target_id == user_id and mine.role == PRIMARY:
                     raise ValidationFailed("Self node sharing operations [add/remove] are not "
                                            "allowed.", reason="sharing_self")
                 if target_id != user_id and mine.role != PRIMARY:
                     raise Forbidden("Error, User should be primary owner of all nodes in the "
                                     "request", reason="sharing_not_primary")
-                theirs = await uow.memberships.get(node_id, target_id)
+                theirs = await uow.memberships.get_direct(node_id, target_id) \
+                    or await uow.memberships.get(node_id, target_id)
                 if theirs is None:
                     raise ValidationFailed("User to node mapping does not exist",
                                            reason="sharing_not_shared")
-                if theirs.source != NODE_SOURCE:
+                if not theirs.direct:
                     raise ValidationFailed("Error, cannot remove nodes that were shared via "
                                            "groups", reason="sharing_via_group")
             for node_id in node_ids:
@@ -365,21 +321,23 @@ class NodeSharing:
 
 def sharing_views(members: Sequence[tuple[NodeMembership, str]], user_id: str
                   ) -> list[NodeSharingView]:
-    """The visibility rule, on the members of the nodes the user reaches."""
+    """The visibility rule, on the members of the nodes the user reaches (each user counted
+    once per node, with its strongest access; the caller's sources are all of its own)."""
     by_node: dict[str, list[tuple[NodeMembership, str]]] = {}
     for membership, name in members:
         by_node.setdefault(membership.node_id, []).append((membership, name))
     views = []
     for node_id in sorted(by_node):
-        entries = by_node[node_id]
+        entries = strongest_per_user(by_node[node_id])
         mine = next((m for m, _ in entries if m.user_id == user_id), None)
         if mine is None:
             continue
         primaries = sorted(name for m, name in entries if m.role == PRIMARY)
         secondaries = sorted(name for m, name in entries if m.role != PRIMARY) \
             if mine.role == PRIMARY else []
-        sources = sorted({m.source for m, _ in entries if m.user_id == user_id})
+        sources = sorted({m.source for m, _ in by_node[node_id] if m.user_id == user_id})
         views.append(NodeSharingView(node_id=node_id, primary=primaries,
                                      secondary=secondaries, sources=sources,
                                      caller_role=mine.role))
     return views
+

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from domain.devices.access import DeviceAccess
 from domain.devices.admin import AdminNodes
+from domain.devices.admin_groups import AdminGroups
+from domain.devices.group_sharing import GroupSharing
 from domain.devices.groups import UserGroups
 from domain.devices.mapping import NodeMapping
 from domain.devices.nodes import UserNodes
@@ -26,4 +28,6 @@ class DeviceUseCases:
     endpoint: BrokerEndpoint
     admin: AdminNodes
     groups: UserGroups
+    admin_groups: AdminGroups
     sharing: NodeSharing
+    group_sharing: GroupSharing

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from domain.errors import Conflict, ValidationFailed
 from domain.jsonshape import nesting_exceeds
@@ -95,17 +95,31 @@ class NodeGroup:
         return removed
 
 
-class GroupTree:
-    """One owner's groups, for the rules that span them."""
+class GroupLike(Protocol):
+    """What the hierarchy rules read of a group (user groups and admin groups alike)."""
 
-    def __init__(self, groups: Iterable[NodeGroup]) -> None:
+    id: str
+    parent_id: str | None
+    name: str
+    type: str
+    mutually_exclusive: bool
+    nodes: list[str]
+
+
+G = TypeVar("G", bound=GroupLike)
+
+
+class GroupHierarchy(Generic[G]):
+    """A set of groups, for the rules that span them."""
+
+    def __init__(self, groups: Iterable[G]) -> None:
         self.by_id = {g.id: g for g in groups}
 
-    def children(self, group_id: str | None) -> list[NodeGroup]:
+    def children(self, group_id: str | None) -> list[G]:
         return sorted((g for g in self.by_id.values() if g.parent_id == group_id),
                       key=lambda g: g.id)
 
-    def depth(self, group: NodeGroup) -> int:
+    def depth(self, group: G) -> int:
         """1 for a top-level group, 2 for its sub-groups..."""
         level, seen, current = 1, {group.id}, group
         while current.parent_id is not None and current.parent_id in self.by_id:
@@ -116,12 +130,12 @@ class GroupTree:
             level += 1
         return level
 
-    def height(self, group: NodeGroup) -> int:
+    def height(self, group: G) -> int:
         """Levels in the group's subtree, the group included (1 for a leaf)."""
         kids = self.children(group.id)
         return 1 + max((self.height(k) for k in kids), default=0)
 
-    def root(self, group: NodeGroup) -> NodeGroup:
+    def root(self, group: G) -> G:
         """The top-level group above this one (itself when it is top-level)."""
         current, seen = group, {group.id}
         while current.parent_id in self.by_id and current.parent_id not in seen:
@@ -129,13 +143,13 @@ class GroupTree:
             seen.add(current.id)
         return current
 
-    def descendants(self, group: NodeGroup) -> list[NodeGroup]:
-        found: list[NodeGroup] = []
+    def descendants(self, group: G) -> list[G]:
+        found: list[G] = []
         for kid in self.children(group.id):
             found += [kid, *self.descendants(kid)]
         return found
 
-    def check_parent(self, group: NodeGroup, parent: NodeGroup | None) -> None:
+    def check_parent(self, group: G, parent: G | None) -> None:
         """The group may sit under parent: no cycle, at most three levels, 100 sub-groups."""
         if parent is None:
             return
@@ -149,13 +163,13 @@ class GroupTree:
             raise ValidationFailed("A group can have maximum of 100 sub-groups only",
                                    reason="too_many_sub_groups")
 
-    def check_name(self, group: NodeGroup) -> None:
+    def check_name(self, group: G) -> None:
         """Sibling groups (same parent, top level included) have different names."""
         if any(g.id != group.id and g.parent_id == group.parent_id and g.name == group.name
                for g in self.by_id.values()):
             raise Conflict("Group name already exists", reason="group_name_exists")
 
-    def check_exclusive(self, group: NodeGroup) -> None:
+    def check_exclusive(self, group: G) -> None:
         """A node of a mutually exclusive group is in no other mutually exclusive group of
         the same type and parent (top-level groups share the 'no parent' parent)."""
         if not group.mutually_exclusive:
@@ -171,9 +185,13 @@ class GroupTree:
                                f"'{other.name}' ({other.id}) of the same type and parent",
                                reason="group_mutually_exclusive")
 
-    def check_in_parent(self, group: NodeGroup, node_ids: Iterable[str]) -> None:
+    def check_in_parent(self, group: G, node_ids: Iterable[str]) -> None:
         """A sub-group holds only nodes of its parent group."""
         parent = self.by_id.get(group.parent_id) if group.parent_id else None
         if parent is not None and not set(node_ids) <= set(parent.nodes):
             raise ValidationFailed("Some of the nodes are not present in parent group",
                                    reason="nodes_not_in_parent_group")
+
+
+class GroupTree(GroupHierarchy[NodeGroup]):
+    """One owner's groups, for the rules that span them."""

@@ -15,6 +15,9 @@ PENDING, ACCEPTED, DECLINED, CANCELLED, EXPIRED = SHARING_STATUSES
 NEW_ROLES = ("secondary", "none")
 """What a sender keeps after a transfer: a secondary membership, or nothing."""
 MAX_SHARED_NODES = 100
+MAX_SHARED_GROUPS = 10
+NODE_KIND, GROUP_KIND = "node", "group"
+"""What a sharing request offers: nodes, or groups (with every node in them)."""
 DEFAULT_SHARING_TTL_SECONDS = 7 * 24 * 3600
 
 
@@ -35,6 +38,8 @@ class SharingRequest:
     metadata: dict[str, Any] | None = None
     status: str = PENDING
     settled_at: datetime | None = None
+    kind: str = NODE_KIND
+    group_ids: list[str] = field(default_factory=list)
     # user names, filled by the use case when it reads requests for display
     from_user_name: str = field(default="", compare=False)
     to_user_name: str = field(default="", compare=False)
@@ -53,7 +58,23 @@ class SharingRequest:
         """Accepts, declines or cancels a pending request; anything else is VALIDATION
         (accepting twice, an expired or a cancelled request)."""
         current = self.status_at(now)
+        prefix = "group_" if self.kind == GROUP_KIND else ""
         if current != PENDING:
             raise ValidationFailed(f"Error getting request. The request is {current}, not "
-                                   "pending", reason=f"sharing_request_{current}")
+                                   "pending", reason=f"{prefix}sharing_request_{current}")
         self.status, self.settled_at = status, now
+
+
+@dataclass(slots=True, kw_only=True)
+class GroupShare:
+    """A user's access to a group shared with them (and so to its sub-groups and, while
+    the group's owner holds them, to its nodes): primary or secondary."""
+
+    group_id: str
+    org_id: str
+    user_id: str
+    role: str
+    created_at: datetime
+    metadata: dict[str, Any] | None = None
+    owner: bool = False
+    """True for the group's owner, listed beside the shares as a primary (never stored)."""

@@ -106,6 +106,23 @@ STATE_DEPENDENT_400 = {
     107023: "sharing request: accepted, declined, cancelled or expired already",
     107025: "sharing request: declined already, so it cannot be removed",
     107027: "sharing: the caller is not primary of every node",
+    # group sharing
+    107028: "mapping remove: the node is reached through a shared group only (leave the "
+            "group instead)",
+    108037: "group sharing request: accepted, declined, cancelled or expired already",
+    108039: "group sharing request: declined already, so it cannot be removed",
+    108041: "group sharing / node_group: the caller is secondary of the group",
+    108045: "DELETE /v1/user/node_group: remove_sharing=true needs user_name (a dependency "
+            "between query parameters)",
+    108046: "group sharing: the user named is the caller (depends on who is signed in)",
+    108050: "group sharing: no user of that name in the caller's organization",
+    108052: "group sharing: the caller is not primary of every node the group holds",
+    108055: "group unsharing / leave: the share comes from a parent group",
+    108071: "group unsharing / leave: the user has no share of the group (or owns it)",
+    108112: "group sharing: the same group twice in one request",
+    108139: "group sharing: new_role needs transfer: true (a dependency between two body "
+            "values)",
+    108141: "group transfer: only the owner of a top-level group may transfer it",
     # user device groups
     108030: "GET /v1/user/node_group: group_id and group_name exclude each other",
     108009: "PUT /v1/user/node_group: the new parent is the group or one of its sub-groups",
@@ -113,6 +130,20 @@ STATE_DEPENDENT_400 = {
             "too tall)",
     108015: "node_group: the nodes are not all in the parent group",
     108073: "node_group: the parent has 100 sub-groups already",
+    # admin device groups
+    108059: "POST /v1/admin/node_group: a query (node_type/model/fw_version) excludes "
+            "parent_group_id (a dependency between body properties)",
+    108060: "PUT /v1/admin/node_group: node_type/model/fw_version cannot be updated (an "
+            "undocumented property a generated body may carry)",
+    108061: "POST /v1/admin/node_group: a query (node_type/model/fw_version) excludes nodes "
+            "(a dependency between body properties)",
+    108065: "PUT /v1/admin/node_group: regroup on a group that has no query",
+    108067: "PUT /v1/admin/node_group: regroup excludes operation, group_name, description and "
+            "type (a dependency between body properties)",
+    108076: "PUT /v1/admin/node_group: nodes for a dynamic (query-based) group",
+    108149: "POST /v1/admin/node_group: the parent group is a dynamic group",
+    108150: "PUT /v1/admin/node_group: removing nodes the group does not hold",
+    108901: "admin node_group: FFFF-FFFF (every node) is read-only; the id pattern admits it",
 }
 
 

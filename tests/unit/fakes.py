@@ -13,6 +13,8 @@ from types import TracebackType
 from domain.access.model import Permission, Principal, PrincipalKind
 from domain.accounts.model import ApiKey, Organization, Session, User, VerificationCode
 from domain.devices.model import (
+    PRIMARY,
+    SECONDARY,
     MappingRequest,
     Node,
     NodeFilter,
@@ -21,13 +23,16 @@ from domain.devices.model import (
     ParamsHistoryEntry,
     RegistrationToken,
     activity,
+    strongest,
 )
 from domain.errors import Forbidden, Unauthenticated
+from domain.groups.admin.model import AdminGroup
 from domain.groups.model import NodeGroup
-from domain.sharing.model import SharingRequest
+from domain.sharing.model import GroupShare, SharingRequest
 from ports.repositories import SYSTEM_SCOPE
 from ports.services import AccessClaims, OutgoingMessage
-from tests.unit.fake_groups import InMemoryGroups
+from tests.unit.fake_admin_groups import InMemoryAdminGroups
+from tests.unit.fake_groups import InMemoryGroups, InMemoryGroupShares
 
 
 class FakeClock:
@@ -145,6 +150,8 @@ class Store:
     params_history: dict[tuple[str, int], ParamsHistoryEntry] = field(default_factory=dict)
     sharing_requests: dict[str, SharingRequest] = field(default_factory=dict)
     groups: dict[str, NodeGroup] = field(default_factory=dict)
+    admin_groups: dict[str, AdminGroup] = field(default_factory=dict)
+    group_shares: dict[tuple[str, str], GroupShare] = field(default_factory=dict)
 
 
 class _Repo:
@@ -360,7 +367,30 @@ class InMemoryMemberships(_Repo):
     async def add(self, membership: NodeMembership) -> None:
         self.s.memberships[(membership.node_id, membership.user_id)] = copy.deepcopy(membership)
 
+    def _all(self) -> list[NodeMembership]:
+        """Direct memberships and those derived from group shares (the same rule as the
+        SQL adapter: a member node the group's owner holds directly; primary only when
+        both the share and the owner's access are)."""
+        found = [copy.deepcopy(m) for m in self.s.memberships.values() if self.visible(m.org_id)]
+        for (group_id, user_id), share in sorted(self.s.group_shares.items()):
+            group = self.s.groups.get(group_id)
+            if group is None or not self.visible(share.org_id):
+                continue
+            for node_id in group.nodes:
+                own = self.s.memberships.get((node_id, group.owner_id))
+                if own is not None:
+                    role = PRIMARY if share.role == PRIMARY and own.role == PRIMARY \
+                        else SECONDARY
+                    found.append(NodeMembership(node_id=node_id, org_id=share.org_id,
+                                                user_id=user_id, role=role, source=group_id,
+                                                created_at=share.created_at))
+        return sorted(found, key=lambda m: (m.node_id, m.user_id, m.source))
+
     async def get(self, node_id: str, user_id: str) -> NodeMembership | None:
+        return strongest(m for m in self._all() if m.node_id == node_id
+                         and m.user_id == user_id)
+
+    async def get_direct(self, node_id: str, user_id: str) -> NodeMembership | None:
         found = self.s.memberships.get((node_id, user_id))
         return copy.deepcopy(found) if found and self.visible(found.org_id) else None
 
@@ -369,8 +399,12 @@ class InMemoryMemberships(_Repo):
                 if n == node_id and self.visible(m.org_id)]
 
     async def for_user(self, user_id: str) -> Sequence[NodeMembership]:
-        return sorted((copy.deepcopy(m) for (_, u), m in self.s.memberships.items()
-                       if u == user_id and self.visible(m.org_id)), key=lambda m: m.node_id)
+        by_node: dict[str, list[NodeMembership]] = {}
+        for m in self._all():
+            if m.user_id == user_id:
+                by_node.setdefault(m.node_id, []).append(m)
+        return [m for m in (strongest(ms) for _, ms in sorted(by_node.items()))
+                if m is not None]
 
     async def remove(self, node_id: str, user_id: str) -> None:
         self.s.memberships.pop((node_id, user_id), None)
@@ -384,7 +418,7 @@ class InMemoryMemberships(_Repo):
 
     async def members_of(self, node_id: str) -> Sequence[tuple[NodeMembership, str]]:
         return [(m, self.s.users[m.user_id].user_name)
-                for m in sorted(await self.for_node(node_id), key=lambda m: m.user_id)]
+                for m in self._all() if m.node_id == node_id]
 
     async def members_of_many(self, node_ids: Sequence[str]
                               ) -> Sequence[tuple[NodeMembership, str]]:
@@ -431,9 +465,10 @@ class InMemorySharingRequests(_Repo):
             self.s.sharing_requests[request.id] = copy.deepcopy(request)
 
     async def page(self, user_id: str, *, sent: bool, start_id: str | None,
-                   limit: int) -> Sequence[SharingRequest]:
+                   limit: int, kind: str | None = None) -> Sequence[SharingRequest]:
         found = [r for r in self.s.sharing_requests.values() if self.visible(r.org_id)
                  and (r.from_user_id if sent else r.to_user_id) == user_id
+                 and (kind is None or r.kind == kind)
                  and (start_id is None or r.id >= start_id)]
         return [copy.deepcopy(r) for r in sorted(found, key=lambda r: r.id)[:limit]]
 
@@ -483,6 +518,8 @@ class InMemoryUnitOfWork:
         self.params_history = InMemoryParamsHistory(self._work, self._org)
         self.sharing_requests = InMemorySharingRequests(self._work, self._org)
         self.groups = InMemoryGroups(self._work, self._org)
+        self.admin_groups = InMemoryAdminGroups(self._work, self._org)
+        self.group_shares = InMemoryGroupShares(self._work, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

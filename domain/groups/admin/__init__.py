@@ -1,0 +1,1 @@
+"""Admin device groups: organization-wide groups, static or query-based."""
