@@ -14,11 +14,10 @@ from strawberry.scalars import JSON
 from domain.devices.group_sharing import GroupPeople, GroupSharing
 from domain.devices.model import PRIMARY, SECONDARY
 from domain.devices.sharing_requests import MAX_REQUESTS_PAGE
-from domain.errors import ValidationFailed
 from domain.sharing.model import SharingRequest
 from graphql_api.context import Ctx, uses
-from graphql_api.sharing import SharingDirection, SharingRequestStatus
-from graphql_api.types import OkPayload, PageInfo, decode_cursor, encode_cursor
+from graphql_api.sharing import RequestWindow, SharingDirection, SharingRequestStatus
+from graphql_api.types import OkPayload, PageInfo, encode_cursor
 
 
 @strawberry.enum(description="The caller's role on a group: PRIMARY (its owner, or shared "
@@ -144,24 +143,12 @@ class GroupSharingQueries:
                                      first: int = MAX_REQUESTS_PAGE, after: str | None = None
                                      ) -> GroupSharingRequestConnection:
         ctx = info.context
-        anchor = None
-        if after is not None and (anchor := decode_cursor(after)) is None:
-            raise ValidationFailed("after is not a valid cursor", reason="invalid_cursor")
-        if not 1 <= first <= MAX_REQUESTS_PAGE:
-            raise ValidationFailed(f"first must be 1..{MAX_REQUESTS_PAGE}",
-                                   reason="invalid_page")
-        # the use case pages from an inclusive start: read one more and drop the anchor
-        size = min(first + 1, MAX_REQUESTS_PAGE) if anchor is not None else first
-        page = await ctx.devices.group_sharing.list_requests(
-            await ctx.caller(), sent=direction == SharingDirection.SENT,
-            start_request_id=anchor, num_records=size)
-        requests = [r for r in page.requests if r.id != anchor]
+        window = await RequestWindow.read(ctx.devices.group_sharing.list_requests,
+                                          await ctx.caller(), direction, first, after)
         edges = [GroupSharingRequestEdge(
-            cursor=encode_cursor(r.id), node=GroupSharingRequestType.of(r, page.group_names))
-            for r in requests[:first]]
-        return GroupSharingRequestConnection(edges=edges, page_info=PageInfo.of(
-            [e.cursor for e in edges], has_previous=anchor is not None,
-            has_next=page.next_request_id is not None or len(requests) > first))
+            cursor=encode_cursor(r.id), node=GroupSharingRequestType.of(r, window.page.group_names))
+            for r in window.requests]
+        return GroupSharingRequestConnection(edges=edges, page_info=window.page_info(edges))
 
 
 @strawberry.type

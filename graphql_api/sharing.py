@@ -4,13 +4,18 @@ the use cases named in "uses", and map the result."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
+from domain.access.model import Caller
 from domain.devices.sharing import MAX_REQUESTS_PAGE, NodeSharing, NodeSharingView
+from domain.devices.sharing_requests import RequestPage
 from domain.errors import ValidationFailed
 from domain.sharing.model import SharingRequest
 from graphql_api.context import Ctx, uses
@@ -115,6 +120,38 @@ class SharingRequestPayload:
     request: SharingRequestType
 
 
+@dataclass(frozen=True, slots=True)
+class RequestWindow:
+    """One page of sharing requests (node or group) for a Relay connection: the use case
+    pages from an inclusive start, so the anchor is read again and dropped."""
+
+    requests: list[SharingRequest]
+    page: RequestPage
+    anchored: bool
+    more: bool
+
+    @classmethod
+    async def read(cls, list_requests: Callable[..., Awaitable[RequestPage]], caller: Caller,
+                   direction: SharingDirection, first: int, after: str | None
+                   ) -> RequestWindow:
+        anchor = None
+        if after is not None and (anchor := decode_cursor(after)) is None:
+            raise ValidationFailed("after is not a valid cursor", reason="invalid_cursor")
+        if not 1 <= first <= MAX_REQUESTS_PAGE:
+            raise ValidationFailed(f"first must be 1..{MAX_REQUESTS_PAGE}",
+                                   reason="invalid_page")
+        size = min(first + 1, MAX_REQUESTS_PAGE) if anchor is not None else first
+        page = await list_requests(caller, sent=direction == SharingDirection.SENT,
+                                   start_request_id=anchor, num_records=size)
+        requests = [r for r in page.requests if r.id != anchor]
+        return cls(requests[:first], page, anchor is not None,
+                   page.next_request_id is not None or len(requests) > first)
+
+    def page_info(self, edges: Sequence[Any]) -> PageInfo:
+        return PageInfo.of([e.cursor for e in edges], has_previous=self.anchored,
+                           has_next=self.more)
+
+
 @strawberry.type
 class SharingQueries:
     @strawberry.field(description="Sharing requests the caller sent or received, by id.",
@@ -124,23 +161,11 @@ class SharingQueries:
                                first: int = MAX_REQUESTS_PAGE, after: str | None = None
                                ) -> SharingRequestConnection:
         ctx = info.context
-        anchor = None
-        if after is not None and (anchor := decode_cursor(after)) is None:
-            raise ValidationFailed("after is not a valid cursor", reason="invalid_cursor")
-        if not 1 <= first <= MAX_REQUESTS_PAGE:
-            raise ValidationFailed(f"first must be 1..{MAX_REQUESTS_PAGE}",
-                                   reason="invalid_page")
-        # the use case pages from an inclusive start: read one more and drop the anchor
-        size = min(first + 1, MAX_REQUESTS_PAGE) if anchor is not None else first
-        page = await ctx.devices.sharing.list_requests(
-            await ctx.caller(), sent=direction == SharingDirection.SENT,
-            start_request_id=anchor, num_records=size)
-        requests = [r for r in page.requests if r.id != anchor]
+        window = await RequestWindow.read(ctx.devices.sharing.list_requests,
+                                          await ctx.caller(), direction, first, after)
         edges = [SharingRequestEdge(cursor=encode_cursor(r.id), node=SharingRequestType.of(r))
-                 for r in requests[:first]]
-        return SharingRequestConnection(edges=edges, page_info=PageInfo.of(
-            [e.cursor for e in edges], has_previous=anchor is not None,
-            has_next=page.next_request_id is not None or len(requests) > first))
+                 for r in window.requests]
+        return SharingRequestConnection(edges=edges, page_info=window.page_info(edges))
 
 
 @strawberry.type

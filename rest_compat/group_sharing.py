@@ -23,7 +23,14 @@ from domain.sharing.model import (
 from rest_compat import schemas as s
 from rest_compat.http import Authenticate, bool_param, caller_for, json_body, success
 from rest_compat.operations import Operation
-from rest_compat.sharing import REQUEST_ID, SHARE_RESPONSE, STR_LIST, page_size, request_entry
+from rest_compat.sharing import (
+    REQUEST_ID,
+    REQUEST_LIST_QUERY,
+    SHARE_RESPONSE,
+    STR_LIST,
+    page_size,
+    request_entry,
+)
 
 TAG = "Device grouping"
 GROUP_ID = {"type": "string", "pattern": RECORD_ID_PATTERN}
@@ -207,15 +214,5 @@ def group_sharing_operations(devices: DeviceUseCases, authenticate: Authenticate
                   summary="Group sharing requests the user sent (primary_user=true) or "
                           "received",
                   uses=(sharing.list_requests,),
-                  query=({"name": "request_id", "in": "query", "schema": REQUEST_ID},
-                         {"name": "primary_user", "in": "query", "schema": FLAG,
-                          "x-fleetgate-handler-validates": True},
-                         {"name": "start_request_id", "in": "query",
-                          "schema": {"type": "string", "maxLength": 64}},
-                         {"name": "start_user_name", "in": "query",
-                          "schema": {"type": "string", "maxLength": 254}},
-                         {"name": "num_records", "in": "query", "schema": {
-                             "type": "string", "description": "1..10 (default 10); an "
-                                                              "invalid value means 10"}}),
-                  responses={200: GROUP_REQUESTS}),
+                  query=REQUEST_LIST_QUERY, responses={200: GROUP_REQUESTS}),
     ]

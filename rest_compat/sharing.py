@@ -60,6 +60,18 @@ REQUESTS = s.obj({"sharing_requests": {"type": "array", "items": s.obj({
     "next_request_id": s.STR, "next_user_name": s.STR}, ("sharing_requests",))
 
 
+REQUEST_LIST_QUERY = (
+    {"name": "request_id", "in": "query", "schema": REQUEST_ID},
+    {"name": "primary_user", "in": "query", "schema": {"type": "string",
+                                                       "enum": ["true", "false"]},
+     "x-fleetgate-handler-validates": True},
+    {"name": "start_request_id", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+    {"name": "start_user_name", "in": "query", "schema": {"type": "string", "maxLength": 254}},
+    {"name": "num_records", "in": "query", "schema": {
+        "type": "string", "description": "1..10 (default 10); an invalid value means 10"}})
+"""The query of both request listings (nodes and groups)."""
+
+
 def request_entry(request: SharingRequest) -> dict[str, object]:
     entry: dict[str, object] = {
         "request_id": request.id, "request_status": request.status,
@@ -169,18 +181,7 @@ def sharing_operations(devices: DeviceUseCases, authenticate: Authenticate,
                   operation_id="getUserNodeSharingRequest", tag=TAG,
                   summary="Sharing requests the user sent (primary_user=true) or received",
                   uses=(sharing.list_requests,),
-                  query=({"name": "request_id", "in": "query", "schema": REQUEST_ID},
-                         {"name": "primary_user", "in": "query",
-                          "schema": {"type": "string", "enum": ["true", "false"]},
-                          "x-fleetgate-handler-validates": True},
-                         {"name": "start_request_id", "in": "query",
-                          "schema": {"type": "string", "maxLength": 64}},
-                         {"name": "start_user_name", "in": "query",
-                          "schema": {"type": "string", "maxLength": 254}},
-                         {"name": "num_records", "in": "query", "schema": {
-                             "type": "string", "description": "1..10 (default 10); an "
-                                                              "invalid value means 10"}}),
-                  responses={200: REQUESTS}),
+                  query=REQUEST_LIST_QUERY, responses={200: REQUESTS}),
         Operation(method="DELETE", path="/v1/user/nodes/sharing", handler=unshare,
                   operation_id="RemoveUserNodeSharing", tag=TAG,
                   summary="A primary removes a user's access to nodes; a secondary leaves",
