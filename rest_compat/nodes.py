@@ -31,11 +31,14 @@ TAG_LIST = {"type": "array", "maxItems": 64, "items": {
 METADATA = {"type": "object", "description": "custom metadata (thing-shadow merge: null "
                                               "deletes a key, nested objects merge, arrays "
                                               "replace)"}
+GROUP_ID = {"type": "string", "pattern": RECORD_ID_PATTERN,
+            "description": "one of the user's own groups: the node joins it (and the groups "
+                           "above it) once the mapping is confirmed"}
 MAPPING_REQUEST = s.obj({
     "node_id": NODE_ID,
     "secret_key": {"type": "string", "minLength": 1, "maxLength": 256},
     "operation": {"type": "string", "enum": ["add", "remove"]},
-    "tags": TAG_LIST, "metadata": METADATA,
+    "tags": TAG_LIST, "metadata": METADATA, "group_id": GROUP_ID,
 }, ("node_id", "operation"), allOf=[{"if": {"properties": {"operation": {"const": "add"}}},
                                      "then": {"required": ["secret_key"]}}])
 MAPPING_RESPONSE = s.obj({"status": {"type": "string", "enum": ["success"]},
@@ -52,7 +55,7 @@ VERIFY_REQUEST = s.obj({
     "request_id": {"type": "string", "pattern": RECORD_ID_PATTERN},
     "challenge_response": {"type": "string", "minLength": 1, "maxLength": 2048,
                            "description": "hex signature of the challenge by the node's key"},
-    "node_id": NODE_ID, "tags": TAG_LIST, "metadata": METADATA},
+    "node_id": NODE_ID, "tags": TAG_LIST, "metadata": METADATA, "group_id": GROUP_ID},
     ("request_id", "challenge_response", "node_id"))
 UPDATE_NODE = s.obj({"tags": TAG_LIST, "metadata": {
     "type": ["object", "null"], "description": METADATA["description"] + "; null deletes all"}},
@@ -140,7 +143,8 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
         result = await nodes.map_node(caller, node_id=body["node_id"],
                                       operation=body["operation"],
                                       secret_key=body.get("secret_key"),
-                                      tags=body.get("tags"), metadata=body.get("metadata"))
+                                      tags=body.get("tags"), metadata=body.get("metadata"),
+                                      group_id=body.get("group_id"))
         return success(f"User node mapping request {result.status}", request_id=result.id,
                        request_status=result.status)
 
@@ -157,7 +161,7 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
         await devices.mapping.verify_challenge(
             caller, request_id=body["request_id"], node_id=body["node_id"],
             challenge_response=body["challenge_response"], tags=body.get("tags"),
-            metadata=body.get("metadata"))
+            metadata=body.get("metadata"), group_id=body.get("group_id"))
         return success("User node mapping request confirmed")
 
     async def update_node(request: Request) -> Response:

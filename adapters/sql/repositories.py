@@ -586,7 +586,8 @@ def _mapping_request(row: Any) -> MappingRequest:
                           kind=row.kind, secret_hash=row.secret_hash or "",
                           challenge=row.challenge or "", expires_at=aware(row.expires_at),
                           tags=list(extras.get("tags", [])), metadata=extras.get("metadata"),
-                          reset=bool(extras.get("reset", False)))
+                          reset=bool(extras.get("reset", False)),
+                          group_id=extras.get("group_id"))
 
 
 def _mapping_values(request: MappingRequest) -> dict[str, Any]:
@@ -597,6 +598,8 @@ def _mapping_values(request: MappingRequest) -> dict[str, Any]:
         extras["metadata"] = request.metadata
     if request.reset:
         extras["reset"] = True
+    if request.group_id is not None:
+        extras["group_id"] = request.group_id
     return {"user_id": request.user_id, "node_id": request.node_id,
             "operation": request.operation, "status": request.status, "kind": request.kind,
             "secret_hash": request.secret_hash or None, "challenge": request.challenge or None,

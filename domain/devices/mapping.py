@@ -35,6 +35,7 @@ from domain.devices.model import (
     check_tags,
 )
 from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from domain.groups.model import MAX_DEPTH, GroupTree
 from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
 from domain.shadow import merge_shadow
@@ -56,15 +57,51 @@ class MappingExtras:
 
     tags: list[str]
     metadata: dict[str, Any] | None
+    group_id: str | None = None
 
 
-def check_extras(tags: object = None, metadata: object = None) -> MappingExtras:
+def check_extras(tags: object = None, metadata: object = None,
+                 group_id: object = None) -> MappingExtras:
     checked_tags = check_tags(tags) if tags is not None else []
+    if group_id is not None and (not isinstance(group_id, str) or not is_record_id(group_id)):
+        raise ValidationFailed("Invalid group id", reason="invalid_body")
     if metadata is not None and not isinstance(metadata, dict):
         raise ValidationFailed("metadata must be a JSON object", reason="invalid_body")
     if metadata is not None and nesting_exceeds(metadata, 8):
         raise ValidationFailed("metadata nests too deep", reason="invalid_body")
-    return MappingExtras(tags=checked_tags, metadata=metadata)
+    return MappingExtras(tags=checked_tags, metadata=metadata,
+                         group_id=group_id if isinstance(group_id, str) else None)
+
+
+async def check_own_group(uow: UnitOfWork, extras: MappingExtras, user_id: str) -> None:
+    """A group named by a mapping request is one of the user's own (else NOT_FOUND, as for
+    anyone else's group): the group passes the node on to those it is shared with."""
+    if extras.group_id is not None:
+        group = await uow.groups.get(extras.group_id)
+        if group is None or group.owner_id != user_id:
+            raise NotFound("Group does not exist", reason="group_not_found")
+
+
+async def join_group(uow: UnitOfWork, node_id: str, user_id: str, group_id: str) -> bool:
+    """Puts a newly mapped node in one of the user's groups and in the groups above it (a
+    sub-group holds only its parent's nodes). False, and nothing written, when the group is
+    gone or mutual exclusion forbids it: the mapping itself stands."""
+    group = await uow.groups.get(group_id)
+    if group is None or group.owner_id != user_id:
+        return False
+    tree = GroupTree(await uow.groups.for_owner(user_id))
+    chain = [tree.by_id[group.id]]
+    while chain[-1].parent_id in tree.by_id and len(chain) < MAX_DEPTH:
+        chain.append(tree.by_id[chain[-1].parent_id or ""])
+    changed = [g for g in chain if g.add_nodes([node_id])]
+    try:
+        for member in changed:
+            tree.check_exclusive(member)
+    except Conflict:
+        return False
+    for member in changed:
+        await uow.groups.save(member)
+    return True
 
 
 def check_secret_key(secret_key: object) -> str:
@@ -101,6 +138,8 @@ async def grant_primary(uow: UnitOfWork, node: Node, user_id: str, now: datetime
         await uow.memberships.remove(node.id, user_id)  # a secondary becoming primary
         await uow.memberships.add(NodeMembership(node_id=node.id, org_id=node.org_id,
                                                  user_id=user_id, role=PRIMARY, created_at=now))
+    if extras is not None and extras.group_id is not None:
+        await join_group(uow, node.id, user_id, extras.group_id)
     if extras is not None and (extras.tags or extras.metadata is not None):
         if extras.tags:
             node.add_tags(extras.tags)
@@ -114,7 +153,8 @@ async def confirm(uow: UnitOfWork, request: MappingRequest, node: Node, now: dat
                   reset: bool) -> bool:
     """Confirms a pending request (discarded when the node has another owner); True when
     the user now owns the node."""
-    extras = MappingExtras(tags=request.tags, metadata=request.metadata)
+    extras = MappingExtras(tags=request.tags, metadata=request.metadata,
+                           group_id=request.group_id)
     granted = await grant_primary(uow, node, request.user_id, now, reset=reset, extras=extras)
     request.status = CONFIRMED if granted else DISCARDED
     await uow.mapping_requests.save(request)
@@ -178,7 +218,8 @@ class NodeMapping:
     @requires("/v1/user/nodes/mapping/verify", "POST")
     async def verify_challenge(self, caller: Caller, *, request_id: object, node_id: object,
                                challenge_response: object, tags: object = None,
-                               metadata: object = None) -> MappingRequest:
+                               metadata: object = None, group_id: object = None
+                               ) -> MappingRequest:
         """Confirms a challenge request when challenge_response is the challenge signed by
         the node's key; the caller becomes the node's primary.
 
@@ -195,7 +236,7 @@ class NodeMapping:
         if not isinstance(challenge_response, str) or not challenge_response:
             raise ValidationFailed("Invalid challenge response for node mapping confirmation "
                                    "request", reason="invalid_challenge_response")
-        extras = check_extras(tags, metadata)
+        extras = check_extras(tags, metadata, group_id)
         now = self._clock.now()
         async with self._uow(principal.org_id) as uow:
             request = await uow.mapping_requests.get(request_id) \
@@ -222,8 +263,10 @@ class NodeMapping:
                 raise ValidationFailed("Invalid challenge response for node mapping "
                                        "confirmation request",
                                        reason="invalid_challenge_response")
+            await check_own_group(uow, extras, user_id)
             request.node_id, request.tags, request.metadata = checked, extras.tags, \
                 extras.metadata
+            request.group_id = extras.group_id
             if not await confirm(uow, request, node, now, reset=False):
                 raise Conflict("Node is already mapped to another user",
                                reason="node_already_mapped")

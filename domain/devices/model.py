@@ -337,6 +337,8 @@ class MappingRequest:
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] | None = None
     reset: bool = False
+    group_id: str | None = None
+    """A group of the user's own that the node joins once the mapping is confirmed."""
 
     def status_at(self, now: datetime) -> str:
         if self.status == REQUESTED and self.expires_at is not None and now >= self.expires_at:

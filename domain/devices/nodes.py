@@ -10,6 +10,7 @@ from domain.accounts.tokens import sha256_hex
 from domain.devices.mapping import (
     DEFAULT_TTL_SECONDS,
     check_extras,
+    check_own_group,
     check_secret_key,
     confirm,
     expiry,
@@ -92,7 +93,7 @@ class UserNodes:
     @requires("/v1/user/nodes/mapping", "PUT")
     async def map_node(self, caller: Caller, *, node_id: object, operation: object,
                        secret_key: object = None, tags: object = None,
-                       metadata: object = None) -> MappingRequest:
+                       metadata: object = None, group_id: object = None) -> MappingRequest:
         """Adds or removes the caller's mapping to a node.
 
         - add with the secret_key issued at provisioning: confirmed at once, the caller
@@ -128,8 +129,10 @@ class UserNodes:
                     await forget_node_data(uow, checked)
             else:
                 secret = check_secret_key(secret_key)
-                extras = check_extras(tags, metadata)
+                extras = check_extras(tags, metadata, group_id)
+                await check_own_group(uow, extras, user_id)
                 request.tags, request.metadata = extras.tags, extras.metadata
+                request.group_id = extras.group_id
                 node = await uow.nodes.get(checked)
                 secrets = await uow.nodes.secrets(checked)
                 if node is None or secrets is None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
+
 from tests.conftest import Env
 
 OWNER, GUEST, OTHER, STRANGER, FOREIGN = ("owner@example.com", "guest@example.com",
@@ -302,3 +304,108 @@ async def test_bad_group_sharing_input_gets_stable_codes_and_writes_nothing(env:
     assert await reads(env, world.h(GUEST), world.nodes[0]) == 404
     r = await env.client.get("/v1/user/node_group/sharing?metadata=true", headers=h)
     assert all(e["users"]["secondary"] == [] for e in r.json()["group_sharing"])
+
+
+ROLES = (OWNER, OTHER, GUEST, STRANGER, FOREIGN)
+# (operation, expected status for the owner, a primary sharee, a secondary sharee, a stranger
+# in the organization, a user of another organization)
+MATRIX = [
+    ("share_group", (200, 200, 400, 404, 404)),
+    ("read_group", (200, 200, 200, 404, 404)),
+    ("read_sub_group", (200, 200, 200, 404, 404)),
+    ("rename_group", (200, 200, 400, 404, 404)),
+    ("add_owner_node", (200, 200, 400, 404, 404)),
+    ("who_shares_group", (200, 200, 200, 404, 404)),
+    ("respond_to_request", (404, 404, 404, 404, 404)),  # only its receiver (STRANGER's is
+    ("cancel_request", (200, 404, 404, 404, 404)),      # tried by STRANGER below as well)
+    ("list_request", (200, 404, 404, 404, 404)),
+    ("remove_primary_sharee", (200, 200, 400, 404, 404)),  # itself: leaving
+    ("leave", (400, 200, 200, 404, 404)),
+    ("read_node", (200, 200, 200, 404, 404)),
+    ("control_node", (200, 200, 200, 404, 404)),
+    ("share_node_itself", (200, 400, 400, 404, 404)),
+]
+
+
+@pytest.mark.parametrize(("operation", "expected"), MATRIX, ids=[m[0] for m in MATRIX])
+async def test_every_group_operation_for_every_kind_of_user(
+        env: Env, operation: str, expected: tuple[int, ...]) -> None:
+    world = await setup(env)
+    await share(env, world, OTHER, primary=True)
+    await share(env, world, GUEST)
+    client, group, node = env.client, world.group, world.nodes[0]
+    third = "third@example.com"
+    world.headers[third] = {"Authorization": await env.user(third)}
+    for role, status in zip(ROLES, expected, strict=True):
+        r = await client.put("/v1/user/node_group/sharing", headers=world.h(OWNER),
+                             json={"groups": [group], "user_name": third})
+        pending = r.json()["request_id"]
+        h = world.h(role)
+        if operation == "share_group":
+            r = await client.put("/v1/user/node_group/sharing", headers=h,
+                                 json={"groups": [group], "user_name": third})
+        elif operation == "read_group":
+            r = await client.get(f"/v1/user/node_group?group_id={group}", headers=h)
+        elif operation == "read_sub_group":
+            r = await client.get(f"/v1/user/node_group?group_id={world.sub}", headers=h)
+        elif operation == "rename_group":
+            r = await client.put(f"/v1/user/node_group?group_id={group}", headers=h,
+                                 json={"description": f"by {role}"})
+        elif operation == "add_owner_node":
+            r = await client.put(f"/v1/user/node_group?group_id={group}", headers=h,
+                                 json={"operation": "add", "nodes": [world.nodes[2]]})
+        elif operation == "who_shares_group":
+            r = await client.get(f"/v1/user/node_group/sharing?group_id={group}", headers=h)
+        elif operation == "respond_to_request":
+            r = await client.put("/v1/user/node_group/sharing/requests", headers=h,
+                                 json={"request_id": pending, "accept": False})
+        elif operation == "cancel_request":
+            r = await client.delete(
+                f"/v1/user/node_group/sharing/requests?request_id={pending}", headers=h)
+        elif operation == "list_request":
+            r = await client.get(f"/v1/user/node_group/sharing/requests?request_id={pending}",
+                                 headers=h)
+        elif operation == "remove_primary_sharee":
+            r = await client.delete(f"/v1/user/node_group/sharing?groups={group}"
+                                    f"&user_name={OTHER}", headers=h)
+            if r.status_code == 200:
+                await share(env, world, OTHER, primary=True)
+        elif operation == "leave":
+            r = await client.delete(f"/v1/user/node_group?group_id={group}&leave=true",
+                                    headers=h)
+            if r.status_code == 200:
+                await share(env, world, role, primary=role == OTHER)
+        elif operation == "read_node":
+            r = await client.get(f"/v1/user/nodes/params?node_id={node}", headers=h)
+        elif operation == "control_node":
+            r = await client.put(f"/v1/user/nodes/params?node_id={node}", headers=h,
+                                 json={"Light": {"Power": True}})
+        else:  # node-level sharing needs one's own primary access, not a group's
+            r = await client.put("/v1/user/nodes/sharing/requests", headers=h,
+                                 json={"nodes": [node], "user_name": third})
+        assert r.status_code == status, (operation, role, r.text)
+    if operation == "respond_to_request":  # ...and the receiver can
+        r = await client.put("/v1/user/node_group/sharing/requests", headers=world.h(third),
+                             json={"request_id": pending, "accept": True})
+        assert r.status_code == 200
+
+
+async def test_a_node_mapped_into_a_shared_group_reaches_its_sharees(env: Env) -> None:
+    world = await setup(env)
+    await share(env, world, GUEST)
+    node = await env.provision_node()
+    # another user's group: not found, and nothing is mapped
+    r = await env.client.put("/v1/user/nodes/mapping", headers=world.h(GUEST), json={
+        "node_id": node.node_id, "secret_key": node.secret_key, "operation": "add",
+        "group_id": world.group})
+    assert r.status_code == 404 and r.json()["error_code"] == 108023
+    r = await env.client.put("/v1/user/nodes/mapping", headers=world.h(OWNER), json={
+        "node_id": node.node_id, "secret_key": node.secret_key, "operation": "add",
+        "group_id": world.sub})
+    assert r.status_code == 200, r.text
+    # it joined the sub-group and the group above it, so the guest reaches it at once
+    for group in (world.sub, world.group):
+        r = await env.client.get(f"/v1/user/node_group?group_id={group}&node_list=true",
+                                 headers=world.h(OWNER))
+        assert node.node_id in r.json()["groups"][0]["nodes"]
+    assert await reads(env, world.h(GUEST), node.node_id) == 200
