@@ -15,7 +15,15 @@ from domain.groups.admin.model import ALL_NODES, MAX_QUERY_VALUE, AdminGroup
 from domain.groups.model import MAX_DESCRIPTION, MAX_NAME, MAX_TYPE
 from rest_compat import schemas as s
 from rest_compat.admin_nodes import node_info
-from rest_compat.groups import DOCUMENT, GROUP_ID, GROUP_ID_QUERY, GROUP_NAME, NODES
+from rest_compat.groups import (
+    DOCUMENT,
+    GROUP_ID,
+    GROUP_ID_QUERY,
+    GROUP_NAME,
+    NODES,
+    explain_group_body,
+    group_id_param,
+)
 from rest_compat.http import Authenticate, bool_param, caller_for, json_body, success
 from rest_compat.operations import Operation
 from rest_compat.schemas import Violation
@@ -60,34 +68,13 @@ GROUP_LIST = s.obj({"groups": {"type": "array", "items": SUB_GROUP},
 FLAG = {"type": "string", "enum": ["true", "false"]}
 
 
-def _explain(violation: Violation, _body: dict[str, Any]) -> ValidationFailed:
-    """RainMaker's failure for the first rule a group body breaks."""
-    if violation.field == "group_name" and violation.missing:
-        return ValidationFailed("Group name is missing", reason="group_name_missing")
-    if violation.field == "group_name":
-        return ValidationFailed("Invalid group name. Group name must be 1 to 256 characters "
-                                "long and \\#$| are not allowed.", reason="invalid_group_name")
-    if violation.field == "nodes":
-        return ValidationFailed("Number of nodes specified should be between 1 and 100",
-                                reason="invalid_group_nodes")
-    if violation.field == "description":
-        return ValidationFailed("The length of group description must be less than 500 "
-                                "characters", reason="invalid_group_description")
-    if violation.field == "operation":
-        return ValidationFailed("Invalid operation specified.[Valid operation values are "
-                                "add/remove]", reason="invalid_group_operation")
+def _explain(violation: Violation, body: dict[str, Any]) -> ValidationFailed:
+    """The user-group failures, with regroup among the fields an update may name."""
     if violation.keyword == "anyOf":
         return ValidationFailed("Either group name, type, description, mutually_exclusive, "
                                 "custom_data, regroup [true] or operation needs to specified",
                                 reason="group_update_empty")
-    return ValidationFailed("Invalid request body", reason="invalid_body")
-
-
-def _group_id(request: Request) -> str:
-    value = request.query_params.get("group_id")
-    if not value:
-        raise ValidationFailed("Group id is missing", reason="group_id_missing")
-    return value
+    return explain_group_body(violation, body)
 
 
 def _entry(group: AdminGroup, page: AdminGroupPage) -> dict[str, object]:
@@ -127,7 +114,7 @@ def admin_group_operations(devices: DeviceUseCases, authenticate: Authenticate,
 
     async def update(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
-        group_id = _group_id(request)
+        group_id = group_id_param(request)
         body = await json_body(request, max_bytes=max_body, schema=UPDATE_GROUP,
                                explain=_explain)
         fields = {("name" if k == "group_name" else k): body.get(k, UNSET)
@@ -162,7 +149,7 @@ def admin_group_operations(devices: DeviceUseCases, authenticate: Authenticate,
 
     async def delete(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
-        await groups.delete_group(caller, group_id=_group_id(request))
+        await groups.delete_group(caller, group_id=group_id_param(request))
         return success("Group deleted successfully")
 
     return [

@@ -66,7 +66,8 @@ GROUP_ID_QUERY = {"name": "group_id", "in": "query", "required": True, "schema":
                   "x-fleetgate-handler-validates": True}
 
 
-def _explain(violation: Violation, _body: dict[str, Any]) -> ValidationFailed:
+def explain_group_body(violation: Violation, _body: dict[str, Any]) -> ValidationFailed:
+    """RainMaker's failure for the first rule a group body breaks (user and admin groups)."""
     if violation.field == "group_name" and violation.missing:
         return ValidationFailed("Group name is missing", reason="group_name_missing")
     if violation.field == "group_name":
@@ -88,7 +89,7 @@ def _explain(violation: Violation, _body: dict[str, Any]) -> ValidationFailed:
     return ValidationFailed("Invalid request body", reason="invalid_body")
 
 
-def _group_id(request: Request) -> str:
+def group_id_param(request: Request) -> str:
     value = request.query_params.get("group_id")
     if not value:
         raise ValidationFailed("Group id is missing", reason="group_id_missing")
@@ -133,7 +134,7 @@ def group_operations(devices: DeviceUseCases, authenticate: Authenticate,
     async def create(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
         body = await json_body(request, max_bytes=max_body, schema=CREATE_GROUP,
-                               explain=_explain)
+                               explain=explain_group_body)
         group = await groups.create_group(
             caller, name=body["group_name"], nodes=body.get("nodes"),
             parent_id=body.get("parent_group_id"), type=body.get("type"),
@@ -144,9 +145,9 @@ def group_operations(devices: DeviceUseCases, authenticate: Authenticate,
 
     async def update(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
-        group_id = _group_id(request)
+        group_id = group_id_param(request)
         body = await json_body(request, max_bytes=max_body, schema=UPDATE_GROUP,
-                               explain=_explain)
+                               explain=explain_group_body)
         renamed = {"group_name": "name", "parent_group_id": "parent_id",
                    "group_metadata": "metadata"}
         fields = {renamed.get(k, k): body.get(k, UNSET)
@@ -179,7 +180,7 @@ def group_operations(devices: DeviceUseCases, authenticate: Authenticate,
 
     async def delete(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
-        group_id = _group_id(request)
+        group_id = group_id_param(request)
         if _flag(request, "leave"):
             await devices.group_sharing.leave_group(caller, group_id=group_id)
             return success("Group left successfully")
