@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench bench-ingest bench-access clean
+.PHONY: run test lint bench bench-ingest bench-access bench-authz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench-ingest: $(STAMP)
 # resolving access through 50 shared groups (2k vs 20k nodes) vs direct memberships; DATABASE_URL=...
 bench-access: $(STAMP)
 	$(BIN)/python -m bench.access
+
+# one authorization decision at 10 / 1k / 10k org rules vs plain pycasbin; its share of GraphQL nodes
+bench-authz: $(STAMP)
+	$(BIN)/python -m bench.authz
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

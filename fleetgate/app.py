@@ -21,12 +21,13 @@ from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
 from fleetgate import __version__
 from fleetgate.bootstrap import run_demo_devices
+from fleetgate.catalogue import graphql_uses
 from fleetgate.container import Container
 from fleetgate.device_runtime import DeviceRuntime
 from fleetgate.settings import Settings
 from graphql_api.schema import build_schema
 from graphql_api.view import FleetgateGraphQL
-from rest_compat.app import EXCEPTION_HANDLERS, build_routes, rest_operations
+from rest_compat.app import EXCEPTION_HANDLERS, build_routes, preauthorizer, rest_operations
 
 log = logging.getLogger("fleetgate")
 
@@ -75,7 +76,9 @@ async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
 def account_use_cases(container: Container) -> AccountUseCases:
     return AccountUseCases(registration=container.registration(),
                            sessions=container.sessions(), profiles=container.profiles(),
-                           api_keys=container.api_keys())
+                           api_keys=container.api_keys(),
+                           admin_users=container.admin_users(),
+                           access=container.roles_policies())
 
 
 def device_use_cases(container: Container) -> DeviceUseCases:
@@ -104,9 +107,11 @@ def create_app(settings: Settings, *, container: Container | None = None,
     graphql = FleetgateGraphQL(schema, accounts, devices, production=settings.production,
                                allowed_origins=settings.cors_origins,
                                events=container.events())
+    operations = rest_operations(accounts, devices, max_body=settings.max_body_bytes)
+    container.catalogue().load(operations, graphql_uses(schema))
     routes: list[Any] = build_routes(
-        rest_operations(accounts, devices, max_body=settings.max_body_bytes),
-        version=__version__)
+        operations, version=__version__,
+        preauthorize=preauthorizer(accounts.sessions.authenticate, container.authorizer()))
     routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))
     routes.append(WebSocketRoute("/graphql", graphql))  # subscriptions: graphql-transport-ws
     routes.append(Route("/healthz", _health, methods=["GET"]))
@@ -116,6 +121,7 @@ def create_app(settings: Settings, *, container: Container | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await container.authorizer().reload()
+        await container.policy_watcher().start()
         devices_runtime = DeviceRuntime(settings, container) if start_mqtt else None
         if devices_runtime is not None:
             await devices_runtime.start()
@@ -132,6 +138,7 @@ def create_app(settings: Settings, *, container: Container | None = None,
                 await asyncio.wait({demo}, timeout=5)
             if devices_runtime is not None:
                 await devices_runtime.stop()
+            await container.policy_watcher().stop()
             await container.engine().dispose()
 
     middleware = [Middleware(GraphQLBodyLimit, max_bytes=settings.max_body_bytes)]

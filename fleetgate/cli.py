@@ -1,10 +1,12 @@
-"""Operator commands: `fleetgate serve | migrate | user create | apikey create`."""
+"""Operator commands: `fleetgate serve | migrate | user create | apikey create |
+policy check | policy export | policy import`."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -140,6 +142,61 @@ def apikey_create(org: str, name: str) -> None:
         return issued.key
 
     click.echo(_run(work))
+
+
+@main.group(help="Check, export and import organization policies (policies/README.md).")
+def policy() -> None:
+    pass
+
+
+@policy.command(name="check", help="Lint a policy JSON file and run its decision table "
+                                   "(--table, or FILE's stem + .table.yaml next to it).")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--table", "table", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def policy_check(file: Path, table: Path | None) -> None:
+    from fleetgate.policy_tools import check_file
+
+    ok, lines = check_file(file, table)
+    for line in lines:
+        click.echo(line)
+    sys.exit(0 if ok else 1)
+
+
+def _org_access(org: str, directory: Path, action: str) -> list[str]:
+    from fleetgate.app import create_app
+    from fleetgate.policy_tools import export_org, import_org, operator
+
+    async def work(container: Container) -> list[str]:
+        await migrate(container)
+        create_app(Settings.from_env(), container=container)  # fills the API catalogue
+        await container.authorizer().reload()
+        organization = await container.registration().find_organization(org)
+        run = export_org if action == "export" else import_org
+        return await run(container.roles_policies(), operator(organization.id), directory)
+
+    return _run(work)
+
+
+@policy.command(name="export", help="Write an organization's policies (DIR/policies/*.json) "
+                                    "and roles (DIR/roles.yaml).")
+@click.option("--org", "org", required=True, help="Organization name.")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def policy_export(org: str, directory: Path) -> None:
+    for path in _org_access(org, directory, "export"):
+        click.echo(f"wrote {path}")
+
+
+@policy.command(name="import", help="Create or update an organization's policies and roles "
+                                    "from an exported DIR; prints what changed.")
+@click.option("--org", "org", required=True, help="Organization name.")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def policy_import(org: str, directory: Path) -> None:
+    changes = _org_access(org, directory, "import")
+    for change in changes:
+        click.echo(change)
+    if not changes:
+        click.echo("nothing changed")
 
 
 @main.command(help="Simulate N RainMaker-style lightbulbs against a running gateway: provision "

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import weakref
 from pathlib import Path
+from typing import Any
 
 from dependency_injector import containers, providers
 
 from adapters.authz.casbin_authorizer import CasbinAuthorizer
+from adapters.authz.watcher import LocalPolicyWatcher, PgPolicyWatcher
 from adapters.events import InProcessEvents
 from adapters.mail.smtp import SmtpOutbox
 from adapters.mqtt.commands import MqttNodeCommands
@@ -23,6 +26,8 @@ from adapters.sql.outbox import SqlOutbox
 from adapters.sql.policy_store import SqlPolicyStore
 from adapters.sql.principals import SqlPrincipalLookup
 from adapters.sql.uow import SqlUnitOfWorkFactory
+from domain.access.roles import RolesAndPolicies
+from domain.accounts.admin_users import AdminUsers
 from domain.accounts.api_keys import ApiKeys
 from domain.accounts.profile import Profiles
 from domain.accounts.registration import Limits, Registration
@@ -39,6 +44,7 @@ from domain.devices.provisioning import BrokerEndpoint, Provisioning
 from domain.devices.proxy import NodeProxy
 from domain.devices.sharing import NodeSharing
 from domain.devices.watch import NodeWatch
+from fleetgate.catalogue import ApiCatalogue
 
 GATEWAY_USERNAME = "fleetgate-gateway"
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
@@ -48,14 +54,30 @@ def _outbox(smtp_url: str | None, engine: object) -> object:
     return SmtpOutbox(smtp_url) if smtp_url else SqlOutbox(engine)  # type: ignore[arg-type]
 
 
+_READ_CACHES: weakref.WeakValueDictionary[str, ReadCache] = weakref.WeakValueDictionary()
+
+
 def _read_cache(database_url: str) -> ReadCache | None:
     """On for SQLite, which is single-process: every write passes through this process and
-    evicts what it touched. Off for PostgreSQL, where other replicas write too."""
-    return ReadCache() if database_url.startswith("sqlite") else None
+    evicts what it touched (one cache per database, shared by every app in the process that
+    opens it). Off for PostgreSQL, where other replicas write too."""
+    if not database_url.startswith("sqlite"):
+        return None
+    cache = _READ_CACHES.get(database_url)
+    if cache is None:
+        cache = _READ_CACHES[database_url] = ReadCache()
+    return cache
 
 
 def _gateway_password(configured: str | None) -> str:
     return configured or secrets.token_urlsafe(32)
+
+
+def _policy_watcher(database_url: str, engine: Any, authorizer: Any) -> object:
+    """PostgreSQL: LISTEN/NOTIFY across replicas; SQLite (one process): in-process."""
+    if database_url.startswith("postgresql"):
+        return PgPolicyWatcher(engine, authorizer)
+    return LocalPolicyWatcher(database_url, authorizer)
 
 
 def _limiter(redis_url: str | None) -> object:
@@ -79,6 +101,12 @@ class Container(containers.DeclarativeContainer):
     policy_store = providers.Singleton(SqlPolicyStore, engine)
     authorizer = providers.Singleton(CasbinAuthorizer, POLICY_DIR / "model.conf", policy_store)
     principals = providers.Singleton(SqlPrincipalLookup, engine, read_cache)
+    policy_watcher = providers.Singleton(_policy_watcher, settings.provided.database_url, engine,
+                                         authorizer)
+    catalogue = providers.Singleton(ApiCatalogue)
+    roles_policies = providers.Singleton(
+        RolesAndPolicies, uow=uow, ids=ids, clock=clock, authorizer=authorizer,
+        watcher=policy_watcher, catalogue=catalogue)
 
     registration = providers.Singleton(
         Registration, uow=uow, hasher=hasher, ids=ids, clock=clock, outbox=outbox,
@@ -90,6 +118,8 @@ class Container(containers.DeclarativeContainer):
         Profiles, uow=uow, hasher=hasher, ids=ids, clock=clock, outbox=outbox, limiter=limiter,
         authorizer=authorizer, limits=limits)
     api_keys = providers.Singleton(ApiKeys, uow=uow, ids=ids, clock=clock, authorizer=authorizer)
+    admin_users = providers.Singleton(AdminUsers, uow=uow, ids=ids, clock=clock, hasher=hasher,
+                                      outbox=outbox, authorizer=authorizer)
     signatures = providers.Singleton(CryptographySignatures)
     provisioning = providers.Singleton(Provisioning, uow=uow, ids=ids, clock=clock,
                                        authorizer=authorizer, signatures=signatures)

@@ -26,6 +26,7 @@ from domain.accounts.sessions import Sessions
 from domain.devices.provisioning import Provisioning
 from domain.errors import ValidationFailed
 from graphql_api import types as t
+from graphql_api.access import AccessMutations, AccessQueries
 from graphql_api.admin_groups import AdminGroupMutations, AdminGroupQueries
 from graphql_api.context import Ctx, uses
 from graphql_api.errors import DomainErrors
@@ -36,7 +37,7 @@ from graphql_api.sharing import SharingMutations, SharingQueries
 
 
 @strawberry.type
-class Query(AdminGroupQueries, GroupQueries, GroupSharingQueries, NodeQueries,
+class Query(AccessQueries, AdminGroupQueries, GroupQueries, GroupSharingQueries, NodeQueries,
             SharingQueries):
     @strawberry.field(description="The signed-in user.", metadata=uses(Profiles.get_profile))
     async def me(self, info: Ctx) -> t.UserType:
@@ -67,8 +68,8 @@ class Query(AdminGroupQueries, GroupQueries, GroupSharingQueries, NodeQueries,
 
 
 @strawberry.type
-class Mutation(AdminGroupMutations, GroupMutations, GroupSharingMutations, NodeMutations,
-               SharingMutations):
+class Mutation(AccessMutations, AdminGroupMutations, GroupMutations, GroupSharingMutations,
+               NodeMutations, SharingMutations):
     @strawberry.mutation(metadata=uses(Registration.sign_up),
                          description="Sign up; with organizationName, found a new organization.")
     async def register(self, info: Ctx, input: t.RegisterInput) -> t.RegisterPayload:

@@ -7,7 +7,15 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
-from domain.accounts.model import ApiKey, Organization, Session, User, VerificationCode
+from domain.access.rbac.model import AuditEntry, Policy, Role, Rule
+from domain.accounts.model import (
+    ApiKey,
+    Organization,
+    Session,
+    User,
+    UserQuery,
+    VerificationCode,
+)
 from domain.devices.model import (
     MappingRequest,
     Node,
@@ -43,6 +51,15 @@ class UserRepository(Protocol):
     async def save(self, user: User) -> None: ...
     async def delete(self, user: User) -> None: ...
     async def count(self) -> int: ...
+    async def page(self, query: UserQuery, *, start: str | None,
+                   limit: int) -> tuple[Sequence[User], int]:
+        """Users matching `query` whose user name is >= `start`, by user name, at most
+        `limit`; and how many match `query` in all (ignoring `start`)."""
+        ...
+
+    async def count_signed_in_since(self, since: datetime) -> int:
+        """Distinct users with a session created at or after `since`."""
+        ...
 
 
 class SessionRepository(Protocol):
@@ -303,6 +320,38 @@ class GroupShareRepository(Protocol):
     async def remove(self, group_id: str, user_id: str) -> None: ...
 
 
+class AccessRepository(Protocol):
+    """The organization's own policies and roles, the rules compiled from them, who holds
+    which role, and the audit trail of their changes."""
+
+    async def lock(self) -> None:
+        """Serializes changes to the organization's access (held until commit)."""
+        ...
+
+    async def get_policy(self, name: str) -> Policy | None: ...
+    async def list_policies(self) -> Sequence[Policy]: ...
+    async def add_policy(self, policy: Policy) -> None: ...
+    async def save_policy(self, policy: Policy) -> None: ...
+    async def delete_policy(self, name: str) -> None: ...
+    async def get_role(self, name: str) -> Role | None: ...
+    async def list_roles(self) -> Sequence[Role]: ...
+    async def add_role(self, role: Role) -> None: ...
+    async def save_role(self, role: Role) -> None: ...
+    async def delete_role(self, name: str) -> None: ...
+    async def holders(self, role_name: str) -> Sequence[tuple[str, str]]:
+        """(user id, user name) of the users holding the role, by user name."""
+        ...
+
+    async def replace_rules(self, rules: Sequence[Rule]) -> None:
+        """The organization's compiled rules become exactly these (built-in ones untouched)."""
+        ...
+
+    async def add_audit(self, entry: AuditEntry) -> None: ...
+    async def audit(self, *, after: str | None, limit: int) -> Sequence[AuditEntry]:
+        """Entries newest first, those strictly older than the entry id `after`."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over the repositories, scoped to one organization (or SYSTEM_SCOPE).
 
@@ -323,6 +372,7 @@ class UnitOfWork(Protocol):
     group_shares: GroupShareRepository
     admin_groups: AdminGroupRepository
     sharing_requests: SharingRequestRepository
+    access: AccessRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

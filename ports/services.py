@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.access.model import Permission, Principal
+from domain.access.rbac.model import NodeReach, Rule
 from domain.accounts.model import ApiKey
 
 
@@ -79,6 +80,18 @@ class Authorizer(Protocol):
 
     async def authorize(self, principal: Principal, permission: Permission) -> None:
         """Raises domain.errors.Forbidden when not allowed."""
+        ...
+
+    def allowed(self, principal: Principal, permission: Permission) -> bool: ...
+
+    def explain(self, principal: Principal, permission: Permission
+                ) -> tuple[list[Rule], list[Rule], bool]:
+        """(every rule that matched, the rules that decided, allowed)."""
+        ...
+
+    def node_reach(self, principal: Principal, permission: Permission
+                   ) -> tuple[NodeReach, ...] | None:
+        """The node filters narrowing what the permission reaches; None: every node."""
         ...
 
 

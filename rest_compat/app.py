@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -12,17 +12,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from domain.access.model import Permission, declared_access
 from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
-from domain.errors import DomainError, ValidationFailed
+from domain.errors import DomainError, Forbidden, ValidationFailed
 from rest_compat import schemas as s
+from rest_compat.access import access_operations
 from rest_compat.admin_groups import admin_group_operations
 from rest_compat.admin_nodes import admin_node_operations
+from rest_compat.admin_users import admin_user_operations
 from rest_compat.broker_hooks import broker_hook_operations
 from rest_compat.devices import device_operations
 from rest_compat.errors import error_response, failure
 from rest_compat.group_sharing import group_sharing_operations
 from rest_compat.groups import group_operations
+from rest_compat.http import PRINCIPAL_KEY, Authenticate, bearer_token
 from rest_compat.nodes import node_operations
 from rest_compat.openapi import openapi_document
 from rest_compat.operations import Handler, Operation
@@ -31,6 +35,7 @@ from rest_compat.sharing import sharing_operations
 from rest_compat.users import user_operations
 
 log = logging.getLogger("fleetgate.rest")
+Preauthorize = Callable[[Request, Operation], Awaitable[None]]
 VERSION_INFO = {"supported_versions": ["v1"],
                 "additional_info": [{"version": "v1", "build_info": "fleetgate-0.1.0",
                                      "release_notes": "See the project README."}]}
@@ -50,9 +55,32 @@ def _check_query(op: Operation, request: Request) -> None:
                                    reason="invalid_body")
 
 
-def _guarded(op: Operation) -> Handler:
+def preauthorizer(authenticate: Authenticate, authorizer: Any) -> Preauthorize:
+    """Refuses (403) a signed-in caller whose roles allow none of the operation's declared
+    permissions before its query or body is looked at, so the authorization matrix holds
+    whatever the input; the use cases still check their own permission. The principal is
+    kept on the request for the handler (one authentication per request)."""
+    async def check(request: Request, op: Operation) -> None:
+        if op.public or not op.auth:
+            return
+        token = bearer_token(request)
+        if token is None or len(token) > 4096:
+            return  # the handler answers 401
+        principal = await authenticate(token)
+        request.scope[PRINCIPAL_KEY] = (token, principal)
+        wanted = {p for fn in op.uses if isinstance(p := declared_access(fn), Permission)}
+        if wanted and not any(authorizer.allowed(principal, p) for p in wanted):
+            raise Forbidden("You are not authorized to perform this operation",
+                            reason="forbidden")
+
+    return check
+
+
+def _guarded(op: Operation, preauthorize: Preauthorize | None = None) -> Handler:
     async def run(request: Request) -> Response:
         try:
+            if preauthorize is not None:
+                await preauthorize(request, op)
             _check_query(op, request)
             return await op.handler(request)
         except DomainError as exc:
@@ -75,6 +103,7 @@ def _meta_operations() -> list[Operation]:
 def rest_operations(accounts: AccountUseCases, devices: DeviceUseCases, *,
                     max_body: int) -> list[Operation]:
     return (_meta_operations() + user_operations(accounts, max_body)
+            + admin_user_operations(accounts, max_body)
             + device_operations(devices, accounts.sessions.authenticate, max_body)
             + broker_hook_operations(devices.access, max_body)
             + node_operations(devices, accounts.sessions.authenticate, max_body)
@@ -82,10 +111,12 @@ def rest_operations(accounts: AccountUseCases, devices: DeviceUseCases, *,
             + group_operations(devices, accounts.sessions.authenticate, max_body)
             + admin_group_operations(devices, accounts.sessions.authenticate, max_body)
             + sharing_operations(devices, accounts.sessions.authenticate, max_body)
-            + group_sharing_operations(devices, accounts.sessions.authenticate, max_body))
+            + group_sharing_operations(devices, accounts.sessions.authenticate, max_body)
+            + access_operations(accounts.access, accounts.sessions.authenticate, max_body))
 
 
-def build_routes(operations: list[Operation], *, version: str) -> list[Route]:
+def build_routes(operations: list[Operation], *, version: str,
+                 preauthorize: Preauthorize | None = None) -> list[Route]:
     document = openapi_document(operations, version=version)
 
     async def openapi(_request: Request) -> Response:
@@ -93,7 +124,7 @@ def build_routes(operations: list[Operation], *, version: str) -> list[Route]:
 
     by_path: dict[str, dict[str, Handler]] = {}
     for op in operations:
-        by_path.setdefault(op.path, {})[op.method] = _guarded(op)
+        by_path.setdefault(op.path, {})[op.method] = _guarded(op, preauthorize)
     # One route per path, so a wrong method is answered 405 with every allowed method in Allow.
     fixed = [path for path in by_path if "{" not in path]
     routes = [_route(path, _dispatch(handlers), list(handlers), fixed)

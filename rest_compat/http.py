@@ -19,6 +19,7 @@ Authenticate = Callable[[str], Awaitable[Principal]]
 # Turns the first rule a body breaks into the RainMaker failure to answer with.
 Explain = Callable[[Violation, dict[str, Any]], ValidationFailed]
 MAX_JSON_DEPTH = 32
+PRINCIPAL_KEY = "fleetgate.principal"  # (token, principal) once authenticated for the request
 
 
 def invalid_body(_violation: Violation, _body: dict[str, Any]) -> ValidationFailed:
@@ -106,7 +107,10 @@ async def caller_for(request: Request, authenticate: Authenticate, *, required: 
         return Caller(ip=ip, host=client_host(request))
     if len(token) > 4096:
         raise Unauthenticated("Invalid or expired token", reason="invalid_token")
-    return Caller(principal=await authenticate(token), ip=ip, host=client_host(request))
+    known = request.scope.get(PRINCIPAL_KEY)
+    principal = known[1] if known is not None and known[0] == token \
+        else await authenticate(token)
+    return Caller(principal=principal, ip=ip, host=client_host(request))
 
 
 def anonymous_caller(request: Request) -> Caller:

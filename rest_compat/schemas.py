@@ -10,6 +10,7 @@ character classes, no ``\\s``/``\\d``/``\\w``), so generators and validators of 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,8 +47,13 @@ USER_NAME = {"type": "string", "minLength": 1, "maxLength": 254,
              "description": "e-mail address or +<country code><number> (E.164); white space "
                             "around it is ignored"}
 # domain.accounts.model.check_password_policy
+# Stated without look-aheads (which make generators search for minutes): the six orders in
+# which the three required classes can first appear; minLength/maxLength bound the length.
+_NOT_WS = f"[^{WHITESPACE}]*"
 PASSWORD = {"type": "string", "minLength": 8, "maxLength": 256,
-            "pattern": rf"^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])[^{WHITESPACE}]{{8,256}}$",
+            "pattern": "^{0}(?:{1}){0}$".format(_NOT_WS, "|".join(
+                _NOT_WS.join(order) for order in itertools.permutations(
+                    ("[A-Z]", "[a-z]", "[0-9]")))),
             "description": "8..256 characters without white space, with at least one "
                            "upper-case letter, one lower-case letter and one digit"}
 CODE = {"type": "string", "pattern": "^[0-9]{1,16}$", "description": "the code that was sent"}

@@ -15,6 +15,7 @@ from sqlalchemy import and_, bindparam, case, exists, false, func, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.tables import nodes
+from domain.access.rbac.model import NodeReach
 from domain.devices.model import (
     DEACTIVATED,
     NOT_ACTIVATED,
@@ -83,7 +84,22 @@ def filter_clauses(node_filter: NodeFilter, dialect: str) -> list[Any]:
             rows.c.value.in_(list(node_filter.tags)))))
     if node_filter.status is not None:
         where.append(_status(node_filter.status, node_filter.active_since_ms))
+    if node_filter.reach is not None:
+        where.append(or_(*[_reach(r, dialect) for r in node_filter.reach])
+                     if node_filter.reach else false())
     return where
+
+
+def _reach(reach: NodeReach, dialect: str) -> Any:
+    """NodeReach.matches: any of its tags (if named) and one of its types (if named)."""
+    parts: list[Any] = []
+    if reach.tags:
+        rows = tag_rows(dialect)
+        parts.append(exists(select(1).select_from(rows).where(rows.c.value.in_(
+            list(reach.tags)))))
+    if reach.types:
+        parts.append(c.type.in_(list(reach.types)))
+    return and_(*parts) if parts else true()
 
 
 async def search(conn: AsyncConnection, scope: Any, node_filter: NodeFilter, *,

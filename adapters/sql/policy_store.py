@@ -10,7 +10,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sql.tables import casbin_rule
+from adapters.sql.tables import access_policies, casbin_rule
+from adapters.sql.uow import set_scope
+from domain.access.rbac.model import NodeReach, parse_policy
+from ports.repositories import SYSTEM_SCOPE
 
 COLUMNS = ("ptype", "v0", "v1", "v2", "v3", "v4", "v5")
 
@@ -41,3 +44,16 @@ class SqlPolicyStore:
         dialect_insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
         async with self._engine.begin() as conn:
             await conn.execute(dialect_insert(casbin_rule).values(values).on_conflict_do_nothing())
+
+    async def load_filters(self) -> dict[tuple[str, str], tuple[NodeReach, ...]]:
+        """Node filters of every organization's policies, by (org id, policy name)."""
+        async with self._engine.connect() as conn:
+            await set_scope(conn, SYSTEM_SCOPE)
+            rows = (await conn.execute(select(access_policies.c.org_id, access_policies.c.name,
+                                              access_policies.c.document))).all()
+        out: dict[tuple[str, str], tuple[NodeReach, ...]] = {}
+        for row in rows:
+            filters = parse_policy(row.document).filters
+            if filters:
+                out[(row.org_id, row.name)] = filters
+        return out

@@ -49,6 +49,7 @@ from domain.accounts.model import (
     Organization,
     Session,
     User,
+    UserQuery,
     VerificationCode,
 )
 from domain.devices.model import (
@@ -203,6 +204,49 @@ class SqlUserRepository(_Scoped):
 
     async def count(self) -> int:
         q = select(func.count()).select_from(users).where(self._in_scope(users.c.org_id))
+        return int((await self._exec(q)).scalar_one())
+
+    def _matching(self, query: UserQuery) -> list[Any]:
+        def holds(condition: Any) -> Any:
+            return select(user_roles.c.user_id).where(
+                user_roles.c.user_id == users.c.id, condition).exists()
+
+        where = [self._in_scope(users.c.org_id)]
+        if query.user_id is not None:
+            where.append(users.c.id == query.user_id)
+        if query.name_prefix:
+            where.append(users.c.user_name.startswith(query.name_prefix, autoescape=True))
+        if query.with_any_role is not None:
+            where.append(holds(user_roles.c.role.in_(sorted(query.with_any_role))))
+        if query.with_role_other_than is not None:
+            where.append(holds(user_roles.c.role != query.with_role_other_than))
+        if query.without_roles:
+            where.append(~holds(user_roles.c.role.in_(sorted(query.without_roles))))
+        return where
+
+    async def page(self, query: UserQuery, *, start: str | None,
+                   limit: int) -> tuple[Sequence[User], int]:
+        where = self._matching(query)
+        total = select(func.count()).select_from(users).where(*where).scalar_subquery()
+        q = select(users, total.label("total")).where(*where)
+        if start is not None:
+            q = q.where(users.c.user_name >= start)
+        rows = (await self._exec(q.order_by(users.c.user_name).limit(limit))).all()
+        if not rows:  # past the last page: the total still counts every match
+            count = select(func.count()).select_from(users).where(*where)
+            return [], int((await self._exec(count)).scalar_one())
+        roles: dict[str, set[str]] = {row.id: set() for row in rows}
+        for user_id, role in (await self._exec(select(user_roles.c.user_id, user_roles.c.role)
+                                               .where(user_roles.c.user_id.in_(list(roles))))):
+            roles[user_id].add(role)
+        return [User(id=row.id, org_id=row.org_id, user_name=row.user_name,
+                     password_hash=row.password_hash, name=row.name, confirmed=row.confirmed,
+                     created_at=aware(row.created_at),  # type: ignore[arg-type]
+                     roles=roles[row.id]) for row in rows], int(rows[0].total)
+
+    async def count_signed_in_since(self, since: datetime) -> int:
+        q = select(func.count(func.distinct(sessions.c.user_id))).where(
+            sessions.c.created_at >= since, self._in_scope(sessions.c.org_id))
         return int((await self._exec(q)).scalar_one())
 
 

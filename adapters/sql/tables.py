@@ -50,7 +50,7 @@ user_roles = Table(
     "user_roles", metadata,
     Column("org_id", String(36), nullable=False),
     Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("role", String(64), primary_key=True),
+    Column("role", String(256), primary_key=True),
 )
 
 sessions = Table(
@@ -117,12 +117,12 @@ casbin_rule = Table(
     "casbin_rule", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("ptype", String(8), nullable=False),
-    Column("v0", String(255), nullable=False, default=""),
-    Column("v1", String(255), nullable=False, default=""),
+    Column("v0", String(256), nullable=False, default=""),
+    Column("v1", String(255), nullable=False, default="", index=True),
     Column("v2", String(255), nullable=False, default=""),
     Column("v3", String(255), nullable=False, default=""),
     Column("v4", String(255), nullable=False, default=""),
-    Column("v5", String(255), nullable=False, default=""),
+    Column("v5", String(256), nullable=False, default=""),
     UniqueConstraint("ptype", "v0", "v1", "v2", "v3", "v4", "v5", name="uq_casbin_rule"),
 )
 
@@ -299,11 +299,49 @@ admin_node_group_members = Table(
     Column("position", Integer, nullable=False),
 )
 
+access_policies = Table(
+    "access_policies", metadata,
+    Column("org_id", String(36), ForeignKey("organizations.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("document", JSON, nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+access_roles = Table(
+    "access_roles", metadata,
+    Column("org_id", String(36), ForeignKey("organizations.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("level", Integer, nullable=False),
+    Column("policies", JSON, nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), ForeignKey("organizations.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+    _ts("at"),
+    Column("actor", String(64), nullable=False),
+    Column("actor_name", String(256), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(256), nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    UniqueConstraint("org_id", "seq", name="uq_audit_log_seq"),
+)
+
 TENANT_TABLES = ("users", "user_roles", "sessions", "refresh_tokens", "api_keys",
                  "verification_codes", "outbox_messages", "nodes", "node_secrets",
                  "node_registration_tokens", "node_memberships", "node_mapping_requests",
                  "node_params_history", "node_groups", "node_group_members",
                  "node_sharing_requests", "node_group_shares",
-                 "admin_node_groups", "admin_node_group_members")
+                 "admin_node_groups", "admin_node_group_members",
+                 "access_policies", "access_roles", "audit_log")
 """Tables whose rows belong to one organization: filtered by org_id in every repository and,
 on PostgreSQL, by row-level security as well."""

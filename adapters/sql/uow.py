@@ -13,6 +13,7 @@ from types import TracebackType
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
+from adapters.sql.access import SqlAccessRepository
 from adapters.sql.admin_groups import SqlAdminGroupRepository
 from adapters.sql.cache import ReadCache
 from adapters.sql.groups import SqlGroupRepository, SqlGroupShareRepository
@@ -67,6 +68,7 @@ class SqlUnitOfWork:
         self.groups = SqlGroupRepository(self, self._org)
         self.admin_groups = SqlAdminGroupRepository(self, self._org)
         self.group_shares = SqlGroupShareRepository(self, self._org)
+        self.access = SqlAccessRepository(self, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -136,6 +136,17 @@ class User:
             raise Forbidden("Super-admin user deletion is restricted!", reason="superadmin_delete")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserQuery:
+    """Which users of the organization a listing returns (every condition given must hold)."""
+
+    user_id: str | None = None
+    name_prefix: str | None = None  # user names starting with it (already case-folded)
+    with_any_role: frozenset[str] | None = None  # holds at least one of these roles
+    with_role_other_than: str | None = None  # holds some role besides this one
+    without_roles: frozenset[str] = frozenset()  # holds none of these roles
+
+
 class CodePurpose(StrEnum):
     SIGN_UP = "sign_up"
     RESET_PASSWORD = "reset_password"

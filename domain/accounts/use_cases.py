@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.access.roles import RolesAndPolicies
+from domain.accounts.admin_users import AdminUsers
 from domain.accounts.api_keys import ApiKeys
 from domain.accounts.profile import Profiles
 from domain.accounts.registration import Registration
@@ -16,3 +18,5 @@ class AccountUseCases:
     sessions: Sessions
     profiles: Profiles
     api_keys: ApiKeys
+    admin_users: AdminUsers
+    access: RolesAndPolicies

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from domain.access.model import Caller, requires
+from domain.access.model import Caller, Permission, Principal, requires
+from domain.access.rbac.model import NODES_RESOURCE, NodeReach
 from domain.accounts.model import normalize_user_name
 from domain.devices.mapping import forget_node_data
 from domain.devices.model import (
@@ -215,11 +216,12 @@ class AdminNodes:
         node_filter = self._filter(type=type, model=model, fw_version=fw_version,
                                    subtype=subtype, project_name=project_name, tags=tags,
                                    node_status=node_status, start_time=start_time)
+        node_filter = replace(node_filter, reach=self._reach(principal, "GET"))
         start = _text(start_id, "start_id", 64)
         async with self._uow(principal.org_id) as uow:
             if node_id is not None:
                 node = await uow.nodes.get(check_node_id(node_id))
-                if node is None:
+                if node is None or not node_filter.within_reach(node):
                     raise NotFound(_NO_NODES, reason="nodes_not_found")
                 return AdminNodePage(nodes=[node], next_id=None, total=1)
             found, total = await uow.nodes.search(node_filter, start_id=start, limit=size + 1)
@@ -245,6 +247,7 @@ class AdminNodes:
         node_filter = self._filter(type=type, model=model, fw_version=fw_version,
                                    subtype=subtype, project_name=project_name, tags=tags,
                                    node_status=node_status, start_time=start_time)
+        node_filter = replace(node_filter, reach=self._reach(principal, "GET"))
         async with self._uow(principal.org_id) as uow:
             counts = await uow.nodes.activity_counts(node_filter, node_filter.active_since_ms)
         return ActivitySummary(active_count=counts.get("active", 0),
@@ -271,9 +274,11 @@ class AdminNodes:
                                    "[activate=true or activate=false]",
                                    reason="invalid_node_operation")
         wanted = _tags_to_change(tags) if tags is not None else None
+        reach = self._reach(principal, "PUT")
         async with self._uow(principal.org_id) as uow:
             outcomes, changed = await self._each_node(
-                uow, ids, (lambda n: n.add_tags(wanted)) if wanted else (lambda n: None))
+                uow, ids, (lambda n: n.add_tags(wanted)) if wanted else (lambda n: None),
+                reach)
             done = [o.node_id for o in outcomes if o.error is None]
             if isinstance(activate, bool) and done:
                 await uow.nodes.set_active_many(done, activate)
@@ -292,18 +297,27 @@ class AdminNodes:
         principal = caller.require_principal()
         ids = _node_ids(node_ids)
         gone = _tags_to_change(tags)
+        reach = self._reach(principal, "DELETE")
         async with self._uow(principal.org_id) as uow:
-            outcomes, changed = await self._each_node(uow, ids, lambda n: n.remove_tags(gone))
+            outcomes, changed = await self._each_node(uow, ids, lambda n: n.remove_tags(gone),
+                                                      reach)
             if changed:
                 await uow.nodes.save_tags_many(changed)
             await uow.commit()
         return outcomes
 
+    def _reach(self, principal: Principal, action: str) -> tuple[NodeReach, ...] | None:
+        """The node filters of the caller's policies for /v1/admin/nodes (None: all)."""
+        return self.authorizer.node_reach(principal, Permission(NODES_RESOURCE, action))
+
     @staticmethod
-    async def _each_node(uow: UnitOfWork, ids: list[str], change: Callable[[Node], None]
+    async def _each_node(uow: UnitOfWork, ids: list[str], change: Callable[[Node], None],
+                         reach: tuple[NodeReach, ...] | None = None
                          ) -> tuple[list[NodeOutcome], list[Node]]:
-        """Applies change to each node found (one read); unknown ids fail one by one."""
-        found = {n.id: n for n in await uow.nodes.get_many(ids)}
+        """Applies change to each node found (one read) within the caller's reach; unknown
+        ids, and nodes outside the reach, fail one by one."""
+        scope = NodeFilter(reach=reach)
+        found = {n.id: n for n in await uow.nodes.get_many(ids) if scope.within_reach(n)}
         if not found:
             raise NotFound(_NO_NODES, reason="nodes_not_found")
         outcomes, changed = [], []

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.access.rbac.model import NodeReach
 from domain.errors import Conflict, ValidationFailed
 from domain.shadow import merge_shadow
 
@@ -360,7 +361,8 @@ class NodeFilter:
 
     - tags "key:value": any of them (OR) unless tags_all (AND);
     - status: one of NODE_STATUSES, or "active"/"inactive": connected at or after
-      active_since_ms (epoch ms) or not (never-connected nodes are neither).
+      active_since_ms (epoch ms) or not (never-connected nodes are neither);
+    - reach: the node filters of the caller's role (any of them), from its policies.
     """
 
     type: str | None = None
@@ -372,9 +374,15 @@ class NodeFilter:
     tags_all: bool = False
     status: str | None = None
     active_since_ms: int = 0
+    reach: tuple[NodeReach, ...] | None = None  # a role's node filters; None: every node
+
+    def within_reach(self, node: Node) -> bool:
+        return self.reach is None or any(r.matches(node.tags, node.type) for r in self.reach)
 
     def matches(self, node: Node) -> bool:
         """The filter as a rule on one node (the SQL adapter states it as a query)."""
+        if not self.within_reach(node):
+            return False
         for attr in ("type", "model", "fw_version"):
             wanted = getattr(self, attr)
             if wanted is not None and getattr(node, attr) != wanted:

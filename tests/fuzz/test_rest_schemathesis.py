@@ -66,6 +66,26 @@ SESSION_ENDING_SUCCESSES = [("POST", "/v1/logout2"), ("POST", "/v1/logout"),
 # RainMaker error codes of 400 answers that depend on stored state (or, for 119007, on a
 # dependency between query parameters that OpenAPI cannot express), not on the request's shape.
 STATE_DEPENDENT_400 = {
+    # admin user management (/v1/admin/user2)
+    101053: "admin user2 / user roles: the user named is the caller (self-operations)",
+    101081: "PUT /v1/admin/user2: super_admin false for a user who is no superadmin",
+    101082: "PUT /v1/admin/user2: admin false for a user who is no admin",
+    101083: "PUT /v1/admin/user2: super_admin true for a superadmin already",
+    101084: "PUT /v1/admin/user2: admin true for an admin already",
+    119006: "DELETE /v1/admin/user2: no user of that name in the caller's organization",
+    129020: "roles: no role of that name in the organization",
+    129033: "roles: the caller's role level is not strictly lower than the role's",
+    # roles and policies (/v1/admin/policy, /v1/admin/role, /v1/admin/user_role)
+    129011: "POST/PUT /v1/admin/role: no policy of that name in the organization",
+    129026: "policy_json over 2 KB as compact JSON: a size JSON Schema cannot state for an "
+            "object",
+    129027: "role names: the built-in role names are reserved (a rule the pattern leaves out)",
+    129028: "policy names: names starting RM_DEFAULT_ are reserved (idem)",
+    129047: "PUT /v1/admin/role operation=remove: the role would keep no policy",
+    129048: "policy resources must match a path of this deployment's API "
+            "(GET /v1/admin/api_paths_methods), which a pattern cannot list",
+    100037: "GET /v1/admin/user_role: needs user_name, user_id or role_name",
+    129029: "GET /v1/admin/user_role: role_name excludes user_name and user_id",
     101006: "sign-up: the user name belongs to a confirmed account",
     101007: "password change: the current password is wrong",
     101009: "login: unknown user or wrong password",

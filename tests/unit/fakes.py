@@ -9,9 +9,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
+from typing import Any
 
 from domain.access.model import Permission, Principal, PrincipalKind
-from domain.accounts.model import ApiKey, Organization, Session, User, VerificationCode
+from domain.accounts.model import (
+    ApiKey,
+    Organization,
+    Session,
+    User,
+    UserQuery,
+    VerificationCode,
+)
 from domain.devices.model import (
     PRIMARY,
     SECONDARY,
@@ -31,6 +39,7 @@ from domain.groups.model import NodeGroup
 from domain.sharing.model import GroupShare, SharingRequest
 from ports.repositories import SYSTEM_SCOPE
 from ports.services import AccessClaims, OutgoingMessage
+from tests.unit.fake_access import AccessState, InMemoryAccess
 from tests.unit.fake_admin_groups import InMemoryAdminGroups
 from tests.unit.fake_groups import InMemoryGroups, InMemoryGroupShares
 
@@ -125,11 +134,22 @@ class AllowAll:
     def __init__(self) -> None:
         self.checked: list[tuple[Principal, Permission]] = []
         self.denied: set[str] = set()
+        self.reach: dict[str, Any] = {}  # resource -> node filters (None: every node)
 
     async def authorize(self, principal: Principal, permission: Permission) -> None:
         self.checked.append((principal, permission))
         if permission.resource in self.denied:
             raise Forbidden("denied", reason="forbidden")
+
+    def allowed(self, principal: Principal, permission: Permission) -> bool:
+        return permission.resource not in self.denied
+
+    def explain(self, principal: Principal, permission: Permission
+                ) -> tuple[list[Any], list[Any], bool]:
+        return [], [], self.allowed(principal, permission)
+
+    def node_reach(self, principal: Principal, permission: Permission) -> Any:
+        return self.reach.get(permission.resource) if hasattr(self, "reach") else None
 
 
 @dataclass
@@ -152,6 +172,7 @@ class Store:
     groups: dict[str, NodeGroup] = field(default_factory=dict)
     admin_groups: dict[str, AdminGroup] = field(default_factory=dict)
     group_shares: dict[tuple[str, str], GroupShare] = field(default_factory=dict)
+    access: AccessState = field(default_factory=AccessState)
 
 
 class _Repo:
@@ -201,6 +222,26 @@ class InMemoryUsers(_Repo):
 
     async def count(self) -> int:
         return sum(1 for u in self.s.users.values() if self.visible(u.org_id))
+
+    async def page(self, query: UserQuery, *, start: str | None,
+                   limit: int) -> tuple[Sequence[User], int]:
+        def matches(u: User) -> bool:
+            return self.visible(u.org_id) \
+                and query.user_id in (None, u.id) \
+                and u.user_name.startswith(query.name_prefix or "") \
+                and (query.with_any_role is None or bool(query.with_any_role & u.roles)) \
+                and (query.with_role_other_than is None
+                     or bool(u.roles - {query.with_role_other_than})) \
+                and not query.without_roles & u.roles
+
+        found = sorted((u for u in self.s.users.values() if matches(u)),
+                       key=lambda u: u.user_name)
+        page = [u for u in found if start is None or u.user_name >= start][:limit]
+        return copy.deepcopy(page), len(found)
+
+    async def count_signed_in_since(self, since: datetime) -> int:
+        return len({s.user_id for s in self.s.sessions.values()
+                    if s.created_at >= since and self.visible(s.org_id)})
 
 
 class InMemorySessions(_Repo):
@@ -520,6 +561,7 @@ class InMemoryUnitOfWork:
         self.groups = InMemoryGroups(self._work, self._org)
         self.admin_groups = InMemoryAdminGroups(self._work, self._org)
         self.group_shares = InMemoryGroupShares(self._work, self._org)
+        self.access = InMemoryAccess(self._work, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

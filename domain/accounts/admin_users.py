@@ -1,0 +1,305 @@
+"""Use cases of organization admins on the users of their organization (RainMaker's
+/v1/admin/user2): create, change built-in roles, list, delete, count the active ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from domain.access.model import Caller, Principal, requires
+from domain.access.rbac.model import NAME_MAX, AuditEntry, actor_of, level_of
+from domain.access.roles import change_user_roles, role_levels
+from domain.accounts.model import (
+    ADMIN,
+    END_USER,
+    SUPERADMIN,
+    CodePurpose,
+    User,
+    UserQuery,
+    normalize_user_name,
+)
+from domain.accounts.registration import issue_code
+from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
+from ports.services import Authorizer, Clock, IdGenerator, Outbox, OutgoingMessage, PasswordHasher
+
+DEFAULT_PAGE, MAX_PAGE = 25, 100
+ROLE_NAME_MAX = NAME_MAX  # role names are 2..256 characters
+START_MAX_CHARS = 254
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserPage:
+    users: Sequence[User]
+    total: int  # every user the filters match, on all pages
+    next_id: str | None  # start_id of the next page, None on the last one
+
+
+def _flag(value: object, name: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValidationFailed(f"{name} must be true or false", reason="invalid_body")
+
+
+def _role_names(value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(
+            isinstance(r, str) and 0 < len(r.strip()) <= ROLE_NAME_MAX for r in value):
+        raise ValidationFailed("Invalid role name", reason="invalid_role_name")
+    return sorted({r.strip() for r in value})
+
+
+def _self(principal: Principal, user: User) -> None:
+    if principal.user_id == user.id:
+        raise Forbidden("Error, self-operations are prohibited", reason="self_operation")
+
+
+def parse_epoch(raw: object) -> datetime:
+    """Epoch seconds: an integer, or its 1..11 digits (a future time simply counts nobody)."""
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 11:
+        seconds = int(raw)
+    elif isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 10**11:
+        seconds = raw
+    else:
+        raise ValidationFailed("Invalid start time", reason="invalid_active_start_time")
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+class AdminUsers:
+    """The users of the caller's organization, as its admins and superadmins manage them.
+
+    Another organization's users are never seen: every unit of work is scoped to the
+    caller's organization, so they answer like unknown ones.
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
+                 hasher: PasswordHasher, outbox: Outbox, authorizer: Authorizer) -> None:
+        self.uow, self.ids, self.clock, self.hasher = uow, ids, clock, hasher
+        self.outbox, self.authorizer = outbox, authorizer
+
+    async def _audit(self, uow: UnitOfWork, actor: Principal, action: str, user: User,
+                     before: object, after: object) -> None:
+        subject, name = actor_of(actor)
+        await uow.access.add_audit(AuditEntry(
+            id=self.ids.new_id(), org_id=user.org_id, at=self.clock.now(), actor=subject,
+            actor_name=name, action=action, target=user.user_name, before=before,
+            after=after))
+
+    @requires("/v1/admin/user2", "POST")
+    async def create_user(self, caller: Caller, *, user_name: object, super_admin: object = None,
+                          admin: object = None, roles: object = None) -> User:
+        """Creates a user of the caller's organization and mails them a code to set a password.
+
+        - user names are e-mail addresses or E.164 numbers, unique in the deployment: a taken
+          one (in any organization) is "User account already exist";
+        - the account is confirmed (the admin vouches for the address) but has a random
+          password nobody knows: the mailed code is a password-reset code, used with
+          PUT /v1/forgotpassword2 (user_name, verification_code, password); when it has
+          expired, forgotpassword2 with the user name alone sends a new one;
+        - super_admin adds role superadmin, admin adds admin, roles adds those roles; each
+          through change_user_roles, so only holders of a strictly lower level may give them
+          (an admin cannot create admins or superadmins);
+        - the creation and the role grant are audited.
+        """
+        principal = caller.require_principal()
+        normalized = normalize_user_name(user_name)
+        wanted = set(_role_names(roles))
+        if _flag(super_admin, "super_admin"):
+            wanted.add(SUPERADMIN)
+        if _flag(admin, "admin"):
+            wanted.add(ADMIN)
+        wanted.discard(END_USER)  # every user holds it already
+        async with self.uow(SYSTEM_SCOPE) as everywhere:
+            if await everywhere.users.get_by_user_name(normalized) is not None:
+                raise Conflict("User account already exist", reason="user_exists")
+        user = User(id=self.ids.new_id(), org_id=principal.org_id, user_name=normalized,
+                    password_hash=self.hasher.hash(self.ids.secret()),
+                    created_at=self.clock.now(), confirmed=True, roles={END_USER})
+        async with self.uow(principal.org_id) as uow:
+            await uow.users.add(user)
+            await self._audit(uow, principal, "user.create", user, None,
+                              {"roles": sorted(user.roles)})
+            if wanted:
+                await change_user_roles(uow, actor=principal, user=user, add=sorted(wanted),
+                                        audit_id=self.ids.new_id(), now=self.clock.now())
+            code = await issue_code(uow, user=user, purpose=CodePurpose.RESET_PASSWORD,
+                                    ids=self.ids, clock=self.clock)
+            await uow.commit()
+        await self.outbox.send(OutgoingMessage(
+            org_id=user.org_id, to=user.user_name, subject="Your Fleetgate account",
+            body=f"An administrator created a Fleetgate account for you. Your verification "
+                 f"code is {code}. Choose your password with it (forgot password); it is valid "
+                 "for one hour, after which you can ask for a new one the same way.",
+            kind="account_created"))
+        return user
+
+    async def _find(self, uow: UnitOfWork, user_name: object) -> User:
+        user = await uow.users.get_by_user_name(normalize_user_name(user_name))
+        if user is None:
+            raise NotFound("User does not exist", reason="user_not_found")
+        return user
+
+    @requires("/v1/admin/user2", "PUT")
+    async def update_user(self, caller: Caller, *, user_name: object, super_admin: object = None,
+                          admin: object = None, roles: object = None) -> User:
+        """Grants or takes away the built-in roles of a user of the organization.
+
+        - super_admin true: the user becomes superadmin (an admin loses admin); already one:
+          "already a superadmin" (101083); false: loses superadmin, refused when the user is
+          none (101081) or the organization's last one;
+        - admin true: the user becomes admin (a superadmin is downgraded to admin); already
+          one: 101084; false: loses admin, refused when the user is none (101082);
+          super_admin true takes precedence over admin;
+        - roles attach those roles (they are not removed by omission);
+        - nothing to change: 101080; the caller's own roles: self-operations are prohibited;
+        - level rules of change_user_roles apply (an admin touches no admin nor superadmin).
+        """
+        principal = caller.require_principal()
+        set_super, set_admin = _flag(super_admin, "super_admin"), _flag(admin, "admin")
+        extra = _role_names(roles)
+        if set_super is None and set_admin is None and not extra:
+            raise ValidationFailed("Please specify either admin or super_admin",
+                                   reason="no_role_change")
+        async with self.uow(principal.org_id) as uow:
+            user = await self._find(uow, user_name)
+            _self(principal, user)
+            add, remove = self._flag_changes(user, set_super, set_admin)
+            add |= {r for r in extra if r not in user.roles}
+            if add or remove:
+                await change_user_roles(uow, actor=principal, user=user, add=sorted(add),
+                                        remove=sorted(remove), audit_id=self.ids.new_id(),
+                                        now=self.clock.now())
+                await uow.commit()
+        return user
+
+    @staticmethod
+    def _flag_changes(user: User, set_super: bool | None,
+                      set_admin: bool | None) -> tuple[set[str], set[str]]:
+        add: set[str] = set()
+        remove: set[str] = set()
+        if set_super is True:
+            if SUPERADMIN in user.roles:
+                raise ValidationFailed("The user to be updated is already a superadmin",
+                                       reason="already_superadmin")
+            add.add(SUPERADMIN)
+            remove |= {ADMIN} & user.roles
+            return add, remove
+        if set_super is False:
+            if SUPERADMIN not in user.roles:
+                raise ValidationFailed("Not allowed to set the superadmin as false as the user "
+                                       "to be updated is not a superadmin",
+                                       reason="not_superadmin")
+            remove.add(SUPERADMIN)
+        if set_admin is True:
+            if ADMIN in user.roles:
+                raise ValidationFailed("The user to be updated is already an admin",
+                                       reason="already_admin")
+            add.add(ADMIN)
+            remove |= {SUPERADMIN} & user.roles
+        elif set_admin is False:
+            if ADMIN not in user.roles:
+                raise ValidationFailed("Not allowed to set the admin as false as the user to "
+                                       "be updated is not an admin", reason="not_admin")
+            remove.add(ADMIN)
+        return add, remove
+
+    @requires("/v1/admin/user2", "GET")
+    async def get_users(self, caller: Caller, *, user_name: object = None, user_id: object = None,
+                        all_users: bool = False, admin: bool = False, superadmin: bool = False,
+                        start_id: object = None, num_records: object = DEFAULT_PAGE) -> UserPage:
+        """A page of the organization's users, by user name.
+
+        - by default the internal users (holding a role besides the end-user one); all: every
+          user; admin: the admins; superadmin: the superadmins (admin and superadmin
+          together: either);
+        - only superadmins see superadmins: others never get them listed, and asking for
+          them is forbidden;
+        - user_name matches user names starting with it, user_id one user (both: both must
+          hold); either one also lists end users;
+        - num_records is 1..100 (25 by default); start_id is the next_id of the page before.
+        """
+        principal = caller.require_principal()
+        if isinstance(num_records, bool) or not isinstance(num_records, int) \
+                or not 1 <= num_records <= MAX_PAGE:
+            raise ValidationFailed(f"num_records must be 1..{MAX_PAGE}", reason="invalid_page")
+        if start_id is not None and (not isinstance(start_id, str)
+                                     or len(start_id) > START_MAX_CHARS):
+            raise ValidationFailed("Invalid start_id", reason="invalid_page")
+        sees_superadmins = SUPERADMIN in principal.roles
+        if superadmin and not sees_superadmins:
+            raise Forbidden("Admins are not allowed to fetch superadmin users",
+                            reason="forbidden")
+        query = self._query(user_name, user_id, all_users=all_users, admin=admin,
+                            superadmin=superadmin, sees_superadmins=sees_superadmins)
+        async with self.uow(principal.org_id) as uow:
+            found, total = await uow.users.page(query, start=start_id, limit=num_records + 1)
+        following = found[num_records].user_name if len(found) > num_records else None
+        return UserPage(users=found[:num_records], total=total, next_id=following)
+
+    @staticmethod
+    def _query(user_name: object, user_id: object, *, all_users: bool, admin: bool,
+               superadmin: bool, sees_superadmins: bool) -> UserQuery:
+        prefix = None
+        if user_name not in (None, ""):
+            if not isinstance(user_name, str) or len(user_name.strip()) > START_MAX_CHARS:
+                raise ValidationFailed("Email-id is not in correct format",
+                                       reason="user_name_format")
+            prefix = user_name.strip().lower()
+        one = None
+        if user_id not in (None, ""):
+            if not isinstance(user_id, str) or len(user_id) > 64:
+                raise ValidationFailed("Invalid user_id", reason="invalid_body")
+            one = user_id
+        wanted = {r for r, on in ((ADMIN, admin), (SUPERADMIN, superadmin)) if on}
+        return UserQuery(
+            user_id=one, name_prefix=prefix,
+            with_any_role=frozenset(wanted) if wanted else None,
+            with_role_other_than=None if wanted or all_users or prefix or one else END_USER,
+            without_roles=frozenset() if sees_superadmins else frozenset({SUPERADMIN}))
+
+    @requires("/v1/admin/user2", "DELETE")
+    async def delete_user(self, caller: Caller, *, user_name: object) -> None:
+        """Deletes a user of the organization with their sessions, codes and roles.
+
+        - superadmins cannot be deleted ("Super-admin user deletion is restricted!");
+        - nobody deletes their own account here (self-operations are prohibited; users
+          delete themselves through DELETE /v1/user2 and its mailed code);
+        - a user holding a role with a level needs a caller of strictly lower level (admins
+          cannot delete admins);
+        - unlike RainMaker's request / verification_code two-step, the deletion is
+          immediate: the caller is already authenticated as an admin of the organization;
+        - the deletion is audited.
+        """
+        principal = caller.require_principal()
+        normalized = normalize_user_name(user_name)
+        async with self.uow(principal.org_id) as uow:
+            user = await uow.users.get_by_user_name(normalized)
+            if user is None:
+                raise NotFound("User does not exist", reason="delete_user_not_found")
+            _self(principal, user)
+            user.ensure_deletable()
+            levels = await role_levels(uow)
+            target = level_of(user.roles, levels)
+            if target is not None:
+                mine = level_of(principal.roles, levels)
+                if mine is None or (mine != 0 and mine >= target):
+                    raise Forbidden("Current user does not have role sufficient to delete "
+                                    "this user", reason="role_level_insufficient")
+            await self._audit(uow, principal, "user.delete", user,
+                              {"roles": sorted(user.roles)}, None)
+            await uow.users.delete(user)
+            await uow.commit()
+
+    @requires("/v1/admin/user2/summary", "GET")
+    async def active_count(self, caller: Caller, *, start_time: object) -> int:
+        """How many distinct users of the organization signed in at or after start_time.
+
+        - start_time is in epoch seconds ("Invalid start time" otherwise);
+        - a sign-in is a session: refreshing tokens is not a new one.
+        """
+        principal = caller.require_principal()
+        since = parse_epoch(start_time)
+        async with self.uow(principal.org_id) as uow:
+            return await uow.users.count_signed_in_since(since)
