@@ -87,6 +87,20 @@ async def _user(uow: UnitOfWork, *, user_name: object = None, user_id: object = 
     return user
 
 
+async def _policy(uow: UnitOfWork, name: str) -> Policy:
+    policy = await uow.access.get_policy(name)
+    if policy is None:
+        raise NotFound("Policy does not exist", reason="policy_not_found")
+    return policy
+
+
+async def _role(uow: UnitOfWork, name: str) -> Role:
+    role = await uow.access.get_role(name)
+    if role is None:
+        raise NotFound("Role does not exist", reason="role_not_found")
+    return role
+
+
 async def role_levels(uow: UnitOfWork) -> dict[str, int]:
     return {r.name: r.level for r in await uow.access.list_roles()} | dict(BUILTIN_ROLE_LEVELS)
 
@@ -202,10 +216,7 @@ class RolesAndPolicies:
         principal = caller.require_principal()
         async with self.uow(principal.org_id) as uow:
             if name not in (None, ""):
-                policy = await uow.access.get_policy(lookup_name(name, what="policy"))
-                if policy is None:
-                    raise NotFound("Policy does not exist", reason="policy_not_found")
-                return [policy]
+                return [await _policy(uow, lookup_name(name, what="policy"))]
             return list(await uow.access.list_policies())
 
     @requires("/v1/admin/policy", "POST")
@@ -236,9 +247,7 @@ class RolesAndPolicies:
         self._check_grants(principal, [document])
         async with self.uow(principal.org_id) as uow:
             await uow.access.lock()
-            policy = await uow.access.get_policy(policy_name)
-            if policy is None:
-                raise NotFound("Policy does not exist", reason="policy_not_found")
+            policy = await _policy(uow, policy_name)
             level = await self._actor_level(uow, principal)
             for role in await self._roles_using(uow, policy_name):
                 check_may_manage(level, role.name, role.level)
@@ -258,9 +267,7 @@ class RolesAndPolicies:
         policy_name = check_name(name, what="policy")
         async with self.uow(principal.org_id) as uow:
             await uow.access.lock()
-            policy = await uow.access.get_policy(policy_name)
-            if policy is None:
-                raise NotFound("Policy does not exist", reason="policy_not_found")
+            policy = await _policy(uow, policy_name)
             users_of = await self._roles_using(uow, policy_name)
             if users_of and not force:
                 raise Conflict("Cannot delete policy, As policy is been assigned to some role "
@@ -349,9 +356,7 @@ class RolesAndPolicies:
             raise ValidationFailed("Give policies and/or role_level", reason="invalid_body")
         async with self.uow(principal.org_id) as uow:
             await uow.access.lock()
-            role = await uow.access.get_role(role_name)
-            if role is None:
-                raise NotFound("Role does not exist", reason="role_not_found")
+            role = await _role(uow, role_name)
             actor_level = await self._actor_level(uow, principal)
             check_may_manage(actor_level, role_name, role.level)
             if new_level is not None:
@@ -383,9 +388,7 @@ class RolesAndPolicies:
         role_name = check_name(name, what="role")
         async with self.uow(principal.org_id) as uow:
             await uow.access.lock()
-            role = await uow.access.get_role(role_name)
-            if role is None:
-                raise NotFound("Role does not exist", reason="role_not_found")
+            role = await _role(uow, role_name)
             check_may_manage(await self._actor_level(uow, principal), role_name, role.level)
             if await uow.access.holders(role_name):
                 raise Conflict("Cannot delete role, As role is been assigned to some user",
