@@ -55,6 +55,13 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 async def _truncate_pg() -> None:
     engine = make_engine(PG_URL, app_role=False)
     async with engine.begin() as conn:
+        # a connection a previous test abandoned mid-transaction would block TRUNCATE
+        # forever: end such sessions, and never wait on a lock for long
+        await conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in "
+            "transaction%'"))
+        await conn.execute(text("SET LOCAL lock_timeout = '30s'"))
         names = (await conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname='public' "
             "AND tablename <> 'alembic_version'"))).scalars().all()

@@ -52,14 +52,19 @@ class PgPolicyWatcher:
         self._engine, self._authorizer = engine, authorizer
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._reloads: set[asyncio.Task[None]] = set()
         self.notifications = 0
 
     async def changed(self, org_id: str) -> None:
         await self._authorizer.reload()
 
     def _on_notify(self, *_args: Any) -> None:
+        if self._stopping.is_set():
+            return
         self.notifications += 1
         task = asyncio.get_running_loop().create_task(self._authorizer.reload())
+        self._reloads.add(task)  # kept (and awaited on stop) so no reload outlives the app
+        task.add_done_callback(self._reloads.discard)
         task.add_done_callback(_log_failure)
 
     async def start(self) -> None:
@@ -102,11 +107,16 @@ class PgPolicyWatcher:
                         await conn.invalidate()
 
     async def stop(self) -> None:
+        """Stops listening and waits for reloads under way (they hold a connection)."""
         self._stopping.set()
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, 5)
             self._task = None
+        if self._reloads:
+            _, late = await asyncio.wait(set(self._reloads), timeout=5)
+            for task in late:
+                task.cancel()
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
