@@ -91,7 +91,8 @@ def device_use_cases(container: Container) -> DeviceUseCases:
                           groups=container.user_groups(),
                           admin_groups=container.admin_groups(),
                           sharing=container.node_sharing(),
-                          group_sharing=container.group_sharing())
+                          group_sharing=container.group_sharing(),
+                          ota_images=container.ota_images(), ota_jobs=container.ota_jobs())
 
 
 def create_app(settings: Settings, *, container: Container | None = None,

@@ -215,8 +215,11 @@ def policy_import(org: str, directory: Path) -> None:
               type=click.Path(dir_okay=False), help="Where device credentials are kept (0600).")
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.01),
               help="Seconds between periodic params/local reports.")
+@click.option("--ota-failure-rate", "ota_failure_rate", default=0.0, show_default=True,
+              type=click.FloatRange(min=0.0, max=1.0),
+              help="Share (0..1) of OTA updates a device reports failed on purpose.")
 def simulate(nodes: int, url: str, mqtt: str, user: str | None, password: str | None,
-             state: str, interval: float) -> None:
+             state: str, interval: float, ota_failure_rate: float) -> None:
     import logging
     import os
     import signal
@@ -229,7 +232,8 @@ def simulate(nodes: int, url: str, mqtt: str, user: str | None, password: str | 
     async def main() -> None:
         host, port = parse_hostport(mqtt)
         simulator = Simulator(nodes=nodes, url=url, mqtt_host=host, mqtt_port=port, user=user,
-                              password=password, state_path=state, interval=interval)
+                              password=password, state_path=state, interval=interval,
+                              ota_failure_rate=ota_failure_rate)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 

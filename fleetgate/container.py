@@ -11,9 +11,11 @@ from dependency_injector import containers, providers
 
 from adapters.authz.casbin_authorizer import CasbinAuthorizer
 from adapters.authz.watcher import LocalPolicyWatcher, PgPolicyWatcher
+from adapters.blobs.local import LocalBlobStore
 from adapters.events import InProcessEvents
 from adapters.mail.smtp import SmtpOutbox
 from adapters.mqtt.commands import MqttNodeCommands
+from adapters.mqtt.ota import MqttOtaPublisher
 from adapters.ratelimit.memory import InMemoryRateLimiter
 from adapters.ratelimit.redis_limiter import RedisRateLimiter
 from adapters.security.jwt_tokens import JwtTokenIssuer
@@ -44,6 +46,8 @@ from domain.devices.provisioning import BrokerEndpoint, Provisioning
 from domain.devices.proxy import NodeProxy
 from domain.devices.sharing import NodeSharing
 from domain.devices.watch import NodeWatch
+from domain.ota.images import OtaImages
+from domain.ota.jobs import OtaJobs
 from fleetgate.catalogue import ApiCatalogue
 
 GATEWAY_USERNAME = "fleetgate-gateway"
@@ -154,3 +158,12 @@ class Container(containers.DeclarativeContainer):
         ttl_seconds=settings.provided.sharing_request_ttl_seconds)
     admin_groups = providers.Singleton(AdminGroups, uow=uow, ids=ids, clock=clock,
                                        authorizer=authorizer)
+    blobs = providers.Singleton(LocalBlobStore,
+                                providers.Callable(Path, settings.provided.blob_dir))
+    ota_publisher = providers.Singleton(MqttOtaPublisher)
+    ota_images = providers.Singleton(
+        OtaImages, uow=uow, ids=ids, clock=clock, authorizer=authorizer, blobs=blobs,
+        link_secret=providers.Callable(str.encode, settings.provided.secret))
+    ota_jobs = providers.Singleton(
+        OtaJobs, uow=uow, ids=ids, clock=clock, authorizer=authorizer, images=ota_images,
+        publisher=ota_publisher, base_url=settings.provided.http_base_url.call())

@@ -24,8 +24,12 @@ from adapters.events import InProcessEvents
 from adapters.mqtt.bus import AiomqttBus
 from adapters.mqtt.commands import MqttNodeCommands
 from adapters.mqtt.embedded import EmbeddedBroker
+from adapters.mqtt.ota import MqttOtaPublisher
 from domain.devices.access import DeviceAccess
-from domain.devices.ingest import SUFFIXES, DeviceIngest, IngestResult
+from domain.devices.ingest import SUFFIXES, DeviceIngest, IngestResult, decode
+from domain.devices.model import check_node_id
+from domain.errors import DomainError
+from domain.ota.jobs import OtaJobs
 from fleetgate.container import GATEWAY_USERNAME, Container
 from fleetgate.settings import Settings
 from ports.messaging import InboundMessage
@@ -43,8 +47,26 @@ BATCH_RETRIES = (0.2, 1.0, 3.0)
 DRAIN_SECONDS = 5.0
 
 
+OTA_INBOX_SIZE = 10_000
+OTA_SWEEP_SECONDS = 30.0
+"""How often the gateway expires OTA jobs past their timeout/validity and offers jobs whose
+download window just opened (DeviceRuntime.ota_sweep_seconds, per instance, for tests)."""
+OTA_TOPICS = ("otafetch", "otastatus")
+
+
 EMBEDDED_BACKOFF_CAP = 2.0
 """The embedded broker is in this process: reconnect to it quickly after it restarts."""
+
+
+def _says_connected(message: InboundMessage) -> bool:
+    """A node/<id>/connection message saying {"connected": true}."""
+    if not message.topic.endswith("/connection") or message.topic.count("/") != 2:
+        return False
+    try:
+        body = decode(message.payload)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    return isinstance(body, dict) and body.get("connected") is True
 
 
 class GatewayFirstAccess:
@@ -77,6 +99,15 @@ class DeviceRuntime:
         self._commands: MqttNodeCommands = container.node_commands()
         self._uow = container.uow()
         self._mapping = container.node_mapping()
+        self._ota: OtaJobs = container.ota_jobs()
+        self._ota_publisher: MqttOtaPublisher = container.ota_publisher()
+        self._ota_inbox: asyncio.Queue[tuple[str, str, str | None, bytes]] = asyncio.Queue(
+            maxsize=OTA_INBOX_SIZE)
+        self._ota_consumer: asyncio.Task[None] | None = None
+        self._ota_sweeper: asyncio.Task[None] | None = None
+        self._ota_due: dict[str, bool] = {}
+        self.ota_sweep_seconds = OTA_SWEEP_SECONDS
+        self.ota_handled = self.ota_ignored = 0
         self.broker: EmbeddedBroker | None = None
         self.bus: AiomqttBus | None = None
         self._task: asyncio.Task[None] | None = None
@@ -138,11 +169,20 @@ class DeviceRuntime:
         assert results is not None
         self.batches += 1
         self.ingested += len(batch)
-        for result in results:
+        for message, result in zip(batch, results, strict=True):
+            org_id: str | None = None
             for event in result.events:
                 await self._events.publish(event)
+                org_id = event.org_id
                 if event.kind == "node_connected":
                     self._spawn(self._resend_pending(event.node_id))
+                elif event.kind == "node_config_changed":
+                    await self._ota_inbox.put(("config", event.node_id, event.org_id, b""))
+            if result.accepted and _says_connected(message):
+                # also when it changed nothing (the node was still marked connected: it came
+                # back before its last will, or across a gateway restart)
+                await self._ota_inbox.put(("connected", message.topic.split("/")[1], org_id,
+                                           b""))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -166,6 +206,114 @@ class DeviceRuntime:
         outcome = await self._mapping.node_half(node_id, message.payload)
         log.info("mapping message of node %s: %s", node_id[:64], outcome)
 
+    # --- OTA: otafetch / otastatus, offers on connect and config, the periodic sweep -------
+    #
+    # Everything OTA goes through one ordered queue and one consumer: a node's otastatus
+    # reports are applied in arrival order, and an offer (connect, otafetch, a report that
+    # frees the node for its next job) never races another offer for the same node in this
+    # gateway, so a node is never offered two jobs at once.
+
+    async def _on_ota(self, message: InboundMessage) -> None:
+        """Bus handler for node/+/otafetch and node/+/otastatus: queued for the OTA consumer
+        (waiting, and so holding the bus back, while that queue is full)."""
+        parts = message.topic.split("/")
+        if len(parts) != 3 or parts[2] not in OTA_TOPICS:
+            return
+        await self._ota_inbox.put((parts[2], parts[1], None, message.payload))
+
+    async def _consume_ota(self) -> None:
+        while True:
+            item = await self._ota_inbox.get()
+            try:
+                await self._handle_ota(*item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bad message or a database hiccup must not stop OTA
+                self.ota_ignored += 1
+                log.exception("OTA %s of node %s failed", item[0], item[1][:64])
+            finally:
+                self._ota_inbox.task_done()
+
+    async def _org_of(self, node_id: str) -> str | None:
+        async with self._uow(SYSTEM_SCOPE) as uow:
+            node = await uow.nodes.get(node_id)
+        return node.org_id if node is not None and node.active else None
+
+    def _ignore_ota(self, kind: str, node_id: str, why: str) -> None:
+        self.ota_ignored += 1
+        log.warning("ignored %s of node %s: %s", kind, node_id[:64], why)
+
+    async def _handle_ota(self, kind: str, node_id: str, org_id: str | None,
+                          payload: bytes) -> None:
+        try:
+            check_node_id(node_id)
+        except DomainError:
+            self._ignore_ota(kind, node_id, "invalid node id")
+            return
+        body: object = None
+        if kind in OTA_TOPICS:
+            try:
+                body = decode(payload)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                self._ignore_ota(kind, node_id, f"malformed payload: {exc}")
+                return
+            if not isinstance(body, dict):
+                self._ignore_ota(kind, node_id, "payload is not a JSON object")
+                return
+        org = org_id or await self._org_of(node_id)
+        if org is None:
+            self._ignore_ota(kind, node_id, "unknown or inactive node")
+            return
+        if kind == "otastatus":
+            if not await self._ota.report(org, node_id, body):
+                self._ignore_ota(kind, node_id, f"not applicable (unknown job, not a target, "
+                                 f"or not a forward transition): {str(body)[:200]}")
+                return
+        elif kind in ("otafetch", "connected"):
+            await self._ota.offer_next(org, node_id, resend=True)
+        elif kind == "config":
+            async with self._uow(SYSTEM_SCOPE) as uow:
+                node = await uow.nodes.get(node_id)
+            if node is None:
+                return
+            await self._ota.node_matches(org, node_id, node.type, node.model, node.fw_version)
+            await self._ota.offer_next(org, node_id, resend=False)
+        self.ota_handled += 1
+
+    async def ota_sweep(self) -> None:
+        """One pass: expires the jobs past their timeout or validity (their unfinished nodes
+        time out), then offers the jobs that have just become due (a download window opened,
+        validity started) to their waiting, connected targets."""
+        jobs = await self._ota.active_jobs()
+        now = self._ota.clock.now()
+        for org_id in sorted({job.org_id for job in jobs if job.expired(now)}):
+            ended = await self._ota.expire(org_id)
+            if ended:
+                log.info("OTA jobs expired in organization %s: %s", org_id, ", ".join(ended))
+        due_now: dict[str, bool] = {}
+        for job in jobs:
+            if job.expired(now):
+                continue
+            due_now[job.id] = due = job.due(now)
+            before = self._ota_due.get(job.id)
+            gated = job.window is not None or job.valid_from is not None
+            if due and gated and before is not True:  # just opened (or unknown: restarted)
+                offered = await self._ota.offer_waiting(job)
+                if offered:
+                    log.info("OTA job %s became due: offered to %d connected node(s)",
+                             job.id, offered)
+        self._ota_due = due_now
+
+    async def _sweep_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.ota_sweep_seconds)
+            try:
+                await self.ota_sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("OTA sweep failed; trying again in %.0fs", self.ota_sweep_seconds)
+
     async def start(self) -> None:
         if self._settings.mqtt_url is None:
             self.broker = EmbeddedBroker(port=self._settings.mqtt_port, access=GatewayFirstAccess(
@@ -178,7 +326,12 @@ class DeviceRuntime:
         for suffix in SUFFIXES:
             self.bus.subscribe(f"node/+/{suffix}", self._on_message)
         self.bus.subscribe("node/+/user/mapping", self._on_mapping)
+        for suffix in OTA_TOPICS:
+            self.bus.subscribe(f"node/+/{suffix}", self._on_ota)
         self._commands.bus = self.bus
+        self._ota_publisher.bus = self.bus
+        self._ota_consumer = asyncio.create_task(self._consume_ota(), name="device-ota")
+        self._ota_sweeper = asyncio.create_task(self._sweep_periodically(), name="ota-sweep")
         self._consumer = asyncio.create_task(self._consume(), name="device-ingest")
         self._task = asyncio.create_task(self.bus.run())
         log.info("device runtime started (broker %s:%s)", host, port)
@@ -192,17 +345,38 @@ class DeviceRuntime:
 
     async def stop(self) -> None:
         self._commands.bus = None
+        self._ota_publisher.bus = None  # offers made while stopping are sent on reconnect
+        if self._ota_sweeper is not None:
+            self._ota_sweeper.cancel()
+            await asyncio.gather(self._ota_sweeper, return_exceptions=True)
         if self.bus is not None:
             await self.bus.stop(drain_timeout=DRAIN_SECONDS)  # its workers fill the inbox
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self._drain()
+        await self._drain_ota()
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         if self.broker is not None:
             await self.broker.stop()
+
+    async def _drain_ota(self) -> None:
+        """Lets the OTA consumer finish what is queued (ingest queued connect/config work
+        into it while draining), for a while; what is left is offered again on reconnect."""
+        if self._ota_consumer is None:
+            return
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                await self._ota_inbox.join()
+        except TimeoutError:
+            pass
+        self._ota_consumer.cancel()
+        await asyncio.gather(self._ota_consumer, return_exceptions=True)
+        left = self._ota_inbox.qsize()
+        if left:
+            log.warning("left %d OTA messages unhandled at stop", left)
 
     async def _drain(self) -> None:
         """Lets the consumer finish what is queued, for a while; counts what is left."""

@@ -64,6 +64,11 @@ class Settings:
     mapping_timeout_seconds: int = 300
     sharing_request_ttl_seconds: int = 7 * 24 * 3600
     gateway_mqtt_password: str | None = None
+    public_url: str | None = None  # how devices reach this HTTP API (OTA download links)
+
+    def http_base_url(self) -> str:
+        """The base of links Fleetgate hands out (OTA downloads and uploads)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def broker_address(self) -> str:
         """host:port devices connect to, as GET /mqtt_host tells them."""
@@ -97,6 +102,7 @@ class Settings:
             login_limit_per_ip=_int("FLEETGATE_LOGIN_LIMIT_PER_IP", 30),
             login_limit_per_user=_int("FLEETGATE_LOGIN_LIMIT_PER_USER", 10),
             mqtt_public_host=env("MQTT_PUBLIC_HOST") or None,
+            public_url=env("FLEETGATE_PUBLIC_URL") or None,
             mapping_timeout_seconds=_int("FLEETGATE_MAPPING_TIMEOUT", 300),
             sharing_request_ttl_seconds=_int("FLEETGATE_SHARING_REQUEST_TTL", 7 * 24 * 3600),
             gateway_mqtt_password=env("GATEWAY_MQTT_PASSWORD") or None,

@@ -10,6 +10,10 @@ reuses them), then speaks the device MQTT contract (`../shared/reference/mqtt-to
   `{"connected": true}` (retained), its config, and its full state on `params/local/init`;
 - every `interval` seconds reports a drifting temperature on `params/local`;
 - applies desired params from `params/remote` and echoes what it applied on `params/local`;
+- performs OTA updates offered on `otaurl`: reports `in-progress` on `otastatus`, downloads
+  the image (size capped at the offered filesize), checks size and md5, then reports its new
+  firmware version in a fresh config and `success` — or `failed` with additional_info when
+  the check fails or the download does (and at `ota_failure_rate`, to exercise failures);
 - reconnects after a lost or refused connection with capped exponential backoff and full
   jitter; on stop it publishes `{"connected": false}` before disconnecting cleanly.
 
@@ -20,14 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import random as _random
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +225,10 @@ class VirtualDevice:
     connects: int = 0                 # successful connections so far
     online: bool = False
     remote_applied: int = 0           # params/remote messages that changed something
+    fw_version: str = FW_VERSION
+    ota_succeeded: int = 0            # OTA updates applied
+    ota_failed: int = 0               # OTA updates reported failed
+    ota_done: set[str] = field(default_factory=set)  # OTA job ids already performed
 
     @property
     def node_id(self) -> str:
@@ -231,7 +240,7 @@ class VirtualDevice:
     def config(self) -> dict[str, Any]:
         return {
             "node_id": self.node_id, "config_version": CONFIG_VERSION,
-            "info": {"name": self.credentials.name, "fw_version": FW_VERSION,
+            "info": {"name": self.credentials.name, "fw_version": self.fw_version,
                      "type": "Lightbulb", "model": "fleetgate-sim"},
             "devices": [{"name": DEVICE, "type": "esp.device.lightbulb", "params": [
                 {"name": "power", "data_type": "bool", "properties": ["read", "write"]},
@@ -298,8 +307,97 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
     return event.is_set()
 
 
-async def _read_remote(client: aiomqtt.Client, device: VirtualDevice) -> None:
+Fetch = Callable[[str, int], Awaitable[bytes]]
+"""Downloads a URL, reading at most the given number of bytes (more is an error)."""
+
+
+class OtaDownloadError(Exception):
+    pass
+
+
+async def http_fetch(client: httpx.AsyncClient, url: str, limit: int) -> bytes:
+    """GETs url, refusing a body larger than limit bytes (read in chunks, never whole)."""
+    chunks: list[bytes] = []
+    size = 0
+    async with client.stream("GET", url) as response:
+        if response.status_code != 200:
+            raise OtaDownloadError(f"download failed: HTTP {response.status_code}")
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise OtaDownloadError(f"download larger than the offered {limit} bytes")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _offer(raw: Any) -> dict[str, Any] | None:
+    """An otaurl payload {ota_job_id, url, fw_version, filesize, file_md5}, or None."""
+    try:
+        offer = json.loads(raw if isinstance(raw, bytes | bytearray | str) else b"")
+    except ValueError:
+        return None
+    if not isinstance(offer, dict) or not all(
+            isinstance(offer.get(k), str) and offer[k] for k in ("ota_job_id", "url")) \
+            or not isinstance(offer.get("fw_version"), str) \
+            or not isinstance(offer.get("filesize"), int) or offer["filesize"] < 0 \
+            or not isinstance(offer.get("file_md5"), str):
+        return None
+    return offer
+
+
+async def perform_ota(client: aiomqtt.Client, device: VirtualDevice, offer: dict[str, Any],
+                      fetch: Fetch, failure_rate: float) -> bool:
+    """One offered update: in-progress, download and check, then config + success or
+    failed. Returns whether it succeeded."""
+    name, job_id = device.credentials.name, offer["ota_job_id"]
+    device.ota_done.add(job_id)
+
+    async def status(value: str, info: str) -> None:
+        await client.publish(device.topic("otastatus"), _payload(
+            {"ota_job_id": job_id, "status": value, "additional_info": info}), qos=1)
+
+    await status("in-progress", f"downloading {offer['fw_version']}")
+    problem = ""
+    try:
+        image = await fetch(offer["url"], offer["filesize"])
+    except OtaDownloadError as exc:
+        problem = str(exc)[:200]
+    except httpx.HTTPError as exc:
+        problem = f"download failed: {exc!r}"[:200]
+    else:
+        if len(image) != offer["filesize"]:
+            problem = f"size mismatch: got {len(image)} bytes, expected {offer['filesize']}"
+        elif hashlib.md5(image, usedforsecurity=False).hexdigest() != \
+                offer["file_md5"].lower():
+            problem = "md5 mismatch"
+        elif failure_rate > 0 and device.random(0.0, 1.0) < failure_rate:
+            problem = "simulated failure"
+    if problem:
+        device.ota_failed += 1
+        log.warning("%s: OTA job %s failed: %s", name, job_id, problem)
+        await status("failed", problem)
+        return False
+    device.fw_version = offer["fw_version"]
+    device.ota_succeeded += 1
+    log.info("%s: OTA job %s applied, now at firmware %s", name, job_id, device.fw_version)
+    await client.publish(device.topic("config"), _payload(device.config()), qos=1)
+    await status("success", f"updated to {device.fw_version}")
+    return True
+
+
+async def _read_remote(client: aiomqtt.Client, device: VirtualDevice,
+                       fetch: Fetch | None = None, ota_failure_rate: float = 0.0) -> None:
     async for message in client.messages:
+        if message.topic.value == device.topic("otaurl"):
+            offer = _offer(message.payload)
+            if offer is None:
+                log.warning("%s: ignored malformed otaurl", device.credentials.name)
+            elif fetch is None:
+                log.info("%s: OTA offered but this device cannot download",
+                         device.credentials.name)
+            elif offer["ota_job_id"] not in device.ota_done:  # offers repeat on reconnect
+                await perform_ota(client, device, offer, fetch, ota_failure_rate)
+            continue
         if message.topic.value != device.topic("params/remote"):
             continue
         try:
@@ -323,9 +421,10 @@ async def _report_periodically(client: aiomqtt.Client, device: VirtualDevice,
 
 
 async def _session(client: aiomqtt.Client, device: VirtualDevice, interval: float,
-                   stop: asyncio.Event) -> None:
+                   stop: asyncio.Event, fetch: Fetch | None = None,
+                   ota_failure_rate: float = 0.0) -> None:
     """Serves one connection until stop (returns) or a connection failure (raises)."""
-    tasks = [asyncio.create_task(_read_remote(client, device)),
+    tasks = [asyncio.create_task(_read_remote(client, device, fetch, ota_failure_rate)),
              asyncio.create_task(_report_periodically(client, device, interval)),
              asyncio.create_task(stop.wait())]
     try:
@@ -344,7 +443,8 @@ async def _session(client: aiomqtt.Client, device: VirtualDevice, interval: floa
 
 async def run_device(device: VirtualDevice, *, host: str, port: int, interval: float,
                      stop: asyncio.Event, backoff: Backoff | None = None,
-                     keepalive: int = 30, clock: Callable[[], float] = time.monotonic) -> None:
+                     keepalive: int = 30, clock: Callable[[], float] = time.monotonic,
+                     fetch: Fetch | None = None, ota_failure_rate: float = 0.0) -> None:
     """One device's life: connect, report, serve params/remote, reconnect on loss, until stop.
     On stop it reports `{"connected": false}` and disconnects cleanly (no last will)."""
     backoff = backoff or Backoff()
@@ -362,6 +462,7 @@ async def run_device(device: VirtualDevice, *, host: str, port: int, interval: f
             async with client:
                 up_since = clock()
                 await client.subscribe(device.topic("params/remote"), qos=1)
+                await client.subscribe(device.topic("otaurl"), qos=1)
                 await client.publish(connection, _payload({"connected": True,
                                                            "timestamp": stamp}),
                                      qos=1, retain=True)
@@ -372,7 +473,7 @@ async def run_device(device: VirtualDevice, *, host: str, port: int, interval: f
                 device.online = True
                 log.info("%s (%s) connected to %s:%s", name, device.node_id, host, port)
                 try:
-                    await _session(client, device, interval, stop)
+                    await _session(client, device, interval, stop, fetch, ota_failure_rate)
                     await client.publish(connection, _payload({"connected": False,
                                                                "timestamp": now_ms()}),
                                          qos=1, retain=True, timeout=5)
@@ -406,11 +507,15 @@ class Simulator:
                  mqtt_port: int = 1884, user: str | None = None, password: str | None = None,
                  state_path: str | os.PathLike[str] = DEFAULT_STATE, interval: float = 5.0,
                  http_client: httpx.AsyncClient | None = None, backoff: Backoff | None = None,
-                 random: Callable[[float, float], float] = _random.uniform) -> None:
+                 random: Callable[[float, float], float] = _random.uniform,
+                 ota_failure_rate: float = 0.0) -> None:
         if nodes < 1:
             raise SimulatorError("--nodes must be at least 1")
         if interval <= 0:
             raise SimulatorError("--interval must be positive")
+        if not 0.0 <= ota_failure_rate <= 1.0:
+            raise SimulatorError("--ota-failure-rate must be between 0 and 1")
+        self.ota_failure_rate = ota_failure_rate
         self.nodes, self.url = nodes, url.rstrip("/")
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
         self._user, self._password = user, password
@@ -458,8 +563,18 @@ class Simulator:
             await self.prepare()
         log.info("simulating %d device(s) against %s (MQTT %s:%s)", len(self.devices),
                  self.url, self.mqtt_host, self.mqtt_port)
-        async with asyncio.TaskGroup() as group:  # a device that crashes stops the others
-            for device in self.devices:
-                group.create_task(run_device(
-                    device, host=self.mqtt_host, port=self.mqtt_port, interval=self.interval,
-                    stop=stop, backoff=self._backoff), name=f"sim-{device.node_id}")
+        async with contextlib.AsyncExitStack() as stack:
+            client = self._http
+            if client is None:  # for OTA downloads
+                client = await stack.enter_async_context(httpx.AsyncClient(timeout=120))
+
+            async def fetch(url: str, limit: int) -> bytes:
+                return await http_fetch(client, url, limit)
+
+            async with asyncio.TaskGroup() as group:  # a device that crashes stops the others
+                for device in self.devices:
+                    group.create_task(run_device(
+                        device, host=self.mqtt_host, port=self.mqtt_port,
+                        interval=self.interval, stop=stop, backoff=self._backoff,
+                        fetch=fetch, ota_failure_rate=self.ota_failure_rate),
+                        name=f"sim-{device.node_id}")

@@ -137,7 +137,7 @@ class NodeMutations:
 
 
 @strawberry.type
-class Subscription:
+class NodeSubscription:
     @strawberry.subscription(metadata=uses(NodeWatch.watch_nodes, NodeWatch.refresh),
                              description="Params, connectivity and config changes of the given "
                                          "nodes (default: every node the caller reaches), as "

@@ -32,13 +32,14 @@ from graphql_api.context import Ctx, uses
 from graphql_api.errors import DomainErrors
 from graphql_api.group_sharing import GroupSharingMutations, GroupSharingQueries
 from graphql_api.groups import GroupMutations, GroupQueries
-from graphql_api.nodes import NodeMutations, NodeQueries, Subscription
+from graphql_api.nodes import NodeMutations, NodeQueries, NodeSubscription
+from graphql_api.ota import OtaMutations, OtaQueries, OtaSubscription
 from graphql_api.sharing import SharingMutations, SharingQueries
 
 
 @strawberry.type
-class Query(AccessQueries, AdminGroupQueries, GroupQueries, GroupSharingQueries, NodeQueries,
-            SharingQueries):
+class Query(AccessQueries, OtaQueries, AdminGroupQueries, GroupQueries, GroupSharingQueries,
+            NodeQueries, SharingQueries):
     @strawberry.field(description="The signed-in user.", metadata=uses(Profiles.get_profile))
     async def me(self, info: Ctx) -> t.UserType:
         ctx = info.context
@@ -68,8 +69,13 @@ class Query(AccessQueries, AdminGroupQueries, GroupQueries, GroupSharingQueries,
 
 
 @strawberry.type
-class Mutation(AccessMutations, AdminGroupMutations, GroupMutations, GroupSharingMutations,
-               NodeMutations, SharingMutations):
+class Subscription(NodeSubscription, OtaSubscription):
+    pass
+
+
+@strawberry.type
+class Mutation(AccessMutations, OtaMutations, AdminGroupMutations, GroupMutations,
+               GroupSharingMutations, NodeMutations, SharingMutations):
     @strawberry.mutation(metadata=uses(Registration.sign_up),
                          description="Sign up; with organizationName, found a new organization.")
     async def register(self, info: Ctx, input: t.RegisterInput) -> t.RegisterPayload:

@@ -27,6 +27,14 @@ from domain.devices.model import (
 )
 from domain.groups.admin.model import AdminGroup, GroupQuery
 from domain.groups.model import NodeGroup
+from domain.ota.model import (
+    ImageQuery,
+    JobListQuery,
+    JobSummary,
+    NodeJobStatus,
+    OtaImage,
+    OtaJob,
+)
 from domain.sharing.model import GroupShare, SharingRequest
 
 SYSTEM_SCOPE = "*"
@@ -352,6 +360,60 @@ class AccessRepository(Protocol):
         ...
 
 
+class OtaRepository(Protocol):
+    """OTA images, jobs and the per-node status of each job, of the scoped organization."""
+
+    async def add_image(self, image: OtaImage) -> None: ...
+    async def get_image(self, image_id: str) -> OtaImage | None: ...
+    async def save_image(self, image: OtaImage) -> None: ...
+    async def delete_image(self, image_id: str) -> None: ...
+    async def list_images(self, query: ImageQuery, *, start_id: str | None, limit: int
+                          ) -> tuple[Sequence[OtaImage], int]:
+        """Images matching the query ordered by id from start_id on, at most limit; and how
+        many match in all."""
+        ...
+
+    async def jobs_using_image(self, image_id: str) -> Sequence[OtaJob]: ...
+
+    async def add_job(self, job: OtaJob, targets: Sequence[NodeJobStatus]) -> None:
+        """The job and one "triggered" status per target node (batched)."""
+        ...
+
+    async def get_job(self, job_id: str) -> OtaJob | None: ...
+    async def get_job_by_name(self, name: str) -> OtaJob | None: ...
+    async def save_job(self, job: OtaJob) -> None: ...
+    async def list_jobs(self, query: JobListQuery, *, start_id: str | None, limit: int
+                        ) -> tuple[Sequence[OtaJob], int]: ...
+    async def active_dynamic_jobs(self) -> Sequence[OtaJob]: ...
+
+    async def add_targets(self, targets: Sequence[NodeJobStatus]) -> int:
+        """Adds statuses for (job, node) pairs not there yet (a dynamic job picking up a
+        node); returns how many were new."""
+        ...
+
+    async def node_status(self, job_id: str, node_id: str) -> NodeJobStatus | None: ...
+    async def node_statuses(self, job_id: str, *, start_id: str | None, limit: int
+                            ) -> Sequence[NodeJobStatus]:
+        """A job's target statuses ordered by node id, from start_id on."""
+        ...
+
+    async def statuses_of_node(self, node_id: str) -> Sequence[tuple[OtaJob, NodeJobStatus]]:
+        """Every job the node is a target of (not archived), with its status there."""
+        ...
+
+    async def save_statuses(self, statuses: Sequence[NodeJobStatus]) -> None:
+        """Writes status, additional_info, updated_at, triggered_at and attempts (batched)."""
+        ...
+
+    async def summary(self, job_id: str) -> JobSummary:
+        """How many targets are in each status (one query)."""
+        ...
+
+    async def waiting_targets(self, job_id: str, limit: int) -> Sequence[NodeJobStatus]:
+        """Targets not offered yet (status "triggered"), by node id (for dispatch)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over the repositories, scoped to one organization (or SYSTEM_SCOPE).
 
@@ -373,6 +435,7 @@ class UnitOfWork(Protocol):
     admin_groups: AdminGroupRepository
     sharing_requests: SharingRequestRepository
     access: AccessRepository
+    ota: OtaRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -9,6 +10,7 @@ from typing import Protocol
 from domain.access.model import Permission, Principal
 from domain.access.rbac.model import NodeReach, Rule
 from domain.accounts.model import ApiKey
+from domain.blobs.model import StoredBlob
 
 
 class Clock(Protocol):
@@ -120,4 +122,29 @@ class NodeSignatures(Protocol):
     def verify(self, public_key_pem: str, message: bytes, signature_hex: str) -> bool:
         """True when signature_hex (hex of an ECDSA-SHA256 DER signature, or an RSA-PSS
         SHA-256 signature) signs message under the key; False for any mismatch."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Binary objects (firmware images) under slash-separated keys, written and read as
+    streams; size and MD5 are computed while writing."""
+
+    async def put(self, key: str, chunks: AsyncIterator[bytes], *, max_bytes: int
+                  ) -> StoredBlob:
+        """Stores the stream under key, replacing any earlier content atomically. Raises
+        domain.errors.ValidationFailed(reason="blob_too_large") as soon as more than
+        max_bytes arrive, and reason="invalid_blob_key" for a bad key; a failed put leaves
+        nothing behind (the earlier content, if any, stays)."""
+        ...
+
+    async def open(self, key: str) -> AsyncIterator[bytes]:
+        """The content as a stream of chunks (``async for chunk in await store.open(key)``).
+        Raises domain.errors.NotFound(reason="blob_not_found") when awaited if there is no
+        such blob, so an HTTP handler can answer 404 before it starts streaming."""
+        ...
+
+    async def head(self, key: str) -> StoredBlob | None: ...
+
+    async def delete(self, key: str) -> None:
+        """Removes the blob; does nothing when it does not exist."""
         ...

@@ -30,6 +30,7 @@ from rest_compat.http import PRINCIPAL_KEY, Authenticate, bearer_token
 from rest_compat.nodes import node_operations
 from rest_compat.openapi import openapi_document
 from rest_compat.operations import Handler, Operation
+from rest_compat.ota import ota_operations
 from rest_compat.schemas import violated_keyword
 from rest_compat.sharing import sharing_operations
 from rest_compat.users import user_operations
@@ -112,7 +113,8 @@ def rest_operations(accounts: AccountUseCases, devices: DeviceUseCases, *,
             + admin_group_operations(devices, accounts.sessions.authenticate, max_body)
             + sharing_operations(devices, accounts.sessions.authenticate, max_body)
             + group_sharing_operations(devices, accounts.sessions.authenticate, max_body)
-            + access_operations(accounts.access, accounts.sessions.authenticate, max_body))
+            + access_operations(accounts.access, accounts.sessions.authenticate, max_body)
+            + ota_operations(devices, accounts.sessions.authenticate, max_body))
 
 
 def build_routes(operations: list[Operation], *, version: str,

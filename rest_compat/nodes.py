@@ -69,7 +69,10 @@ PROXY_REQUEST = s.obj({
                   "description": "hex ECDSA-SHA256 (DER) or RSA-PSS-SHA256 signature of "
                                  "node_payload by the node's key"}},
     ("node_payload", "signature"))
-PATH_NODE_ID = {"name": "node_id", "in": "path", "required": True, "schema": NODE_ID}
+# /v1/user/nodes/<name> of a fixed route is that route, never a node id
+PATH_NODE_ID = {"name": "node_id", "in": "path", "required": True, "schema": {
+    **NODE_ID, "not": {"enum": ["mapping", "params", "sharing", "status", "ota_update",
+                                "ota_status"]}}}
 NODE_LIST = s.obj({"nodes": {"type": "array", "items": s.STR},
                    "node_details": {"type": "array", "items": {"type": "object"}},
                    "next_id": s.STR, "total": {"type": "integer"}}, ("nodes", "total"))
@@ -294,7 +297,7 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
                   operation_id="deleteNode", tag=TAG,
                   summary="Delete every user association of a node (primary only)",
                   uses=(nodes.delete_node,), query=(PATH_NODE_ID,),
-                  responses={200: s.SUCCESS}, extra_statuses=(403,)),
+                  responses={200: s.SUCCESS}, extra_statuses=(403, 405)),
         Operation(method="POST", path="/v1/user/nodes/mapping/initiate", handler=initiate,
                   operation_id="mappingInitiate", tag=TAG,
                   summary="Start challenge-based mapping: a challenge for the node to sign",

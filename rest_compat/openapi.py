@@ -23,11 +23,17 @@ def _security(op: Operation) -> list[dict[str, list[str]]]:
     return []
 
 
+def _media(schema: dict[str, Any]) -> str:
+    """JSON, unless the schema is a string of another contentMediaType (binary bodies)."""
+    return str(schema.get("contentMediaType", "application/json")) \
+        if schema.get("type") == "string" else "application/json"
+
+
 def _responses(op: Operation) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for status, schema in op.responses.items():
         out[str(status)] = {"description": "success",
-                            "content": {"application/json": {"schema": schema}}}
+                            "content": {_media(schema): {"schema": schema}}}
     for status, text in ERROR_STATUSES.items():
         if status == 401 and not _security(op) and 401 not in op.extra_statuses:
             continue
@@ -57,7 +63,7 @@ def openapi_document(operations: list[Operation], *, version: str) -> dict[str, 
             entry["parameters"] = [dict(p) for p in op.query]
         if op.request_body is not None:
             entry["requestBody"] = {"required": op.body_required, "content": {
-                "application/json": {"schema": op.request_body}}}
+                _media(op.request_body): {"schema": op.request_body}}}
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",

@@ -17,6 +17,7 @@ from adapters.sql.access import SqlAccessRepository
 from adapters.sql.admin_groups import SqlAdminGroupRepository
 from adapters.sql.cache import ReadCache
 from adapters.sql.groups import SqlGroupRepository, SqlGroupShareRepository
+from adapters.sql.ota import SqlOtaRepository
 from adapters.sql.repositories import (
     SqlApiKeyRepository,
     SqlMappingRequestRepository,
@@ -69,6 +70,7 @@ class SqlUnitOfWork:
         self.admin_groups = SqlAdminGroupRepository(self, self._org)
         self.group_shares = SqlGroupShareRepository(self, self._org)
         self.access = SqlAccessRepository(self, self._org)
+        self.ota = SqlOtaRepository(self, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

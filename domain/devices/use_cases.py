@@ -15,6 +15,8 @@ from domain.devices.provisioning import BrokerEndpoint, Provisioning
 from domain.devices.proxy import NodeProxy
 from domain.devices.sharing import NodeSharing
 from domain.devices.watch import NodeWatch
+from domain.ota.images import OtaImages
+from domain.ota.jobs import OtaJobs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,3 +33,5 @@ class DeviceUseCases:
     admin_groups: AdminGroups
     sharing: NodeSharing
     group_sharing: GroupSharing
+    ota_images: OtaImages
+    ota_jobs: OtaJobs

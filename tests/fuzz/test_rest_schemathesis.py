@@ -164,6 +164,24 @@ STATE_DEPENDENT_400 = {
     108149: "POST /v1/admin/node_group: the parent group is a dynamic group",
     108150: "PUT /v1/admin/node_group: removing nodes the group does not hold",
     108901: "admin node_group: FFFF-FFFF (every node) is read-only; the id pattern admits it",
+    # OTA images and jobs
+    104004: "OTA image: no fw_version in the body and no ESP app description in the bytes "
+            "(depends on the image's content)",
+    104005: "OTA image: no model in the body and no ESP app description in the bytes",
+    104032: "OTA upload_confirm / new job: the image's bytes were not uploaded (confirmed) yet",
+    104034: "POST /v1/admin/otajob: the image is archived",
+    104901: "PUT /v1/ota/upload: Content-MD5 is not the MD5 of the bytes sent",
+    104902: "OTA upload_confirm: the uploaded bytes' MD5 is not the upload request's "
+            "md5_checksum",
+    105036: "POST /v1/user/nodes/ota_update: the job does not target the node",
+    105048: "POST /v1/admin/otajob: no target node exists (groups with no nodes)",
+    105052: "POST /v1/admin/otajob: node_type/node_model/node_fw_version exclude nodes and "
+            "groups (a dependency between body properties)",
+    105061: "POST /v1/user/nodes/ota_update: the job is over, not due, or done by the node",
+    105079: "POST /v1/admin/otajob/retrigger: a user-approval job is not retriggered",
+    105900: "POST /v1/admin/otajob: download_window start equals end (a dependency between "
+            "two body values)",
+    105901: "POST /v1/admin/otajob: validity end is not after start (idem)",
 }
 
 

@@ -42,6 +42,7 @@ from ports.services import AccessClaims, OutgoingMessage
 from tests.unit.fake_access import AccessState, InMemoryAccess
 from tests.unit.fake_admin_groups import InMemoryAdminGroups
 from tests.unit.fake_groups import InMemoryGroups, InMemoryGroupShares
+from tests.unit.fake_ota import InMemoryOta, OtaState
 
 
 class FakeClock:
@@ -173,6 +174,7 @@ class Store:
     admin_groups: dict[str, AdminGroup] = field(default_factory=dict)
     group_shares: dict[tuple[str, str], GroupShare] = field(default_factory=dict)
     access: AccessState = field(default_factory=AccessState)
+    ota: OtaState = field(default_factory=OtaState)
 
 
 class _Repo:
@@ -562,6 +564,7 @@ class InMemoryUnitOfWork:
         self.admin_groups = InMemoryAdminGroups(self._work, self._org)
         self.group_shares = InMemoryGroupShares(self._work, self._org)
         self.access = InMemoryAccess(self._work, self._org)
+        self.ota = InMemoryOta(self._work, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

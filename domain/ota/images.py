@@ -1,0 +1,323 @@
+"""Use cases on OTA images: upload (base64 in the request, or a signed upload URL served by
+Fleetgate then a confirm), list, archive, delete, and the signed download the nodes use.
+The rules live in domain/ota/model.py; bytes go to the BlobStore port as streams."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.access.model import Caller, public, requires
+from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.ota import links
+from domain.ota.esp_image import HEADER_BYTES, read_app_description
+from domain.ota.model import (
+    DOWNLOAD_URL_TTL,
+    MAX_BASE64_IMAGE_BYTES,
+    MAX_IMAGE_BYTES,
+    NAME_MAX,
+    UPLOAD_URL_TTL,
+    ImageKind,
+    ImageQuery,
+    JobStatus,
+    OtaImage,
+    check_md5,
+    check_text,
+)
+from ports.repositories import UnitOfWork, UnitOfWorkFactory
+from ports.services import Authorizer, BlobStore, Clock, IdGenerator
+
+UPLOAD, DOWNLOAD = "ota-upload", "ota-download"
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePage:
+    images: list[OtaImage]
+    total: int
+    next_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTicket:
+    image: OtaImage
+    token: str  # the upload URL's last segment
+    expires_at: datetime
+
+
+def blob_key(image: OtaImage) -> str:
+    return f"ota/{image.org_id}/{image.id}"
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 64 * 1024):
+        yield data[start:start + 64 * 1024]
+
+
+def _kind(raw: object) -> ImageKind:
+    if raw in (None, ""):
+        return ImageKind.FIRMWARE
+    if raw not in (ImageKind.FIRMWARE.value, ImageKind.PACKAGE.value):
+        raise ValidationFailed("Invalid OTA image type specified. Valid values are firmware "
+                               "and package", reason="invalid_image_type")
+    return ImageKind(str(raw))
+
+
+async def _image(uow: UnitOfWork, image_id: object) -> OtaImage:
+    if not isinstance(image_id, str) or not image_id:
+        raise ValidationFailed("OTA Image Id is missing", reason="image_id_missing")
+    image = await uow.ota.get_image(image_id)
+    if image is None:
+        raise NotFound("OTA image not found", reason="image_not_found")
+    return image
+
+
+class OtaImages:
+    def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
+                 authorizer: Authorizer, blobs: BlobStore, link_secret: bytes) -> None:
+        self.uow, self.ids, self.clock, self.authorizer = uow, ids, clock, authorizer
+        self.blobs, self._secret = blobs, link_secret
+
+    async def _reusable(self, uow: UnitOfWork, org_id: str, name: str) -> OtaImage | None:
+        """An image of that name no job uses is replaced (RainMaker); a used one is not."""
+        page, _ = await uow.ota.list_images(ImageQuery(name=name, archived=None),
+                                            start_id=None, limit=1)
+        if not page:
+            return None
+        if await uow.ota.jobs_using_image(page[0].id):
+            raise Conflict("OTA Image is associated with another OTA job, can't update",
+                           reason="image_in_use_update")
+        return page[0]
+
+    def _describe(self, image: OtaImage, head: bytes, *, fw_version: object, model: object,
+                  type: object) -> None:
+        """fw_version and model from the body, else from the ESP app description."""
+        app = read_app_description(head) if image.kind == ImageKind.FIRMWARE else None
+        image.fw_version = check_text(fw_version, "Firmware version", required=False) or (
+            app.version if app else "")
+        image.model = check_text(model, "Model", required=False) or (
+            app.project_name if app else "")
+        image.type = check_text(type, "Type", required=False) or image.type
+        if not image.fw_version:
+            raise ValidationFailed("Firmware version is missing", reason="fw_version_missing")
+        if not image.model:
+            raise ValidationFailed("Model is missing", reason="model_missing")
+
+    @requires("/v1/admin/otaimage", "POST")
+    async def create_image(self, caller: Caller, *, name: object, base64_fwimage: object,
+                           type: object = None, model: object = None,
+                           fw_version: object = None) -> OtaImage:
+        """An image from base64 in the request (at most 5 MB decoded)."""
+        return await self._create(caller, name=name, base64_fwimage=base64_fwimage,
+                                  type=type, model=model, fw_version=fw_version,
+                                  own_only=False)
+
+    @requires("/v1/user/otaimage", "POST")
+    async def create_user_image(self, caller: Caller, *, name: object,
+                                base64_fwimage: object, type: object = None,
+                                model: object = None, fw_version: object = None) -> OtaImage:
+        """An end user's image (base64, at most 5 MB decoded), stored in the organization
+        like an admin's; it replaces an image of that name only if the user created it."""
+        return await self._create(caller, name=name, base64_fwimage=base64_fwimage,
+                                  type=type, model=model, fw_version=fw_version,
+                                  own_only=True)
+
+    async def _create(self, caller: Caller, *, name: object, base64_fwimage: object,
+                      type: object, model: object, fw_version: object,
+                      own_only: bool) -> OtaImage:
+        principal = caller.require_principal()
+        image_name = check_text(name, "Image Name", required=True, limit=NAME_MAX,
+                                reason="image_name_missing")
+        if not isinstance(base64_fwimage, str) or not base64_fwimage:
+            raise ValidationFailed("Base64 firmware image is missing",
+                                   reason="base64_image_missing")
+        if len(base64_fwimage) > MAX_BASE64_IMAGE_BYTES * 4 // 3 + 4:
+            raise ValidationFailed("OTA Image size should be smaller than 5 mb",
+                                   reason="base64_image_too_large")
+        try:
+            data = base64.b64decode(base64_fwimage, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValidationFailed("Invalid base64 firmware image",
+                                   reason="invalid_base64_image") from exc
+        if not data or len(data) > MAX_BASE64_IMAGE_BYTES:
+            raise ValidationFailed("OTA Image size should be smaller than 5 mb",
+                                   reason="base64_image_too_large")
+        now = self.clock.now()
+        async with self.uow(principal.org_id) as uow:
+            found = await self._reusable(uow, principal.org_id, image_name)
+            if found is not None and own_only and found.created_by != principal.user_id:
+                raise Conflict("An OTA image of that name exists already",
+                               reason="image_name_taken")
+            image = found or OtaImage(id=self.ids.new_id(), org_id=principal.org_id,
+                                      name=image_name, kind=ImageKind.FIRMWARE,
+                                      created_by=principal.user_id, created_at=now)
+            self._describe(image, data[:HEADER_BYTES], fw_version=fw_version, model=model,
+                           type=type)
+            stored = await self.blobs.put(blob_key(image), _single(data),
+                                          max_bytes=MAX_BASE64_IMAGE_BYTES)
+            image.size, image.md5, image.blob_key = stored.size, stored.md5, stored.key
+            image.uploaded, image.upload_expires_at, image.expected_md5 = True, None, None
+            await (uow.ota.save_image(image) if found else uow.ota.add_image(image))
+            await uow.commit()
+        return image
+
+    @requires("/v1/admin/otaimage", "POST")
+    async def request_upload(self, caller: Caller, *, name: object, image_type: object = None,
+                             md5_checksum: object = None) -> UploadTicket:
+        """An image waiting for its bytes on a signed upload URL (valid 24 hours); confirm
+        it after the upload."""
+        principal = caller.require_principal()
+        image_name = check_text(name, "Image Name", required=True, limit=NAME_MAX,
+                                reason="image_name_missing")
+        kind, expected = _kind(image_type), check_md5(md5_checksum)
+        now = self.clock.now()
+        expires = now + UPLOAD_URL_TTL
+        async with self.uow(principal.org_id) as uow:
+            found = await self._reusable(uow, principal.org_id, image_name)
+            image = found or OtaImage(id=self.ids.new_id(), org_id=principal.org_id,
+                                      name=image_name, kind=kind,
+                                      created_by=principal.user_id, created_at=now)
+            image.kind, image.expected_md5, image.upload_expires_at = kind, expected, expires
+            image.uploaded = False
+            await (uow.ota.save_image(image) if found else uow.ota.add_image(image))
+            await uow.commit()
+        token = links.sign(self._secret, UPLOAD, f"{image.org_id}/{image.id}",
+                           int(expires.timestamp()))
+        return UploadTicket(image=image, token=token, expires_at=expires)
+
+    @public
+    async def receive_upload(self, caller: Caller, *, token: str, chunks: AsyncIterator[bytes],
+                             content_md5: str | None = None) -> OtaImage:
+        """The bytes PUT to a signed upload URL (the token is the credential): streamed to the
+        blob store, at most 200 MB; an expired URL is refused (403)."""
+        key = links.verify(self._secret, token, UPLOAD, int(self.clock.now().timestamp()))
+        org_id, _, image_id = key.partition("/")
+        async with self.uow(org_id) as uow:
+            image = await _image(uow, image_id)
+        stored = await self.blobs.put(blob_key(image), chunks, max_bytes=MAX_IMAGE_BYTES)
+        if content_md5 is not None:
+            try:
+                sent = base64.b64decode(content_md5, validate=True).hex()
+            except (binascii.Error, ValueError):
+                sent = ""
+            if sent != stored.md5:
+                await self.blobs.delete(blob_key(image))
+                raise ValidationFailed("Content-MD5 does not match the uploaded bytes",
+                                       reason="content_md5_mismatch")
+        async with self.uow(org_id) as uow:
+            image = await _image(uow, image_id)
+            image.size, image.md5, image.blob_key = stored.size, stored.md5, stored.key
+            image.uploaded = False  # until confirmed
+            await uow.ota.save_image(image)
+            await uow.commit()
+        return image
+
+    @requires("/v1/admin/otaimage", "POST")
+    async def confirm_upload(self, caller: Caller, *, image_id: object, fw_version: object = None,
+                             model: object = None, type: object = None,
+                             image_type: object = None) -> OtaImage:
+        principal = caller.require_principal()
+        async with self.uow(principal.org_id) as uow:
+            image = await _image(uow, image_id)
+            stored = await self.blobs.head(blob_key(image))
+            if stored is None or not image.blob_key:
+                raise ValidationFailed("OTA image with the given Id not uploaded. Please upload "
+                                       "it on the respective pre-signed upload URL.",
+                                       reason="image_not_uploaded")
+            if image_type not in (None, ""):
+                image.kind = _kind(image_type)
+            if image.expected_md5 is not None and image.expected_md5 != stored.md5:
+                raise ValidationFailed("The uploaded image's MD5 is not the md5_checksum of "
+                                       "the upload request", reason="image_md5_mismatch")
+            head = b""
+            async for chunk in await self.blobs.open(blob_key(image)):
+                head += chunk
+                if len(head) >= HEADER_BYTES:
+                    break
+            self._describe(image, head[:HEADER_BYTES], fw_version=fw_version, model=model,
+                           type=type)
+            image.size, image.md5, image.uploaded = stored.size, stored.md5, True
+            image.upload_expires_at = None
+            await uow.ota.save_image(image)
+            await uow.commit()
+        return image
+
+    @requires("/v1/admin/otaimage", "GET")
+    async def list_images(self, caller: Caller, *, image_id: object = None,
+                          name: object = None, contains: bool = False, type: object = None,
+                          model: object = None, archived: bool = False, every: bool = False,
+                          start_id: object = None, num_records: object = 25) -> ImagePage:
+        principal = caller.require_principal()
+        if isinstance(num_records, bool) or not isinstance(num_records, int) \
+                or not 1 <= num_records <= MAX_PAGE:
+            raise ValidationFailed("num_records is 1..100", reason="invalid_num_records")
+        query = ImageQuery(
+            image_id=check_text(image_id, "ota_image_id", required=False) or None,
+            name=check_text(name, "image_name", required=False, limit=NAME_MAX) or None,
+            name_contains=contains, type=check_text(type, "type", required=False) or None,
+            model=check_text(model, "model", required=False) or None,
+            archived=None if every else archived)
+        start = check_text(start_id, "start_id", required=False) or None
+        async with self.uow(principal.org_id) as uow:
+            found, total = await uow.ota.list_images(query, start_id=start,
+                                                     limit=num_records + 1)
+        if query.image_id is not None and not found:
+            raise NotFound("OTA image not found", reason="image_not_found")
+        page = list(found[:num_records])
+        return ImagePage(page, total, found[num_records].id if len(found) > num_records
+                         else None)
+
+    @requires("/v1/admin/otaimage", "PUT")
+    async def archive_image(self, caller: Caller, *, image_id: object, archive: bool
+                            ) -> OtaImage:
+        principal = caller.require_principal()
+        async with self.uow(principal.org_id) as uow:
+            image = await _image(uow, image_id)
+            image.archive(archive)
+            await uow.ota.save_image(image)
+            await uow.commit()
+        return image
+
+    @requires("/v1/admin/otaimage", "DELETE")
+    async def delete_image(self, caller: Caller, *, image_id: object, force: bool = False
+                           ) -> list[str]:
+        """Deletes an image no job uses; with force, the jobs using it that are still active
+        are cancelled first (returned) and the others keep their history without it."""
+        principal = caller.require_principal()
+        now = self.clock.now()
+        async with self.uow(principal.org_id) as uow:
+            image = await _image(uow, image_id)
+            jobs = list(await uow.ota.jobs_using_image(image.id))
+            if jobs and not force:
+                raise Conflict("OTA Image is associated with OTA job, can't be deleted "
+                               "(force_delete=true cancels those jobs)", reason="image_in_use")
+            cancelled = []
+            for job in jobs:
+                if job.status == JobStatus.ACTIVE:
+                    job.cancel(now, reason=f"image {image.id} deleted")
+                    await uow.ota.save_job(job)
+                    cancelled.append(job.id)
+            await uow.ota.delete_image(image.id)
+            await uow.commit()
+        await self.blobs.delete(blob_key(image))
+        return cancelled
+
+    def download_token(self, image: OtaImage, now: datetime) -> str:
+        """A signed link token for a node to download the image (valid one hour)."""
+        return links.sign(self._secret, DOWNLOAD, f"{image.org_id}/{image.id}",
+                          int((now + DOWNLOAD_URL_TTL).timestamp()))
+
+    @public
+    async def download(self, caller: Caller, *, token: str) -> tuple[OtaImage,
+                                                                     AsyncIterator[bytes]]:
+        """The image behind a signed download link (the token is the credential)."""
+        key = links.verify(self._secret, token, DOWNLOAD, int(self.clock.now().timestamp()))
+        org_id, _, image_id = key.partition("/")
+        async with self.uow(org_id) as uow:
+            image = await _image(uow, image_id)
+        if not image.uploaded:
+            raise NotFound("OTA image not found", reason="image_not_found")
+        return image, await self.blobs.open(blob_key(image))

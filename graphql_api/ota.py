@@ -1,0 +1,487 @@
+"""OTA firmware updates in GraphQL: images, jobs with their per-node statuses and summary,
+user-approved updates, and otaJobProgress (a subscription streaming a job's counters and
+per-node changes). Resolvers translate and call the use cases named in "uses"."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from domain.errors import ValidationFailed
+from domain.ota.images import OtaImages
+from domain.ota.jobs import OtaJobs, summary_counts
+from domain.ota.model import JobSummary, NodeJobStatus, OtaImage, OtaJob
+from graphql_api.context import Ctx, uses
+from graphql_api.types import PageInfo, decode_cursor, encode_cursor
+
+PROGRESS_POLL_SECONDS = 0.5
+
+
+@strawberry.type(name="OtaImage")
+class OtaImageType:
+    id: strawberry.ID
+    name: str
+    kind: str
+    type: str
+    model: str
+    fw_version: str
+    size: int
+    md5: str
+    uploaded: bool
+    archived: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, image: OtaImage) -> OtaImageType:
+        return cls(id=strawberry.ID(image.id), name=image.name, kind=image.kind.value,
+                   type=image.type, model=image.model, fw_version=image.fw_version,
+                   size=image.size, md5=image.md5, uploaded=image.uploaded,
+                   archived=image.archived, created_at=image.created_at)
+
+
+@strawberry.type(name="OtaJobSummary", description="How many target nodes are in each "
+                                                    "status (RainMaker's names).")
+class OtaSummaryType:
+    total: int
+    triggered: int
+    started: int
+    in_progress: int
+    delayed: int
+    success: int
+    failed: int
+    rejected: int
+    other: int
+
+    @classmethod
+    def of(cls, summary: JobSummary) -> OtaSummaryType:
+        counts = summary_counts(summary)
+        named = sum(v for k, v in counts.items() if k != "total")
+        return cls(total=summary.total, triggered=counts["triggered"],
+                   started=counts["started"], in_progress=counts["in_progress"],
+                   delayed=counts["delayed"], success=counts["success"],
+                   failed=counts["failed"], rejected=counts["rejected"],
+                   other=summary.total - named)
+
+
+@strawberry.type(name="OtaNodeStatus")
+class OtaNodeStatusType:
+    node_id: strawberry.ID
+    status: str
+    additional_info: str
+    updated_at: datetime
+    attempts: int
+
+    @classmethod
+    def of(cls, status: NodeJobStatus) -> OtaNodeStatusType:
+        return cls(node_id=strawberry.ID(status.node_id), status=status.status.value,
+                   additional_info=status.additional_info, updated_at=status.updated_at,
+                   attempts=status.attempts)
+
+
+@strawberry.type
+class OtaNodeStatusEdge:
+    cursor: str
+    node: OtaNodeStatusType
+
+
+@strawberry.type
+class OtaNodeStatusConnection:
+    edges: list[OtaNodeStatusEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(name="OtaJob")
+class OtaJobType:
+    id: strawberry.ID
+    name: str
+    image_id: strawberry.ID
+    description: str
+    priority: int
+    status: str
+    status_reason: str
+    archived: bool
+    dynamic: bool
+    force_push: bool
+    user_approval: bool
+    node_ids: list[strawberry.ID]
+    group_ids: list[strawberry.ID]
+    created_at: datetime
+    ended_at: datetime | None
+    summary: OtaSummaryType
+
+    @strawberry.field(description="Per-node statuses, ordered by node id.",
+                      metadata=uses(OtaJobs.job_status))
+    async def node_statuses(self, info: Ctx, first: int = 25, after: str | None = None
+                            ) -> OtaNodeStatusConnection:
+        ctx = info.context
+        anchor = _anchor(after)
+        _, found, next_id = await ctx.devices.ota_jobs.job_status(
+            await ctx.caller(), job_id=str(self.id),
+            start_id=None if anchor is None else anchor + "\x00", num_records=first)
+        edges = [OtaNodeStatusEdge(cursor=encode_cursor(s.node_id),
+                                   node=OtaNodeStatusType.of(s)) for s in found]
+        return OtaNodeStatusConnection(edges=edges, page_info=PageInfo.of(
+            [e.cursor for e in edges], has_previous=anchor is not None,
+            has_next=next_id is not None))
+
+    @classmethod
+    def of(cls, job: OtaJob, summary: JobSummary) -> OtaJobType:
+        return cls(id=strawberry.ID(job.id), name=job.name, image_id=strawberry.ID(job.image_id),
+                   description=job.description, priority=job.priority,
+                   status=job.status.value, status_reason=job.status_reason,
+                   archived=job.archived, dynamic=job.dynamic, force_push=job.force_push,
+                   user_approval=job.user_approval,
+                   node_ids=[strawberry.ID(i) for i in job.nodes],
+                   group_ids=[strawberry.ID(i) for i in job.groups],
+                   created_at=job.created_at, ended_at=job.ended_at,
+                   summary=OtaSummaryType.of(summary))
+
+
+@strawberry.type
+class OtaImageEdge:
+    cursor: str
+    node: OtaImageType
+
+
+@strawberry.type
+class OtaImageConnection:
+    edges: list[OtaImageEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class OtaJobEdge:
+    cursor: str
+    node: OtaJobType
+
+
+@strawberry.type
+class OtaJobConnection:
+    edges: list[OtaJobEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.input(description="Every field set narrows the list.")
+class OtaImageFilter:
+    name_contains: str | None = None
+    type: str | None = None
+    model: str | None = None
+    archived: bool | None = strawberry.field(default=False,
+                                             description="null: archived or not")
+
+
+@strawberry.input(description="An image from base64 content (at most 5 MB; fwVersion and "
+                              "model are read from an ESP image header when absent), or, "
+                              "without content, an upload URL to PUT the bytes to, then "
+                              "confirmOtaImageUpload.")
+class UploadOtaImageInput:
+    name: str
+    content_base64: str | None = None
+    type: str | None = None
+    model: str | None = None
+    fw_version: str | None = None
+    kind: str = "firmware"
+    md5: str | None = None
+
+
+@strawberry.type
+class UploadOtaImagePayload:
+    image: OtaImageType
+    upload_path: str | None = strawberry.field(
+        default=None, description="Where to PUT the bytes (relative to the API base URL; "
+                                  "valid 24 hours), when no content was given.")
+
+
+@strawberry.input
+class ConfirmOtaImageUploadInput:
+    image_id: strawberry.ID
+    fw_version: str | None = None
+    model: str | None = None
+    type: str | None = None
+
+
+@strawberry.input
+class ArchiveOtaImageInput:
+    id: strawberry.ID
+    archived: bool = True
+
+
+@strawberry.input
+class DeleteOtaImageInput:
+    id: strawberry.ID
+    force: bool = strawberry.field(default=False,
+                                   description="Cancel the active jobs using it first.")
+
+
+@strawberry.type
+class OtaImagePayload:
+    image: OtaImageType
+
+
+@strawberry.type
+class DeleteOtaImagePayload:
+    id: strawberry.ID
+    cancelled_job_ids: list[strawberry.ID]
+
+
+@strawberry.input(description="Up to 100 nodes and/or 10 admin groups (FFFF-FFFF: every "
+                              "node), or a dynamic job (nodeType/nodeModel/nodeFwVersion).")
+class CreateOtaJobInput:
+    name: str
+    image_id: strawberry.ID
+    description: str | None = None
+    node_ids: list[strawberry.ID] | None = None
+    group_ids: list[strawberry.ID] | None = None
+    node_type: str | None = None
+    node_model: str | None = None
+    node_fw_version: str | None = None
+    priority: int | None = None
+    timeout_seconds: int | None = None
+    metadata: JSON | None = strawberry.field(
+        default=None, description='{"download_window": {"start": "HH:MM", "end": "HH:MM"}, '
+                                  '"validity": {"start": <epoch s>, "end": <epoch s>}}')
+    force_push: bool = False
+    user_approval: bool = False
+    notify: bool = False
+    rollout: JSON | None = strawberry.field(
+        default=None, description='{"rollout": {"max_per_minute", "max_in_flight"}, '
+                                  '"abort": {"failure_percent", "min_executed"}}')
+
+
+@strawberry.input
+class OtaJobIdInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class PushUpdateInput:
+    node_id: strawberry.ID
+    job_id: strawberry.ID
+
+
+@strawberry.type
+class OtaJobPayload:
+    job: OtaJobType
+
+
+@strawberry.type
+class AvailableUpdate:
+    job_id: strawberry.ID
+    description: str
+    fw_version: str
+    file_size: int
+
+
+@strawberry.type
+class PushUpdatePayload:
+    job_id: strawberry.ID
+    node_id: strawberry.ID
+
+
+@strawberry.type
+class OtaJobProgress:
+    summary: OtaSummaryType
+    status: str
+    changed: list[OtaNodeStatusType] = strawberry.field(
+        description="Node statuses changed since the previous event (all of them, up to "
+                    "1,000, in the first).")
+
+
+def _anchor(after: str | None) -> str | None:
+    if after is None:
+        return None
+    anchor = decode_cursor(after)
+    if anchor is None:
+        raise ValidationFailed("after is not a valid cursor", reason="invalid_cursor")
+    return anchor
+
+
+async def _job(info: Ctx, job_id: str) -> OtaJobType:
+    ctx = info.context
+    page = await ctx.devices.ota_jobs.list_jobs(await ctx.caller(), job_id=job_id, every=True)
+    job, summary = page.jobs[0]
+    return OtaJobType.of(job, summary)
+
+
+@strawberry.type
+class OtaQueries:
+    @strawberry.field(description="The organization's OTA images, ordered by id.",
+                      metadata=uses(OtaImages.list_images))
+    async def ota_images(self, info: Ctx, filter: OtaImageFilter | None = None,
+                         first: int = 25, after: str | None = None) -> OtaImageConnection:
+        ctx = info.context
+        anchor = _anchor(after)
+        wanted = filter or OtaImageFilter()
+        page = await ctx.devices.ota_images.list_images(
+            await ctx.caller(), name=wanted.name_contains, contains=True, type=wanted.type,
+            model=wanted.model, archived=bool(wanted.archived),
+            every=wanted.archived is None,
+            start_id=None if anchor is None else anchor + "\x00", num_records=first)
+        edges = [OtaImageEdge(cursor=encode_cursor(i.id), node=OtaImageType.of(i))
+                 for i in page.images]
+        return OtaImageConnection(edges=edges, total_count=page.total, page_info=PageInfo.of(
+            [e.cursor for e in edges], has_previous=anchor is not None,
+            has_next=page.next_id is not None))
+
+    @strawberry.field(metadata=uses(OtaImages.list_images))
+    async def ota_image(self, info: Ctx, id: strawberry.ID) -> OtaImageType:
+        ctx = info.context
+        page = await ctx.devices.ota_images.list_images(await ctx.caller(), image_id=str(id),
+                                                        every=True)
+        return OtaImageType.of(page.images[0])
+
+    @strawberry.field(description="The organization's OTA jobs, ordered by id.",
+                      metadata=uses(OtaJobs.list_jobs))
+    async def ota_jobs(self, info: Ctx, name_contains: str | None = None,
+                       image_id: strawberry.ID | None = None, archived: bool | None = False,
+                       first: int = 25, after: str | None = None) -> OtaJobConnection:
+        ctx = info.context
+        anchor = _anchor(after)
+        page = await ctx.devices.ota_jobs.list_jobs(
+            await ctx.caller(), name=name_contains, image_id=image_id,
+            archived=bool(archived), every=archived is None,
+            start_id=None if anchor is None else anchor + "\x00", num_records=first)
+        edges = [OtaJobEdge(cursor=encode_cursor(j.id), node=OtaJobType.of(j, s))
+                 for j, s in page.jobs]
+        return OtaJobConnection(edges=edges, total_count=page.total, page_info=PageInfo.of(
+            [e.cursor for e in edges], has_previous=anchor is not None,
+            has_next=page.next_id is not None))
+
+    @strawberry.field(metadata=uses(OtaJobs.list_jobs))
+    async def ota_job(self, info: Ctx, id: strawberry.ID) -> OtaJobType:
+        return await _job(info, str(id))
+
+    @strawberry.field(description="The user-approval update waiting for one of the caller's "
+                                  "nodes (null: none).",
+                      metadata=uses(OtaJobs.available_update))
+    async def available_update(self, info: Ctx, node_id: strawberry.ID
+                               ) -> AvailableUpdate | None:
+        ctx = info.context
+        found = await ctx.devices.ota_jobs.available_update(await ctx.caller(),
+                                                            node_id=str(node_id))
+        if found is None:
+            return None
+        job, image = found
+        return AvailableUpdate(job_id=strawberry.ID(job.id), description=job.description,
+                               fw_version=image.fw_version, file_size=image.size)
+
+
+@strawberry.type
+class OtaMutations:
+    @strawberry.mutation(metadata=uses(OtaImages.create_image, OtaImages.request_upload))
+    async def upload_ota_image(self, info: Ctx, input: UploadOtaImageInput
+                               ) -> UploadOtaImagePayload:
+        ctx = info.context
+        images = ctx.devices.ota_images
+        if input.content_base64 is not None:
+            image = await images.create_image(
+                await ctx.caller(), name=input.name, base64_fwimage=input.content_base64,
+                type=input.type, model=input.model, fw_version=input.fw_version)
+            return UploadOtaImagePayload(image=OtaImageType.of(image))
+        ticket = await images.request_upload(await ctx.caller(), name=input.name,
+                                             image_type=input.kind, md5_checksum=input.md5)
+        return UploadOtaImagePayload(image=OtaImageType.of(ticket.image),
+                                     upload_path=f"/v1/ota/upload/{ticket.token}")
+
+    @strawberry.mutation(metadata=uses(OtaImages.confirm_upload))
+    async def confirm_ota_image_upload(self, info: Ctx, input: ConfirmOtaImageUploadInput
+                                       ) -> OtaImagePayload:
+        ctx = info.context
+        image = await ctx.devices.ota_images.confirm_upload(
+            await ctx.caller(), image_id=str(input.image_id), fw_version=input.fw_version,
+            model=input.model, type=input.type)
+        return OtaImagePayload(image=OtaImageType.of(image))
+
+    @strawberry.mutation(metadata=uses(OtaImages.archive_image))
+    async def archive_ota_image(self, info: Ctx, input: ArchiveOtaImageInput
+                                ) -> OtaImagePayload:
+        ctx = info.context
+        image = await ctx.devices.ota_images.archive_image(
+            await ctx.caller(), image_id=str(input.id), archive=input.archived)
+        return OtaImagePayload(image=OtaImageType.of(image))
+
+    @strawberry.mutation(metadata=uses(OtaImages.delete_image))
+    async def delete_ota_image(self, info: Ctx, input: DeleteOtaImageInput
+                               ) -> DeleteOtaImagePayload:
+        ctx = info.context
+        cancelled = await ctx.devices.ota_images.delete_image(
+            await ctx.caller(), image_id=str(input.id), force=input.force)
+        return DeleteOtaImagePayload(id=input.id,
+                                     cancelled_job_ids=[strawberry.ID(i) for i in cancelled])
+
+    @strawberry.mutation(metadata=uses(OtaJobs.create_job, OtaJobs.list_jobs))
+    async def create_ota_job(self, info: Ctx, input: CreateOtaJobInput) -> OtaJobPayload:
+        ctx = info.context
+        job = await ctx.devices.ota_jobs.create_job(
+            await ctx.caller(), name=input.name, image_id=str(input.image_id),
+            description=input.description,
+            nodes=None if input.node_ids is None else [str(i) for i in input.node_ids],
+            groups=None if input.group_ids is None else [str(i) for i in input.group_ids],
+            node_type=input.node_type, node_model=input.node_model,
+            node_fw_version=input.node_fw_version, priority=input.priority,
+            timeout_seconds=input.timeout_seconds, metadata=input.metadata,
+            force_push=input.force_push, user_approval=input.user_approval,
+            notify=input.notify, rollout=input.rollout)
+        return OtaJobPayload(job=await _job(info, job.id))
+
+    @strawberry.mutation(metadata=uses(OtaJobs.cancel_or_archive))
+    async def cancel_ota_job(self, info: Ctx, input: OtaJobIdInput) -> OtaJobPayload:
+        ctx = info.context
+        job, summary = await ctx.devices.ota_jobs.cancel_or_archive(await ctx.caller(),
+                                                                    job_id=str(input.id))
+        return OtaJobPayload(job=OtaJobType.of(job, summary))
+
+    @strawberry.mutation(metadata=uses(OtaJobs.cancel_or_archive),
+                         description="Archives a finished or cancelled job.")
+    async def archive_ota_job(self, info: Ctx, input: OtaJobIdInput) -> OtaJobPayload:
+        ctx = info.context
+        job, summary = await ctx.devices.ota_jobs.cancel_or_archive(
+            await ctx.caller(), job_id=str(input.id), archive=True)
+        return OtaJobPayload(job=OtaJobType.of(job, summary))
+
+    @strawberry.mutation(metadata=uses(OtaJobs.push_update),
+                         description="A node's user approves its waiting update: the node is "
+                                     "offered it now.")
+    async def push_update(self, info: Ctx, input: PushUpdateInput) -> PushUpdatePayload:
+        ctx = info.context
+        offer = await ctx.devices.ota_jobs.push_update(
+            await ctx.caller(), node_id=str(input.node_id), job_id=str(input.job_id))
+        return PushUpdatePayload(job_id=strawberry.ID(offer.job.id),
+                                 node_id=strawberry.ID(offer.node_id))
+
+
+@strawberry.type
+class OtaSubscription:
+    @strawberry.subscription(metadata=uses(OtaJobs.job_summary, OtaJobs.job_status),
+                             description="A job's counters and per-node changes, as they "
+                                         "happen (read from the database, so every replica's "
+                                         "progress shows); ends when the job ends.")
+    async def ota_job_progress(self, info: Ctx, job_id: strawberry.ID
+                               ) -> AsyncGenerator[OtaJobProgress, None]:
+        ctx = info.context
+        caller = await ctx.caller()
+        jobs = ctx.devices.ota_jobs
+        seen: dict[str, tuple[str, datetime]] = {}
+        last_summary: JobSummary | None = None
+        while True:
+            job, statuses, _ = await jobs.job_status(caller, job_id=str(job_id),
+                                                     num_records=100)
+            summary = await jobs.job_summary(caller, job_id=str(job_id))
+            changed = [s for s in statuses
+                       if seen.get(s.node_id) != (s.status.value, s.updated_at)]
+            for s in changed:
+                seen[s.node_id] = (s.status.value, s.updated_at)
+            if changed or summary != last_summary:
+                last_summary = summary
+                yield OtaJobProgress(summary=OtaSummaryType.of(summary),
+                                     status=job.status.value,
+                                     changed=[OtaNodeStatusType.of(s) for s in changed])
+            if job.status.value != "active":
+                return
+            await asyncio.sleep(PROGRESS_POLL_SECONDS)
