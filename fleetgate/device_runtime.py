@@ -303,6 +303,13 @@ class DeviceRuntime:
                     log.info("OTA job %s became due: offered to %d connected node(s)",
                              job.id, offered)
         self._ota_due = due_now
+        for job in jobs:  # paced rollouts: the next allowance of each force-pushed job
+            pace = job.rollout
+            if job.force_push and not job.user_approval and not job.expired(now) and (
+                    pace.max_per_minute is not None or pace.max_in_flight is not None):
+                budget = None if pace.max_per_minute is None else max(
+                    1, round(pace.max_per_minute * self.ota_sweep_seconds / 60))
+                await self._ota.dispatch(job.org_id, job.id, budget=budget)
 
     async def _sweep_periodically(self) -> None:
         while True:

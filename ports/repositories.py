@@ -409,8 +409,17 @@ class OtaRepository(Protocol):
         """How many targets are in each status (one query)."""
         ...
 
-    async def waiting_targets(self, job_id: str, limit: int) -> Sequence[NodeJobStatus]:
-        """Targets not offered yet (status "triggered"), by node id (for dispatch)."""
+    async def waiting_targets(self, job_id: str, limit: int, *, after: str | None = None
+                              ) -> Sequence[NodeJobStatus]:
+        """Targets not offered yet (status "triggered"), by node id, those strictly after
+        the node id `after` (for dispatch)."""
+        ...
+
+    async def busy_nodes(self, node_ids: Sequence[str], *, before_priority: int
+                         ) -> set[str]:
+        """The nodes among these that must not be offered a job of that priority now: one
+        with a job in flight (started, delayed or in-progress in an active job), or a job of
+        a strictly higher priority (lower number) still waiting; in one query."""
         ...
 
 

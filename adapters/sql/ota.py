@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from adapters.sql.repositories import _Scoped, aware
 from adapters.sql.tables import ota_images, ota_jobs, ota_node_status
 from domain.ota.model import (
+    IN_FLIGHT,
     AbortRule,
     DownloadWindow,
     ImageKind,
@@ -291,10 +292,31 @@ class SqlOtaRepository(_Scoped):
         counts = {str(status): int(count) for status, count in rows}
         return JobSummary(total=sum(counts.values()), counts=counts)
 
-    async def waiting_targets(self, job_id: str, limit: int) -> Sequence[NodeJobStatus]:
+    async def waiting_targets(self, job_id: str, limit: int, *, after: str | None = None
+                              ) -> Sequence[NodeJobStatus]:
         order = await self._ordered(s.node_id)
-        rows = (await self._exec(select(ota_node_status).where(
+        q = select(ota_node_status).where(
             s.job_id == job_id, s.status == NodeStatus.TRIGGERED.value,
-            self._in_scope(s.org_id)).order_by(order).limit(limit))).all()
+            self._in_scope(s.org_id))
+        if after is not None:
+            q = q.where(order > after)
+        rows = (await self._exec(q.order_by(order).limit(limit))).all()
         return [_status(row) for row in rows]
+
+    async def busy_nodes(self, node_ids: Sequence[str], *, before_priority: int
+                         ) -> set[str]:
+        if not node_ids:
+            return set()
+        busy = [st.value for st in IN_FLIGHT]
+        rows = (await self._exec(
+            select(s.node_id).distinct()
+            .select_from(ota_node_status.join(ota_jobs, ota_jobs.c.id == s.job_id))
+            .where(s.node_id.in_(list(node_ids)),
+                   ota_jobs.c.status == JobStatus.ACTIVE.value,
+                   ota_jobs.c.user_approval.is_(False),
+                   or_(s.status.in_(busy), and_(s.status == NodeStatus.TRIGGERED.value,
+                                                s.priority < before_priority)),
+                   self._in_scope(s.org_id))
+        )).scalars().all()
+        return set(rows)
 

@@ -5,6 +5,7 @@ domain/ota/model.py."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -202,8 +203,7 @@ class OtaJobs:
                               priority=job.priority, updated_at=now) for n in targets])
             await uow.commit()
         if job.force_push and not job.user_approval:
-            for node_id in targets:
-                await self.offer_next(job.org_id, node_id)
+            await self.dispatch(job.org_id, job.id, budget=job.rollout.max_per_minute)
         return job
 
     async def _targets(self, uow: UnitOfWork, job: OtaJob) -> list[str]:
@@ -369,6 +369,50 @@ class OtaJobs:
                       token=self.images.download_token(image, now))
         await self.publisher.offer(node_id, offer.payload(self.base_url))
         return offer
+
+    async def dispatch(self, org_id: str, job_id: str, *, budget: int | None = None,
+                       batch: int = 500) -> int:
+        """Offers a job to its waiting targets a batch at a time (two queries and one batched
+        write per batch, then the otaurl messages published concurrently), skipping nodes
+        with a job in flight or a higher-priority job waiting (they get this one later, on
+        their next offer). The rollout paces it: at most `budget` nodes now (the caller's
+        max_per_minute allowance) and never more than max_in_flight in flight. Returns how
+        many nodes were offered the job."""
+        now = self.clock.now()
+        async with self.uow(org_id) as uow:
+            job = await uow.ota.get_job(job_id)
+            if job is None or job.user_approval or not job.due(now):
+                return 0
+            image = await uow.ota.get_image(job.image_id)
+            if image is None or not image.uploaded:
+                return 0
+            room = budget
+            if job.rollout.max_in_flight is not None:
+                free = job.rollout.max_in_flight - (await uow.ota.summary(job.id)).in_flight
+                room = free if room is None else min(room, free)
+        token = self.images.download_token(image, now)
+        offered, after = 0, None
+        while room is None or offered < room:
+            take = batch if room is None else min(batch, room - offered)
+            async with self.uow(org_id) as uow:
+                waiting = list(await uow.ota.waiting_targets(job.id, take, after=after))
+                if not waiting:
+                    break
+                after = waiting[-1].node_id
+                busy = await uow.ota.busy_nodes([w.node_id for w in waiting],
+                                                before_priority=job.priority)
+                chosen = [w for w in waiting if w.node_id not in busy and
+                          w.move(NodeStatus.STARTED, now)]
+                if chosen:
+                    await uow.ota.save_statuses(chosen)
+                    await uow.commit()
+            payload = Offer(node_id="", job=job, image=image, token=token).payload(
+                self.base_url)
+            for start in range(0, len(chosen), 200):
+                await asyncio.gather(*(self.publisher.offer(w.node_id, payload)
+                                       for w in chosen[start:start + 200]))
+            offered += len(chosen)
+        return offered
 
     async def report(self, org_id: str, node_id: str, payload: object) -> bool:
         """A node's otastatus report {ota_job_id, status, additional_info}: advances its

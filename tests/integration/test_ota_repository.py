@@ -441,3 +441,27 @@ async def test_deletes_cascade(db: Db) -> None:
         assert left == ["jb"]
         assert await tx.ota.get_job("j2") is None and await tx.ota.get_image("i2") is None
         assert await tx.ota.get_job("jb") is not None
+
+
+async def test_waiting_targets_page_and_busy_nodes_in_one_query(db: Db) -> None:
+    a, b, c, d = await add_nodes(db, "org-a", 4)
+    async with db.uow("org-a") as tx:
+        await tx.ota.add_image(image("i1"))
+        await tx.ota.add_job(job("urgent", "i1", priority=1), [
+            target("urgent", a, priority=1),  # waiting, higher priority
+            target("urgent", b, priority=1, status=NodeStatus.IN_PROGRESS)])
+        await tx.ota.add_job(job("done", "i1", status=JobStatus.CANCELLED), [
+            target("done", c, status=NodeStatus.STARTED)])  # in flight, but job not active
+        await tx.ota.add_job(job("next", "i1", priority=5), [
+            target("next", n, priority=5) for n in (a, b, c, d)])
+        await tx.commit()
+    async with db.uow("org-a") as tx:
+        first = await tx.ota.waiting_targets("next", 2)
+        rest = await tx.ota.waiting_targets("next", 10, after=first[-1].node_id)
+        assert [t.node_id for t in first + rest] == sorted([a, b, c, d])
+        with db.statements() as seen:
+            busy = await tx.ota.busy_nodes([a, b, c, d], before_priority=5)
+        assert busy == {a, b} and len(seen) == 1
+        assert await tx.ota.busy_nodes([a, b, c, d], before_priority=1) == {b}
+    async with db.uow("org-b") as tx:
+        assert await tx.ota.busy_nodes([a, b], before_priority=5) == set()

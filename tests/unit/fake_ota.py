@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from domain.ota.model import (
+    IN_FLIGHT,
     ImageQuery,
     JobListQuery,
     JobStatus,
@@ -182,6 +183,18 @@ class InMemoryOta:
         counts = Counter(st.status.value for st in self._statuses(job_id))
         return JobSummary(total=sum(counts.values()), counts=dict(counts))
 
-    async def waiting_targets(self, job_id: str, limit: int) -> Sequence[NodeJobStatus]:
+    async def waiting_targets(self, job_id: str, limit: int, *, after: str | None = None
+                              ) -> Sequence[NodeJobStatus]:
         return [copy.deepcopy(st) for st in self._statuses(job_id)
-                if st.status == NodeStatus.TRIGGERED][:limit]
+                if st.status == NodeStatus.TRIGGERED
+                and (after is None or st.node_id > after)][:limit]
+
+    async def busy_nodes(self, node_ids: Sequence[str], *, before_priority: int
+                         ) -> set[str]:
+        wanted, state = set(node_ids), self._o
+        return {st.node_id for (job_id, node_id), st in state.statuses.items()
+                if node_id in wanted and self._mine(st.org_id)
+                and state.jobs[job_id].status == JobStatus.ACTIVE
+                and not state.jobs[job_id].user_approval
+                and (st.status in IN_FLIGHT or (st.status == NodeStatus.TRIGGERED
+                                                and st.priority < before_priority))}

@@ -248,3 +248,23 @@ async def test_archived_and_unknown_images_take_no_job(world: World) -> None:
     other_org = who(ADMIN, org="org-b")
     with pytest.raises(NotFound):
         await world.images.archive_image(other_org, image_id=image, archive=False)
+
+
+async def test_dispatch_is_paced_and_keeps_priorities(world: World) -> None:
+    for i in range(4, 11):
+        world.node(f"n{i}", type="Light", model="bulb", fw_version="1.0")
+    image = await world.image()
+    urgent = await world.jobs.create_job(ADMIN_CALLER, name="urgent", image_id=image,
+                                         nodes=["n2"], priority=1)
+    job = await world.jobs.create_job(
+        ADMIN_CALLER, name="paced", image_id=image, nodes=[f"n{i}" for i in range(1, 11)],
+        force_push=True, rollout={"rollout": {"max_per_minute": 4, "max_in_flight": 3}})
+    # the first allowance: 4 a minute, but at most 3 in flight; n2 waits for its urgent job
+    first = sorted(n for n, _ in world.publisher.sent)
+    assert first == ["n1", "n10", "n3"]  # by node id
+    assert await world.jobs.dispatch("org-a", job.id) == 0  # 3 in flight already
+    await world.jobs.report("org-a", "n1", {"ota_job_id": job.id, "status": "success"})
+    assert await world.jobs.dispatch("org-a", job.id, budget=5) == 1
+    assert await world.status(job.id, "n2") == NodeStatus.TRIGGERED
+    await world.jobs.offer_next("org-a", "n2")  # its urgent job first
+    assert await world.status(urgent.id, "n2") == NodeStatus.STARTED
