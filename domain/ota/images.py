@@ -25,6 +25,7 @@ from domain.ota.model import (
     JobStatus,
     OtaImage,
     check_md5,
+    check_page,
     check_text,
 )
 from ports.repositories import UnitOfWork, UnitOfWorkFactory
@@ -251,9 +252,7 @@ class OtaImages:
                           model: object = None, archived: bool = False, every: bool = False,
                           start_id: object = None, num_records: object = 25) -> ImagePage:
         principal = caller.require_principal()
-        if isinstance(num_records, bool) or not isinstance(num_records, int) \
-                or not 1 <= num_records <= MAX_PAGE:
-            raise ValidationFailed("num_records is 1..100", reason="invalid_num_records")
+        num_records = check_page(num_records, MAX_PAGE)
         query = ImageQuery(
             image_id=check_text(image_id, "ota_image_id", required=False) or None,
             name=check_text(name, "image_name", required=False, limit=NAME_MAX) or None,

@@ -34,6 +34,7 @@ from domain.ota.model import (
     OtaImage,
     OtaJob,
     Rollout,
+    check_page,
     check_priority,
     check_text,
     check_timeout,
@@ -241,9 +242,7 @@ class OtaJobs:
                         image_id: object = None, archived: bool = False, every: bool = False,
                         start_id: object = None, num_records: object = 25) -> JobPage:
         principal = caller.require_principal()
-        if isinstance(num_records, bool) or not isinstance(num_records, int) \
-                or not 1 <= num_records <= MAX_PAGE:
-            raise ValidationFailed("num_records is 1..100", reason="invalid_num_records")
+        num_records = check_page(num_records, MAX_PAGE)
         query = JobListQuery(
             job_id=check_text(job_id, "ota_job_id", required=False) or None,
             name=check_text(name, "ota_job_name", required=False, limit=NAME_MAX) or None,
@@ -300,9 +299,7 @@ class OtaJobs:
                          start_id: object = None, num_records: object = 25
                          ) -> tuple[OtaJob, list[NodeJobStatus], str | None]:
         principal = caller.require_principal()
-        if isinstance(num_records, bool) or not isinstance(num_records, int) \
-                or not 1 <= num_records <= MAX_PAGE:
-            raise ValidationFailed("num_records is 1..100", reason="invalid_num_records")
+        num_records = check_page(num_records, MAX_PAGE)
         async with self.uow(principal.org_id) as uow:
             job = await self._job(uow, job_id)
             if node_id not in (None, ""):

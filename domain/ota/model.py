@@ -342,6 +342,13 @@ class JobSummary:
         return sum(self.counts.get(s.value, 0) for s in IN_FLIGHT)
 
 
+def check_page(num_records: object, limit: int = 100) -> int:
+    if isinstance(num_records, bool) or not isinstance(num_records, int) \
+            or not 1 <= num_records <= limit:
+        raise ValidationFailed(f"num_records is 1..{limit}", reason="invalid_num_records")
+    return num_records
+
+
 def check_priority(raw: object) -> int:
     if raw is None:
         return DEFAULT_PRIORITY
