@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench bench-ingest bench-access bench-authz clean
+.PHONY: run test lint bench bench-ingest bench-access bench-authz bench-ota clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench-access: $(STAMP)
 # one authorization decision at 10 / 1k / 10k org rules vs plain pycasbin; its share of GraphQL nodes
 bench-authz: $(STAMP)
 	$(BIN)/python -m bench.authz
+
+# planning and dispatching an OTA job of 10k nodes; dispatch vs a bare aiomqtt publish loop
+bench-ota: $(STAMP)
+	$(BIN)/python -m bench.ota
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
