@@ -20,6 +20,7 @@ from domain.ota.model import (
     ALL_NODES_GROUP,
     DESCRIPTION_MAX,
     FINAL,
+    IN_FLIGHT,
     MAX_JOB_GROUPS,
     MAX_JOB_NODES,
     NAME_MAX,
@@ -294,6 +295,22 @@ class OtaJobs:
                 return
             start = batch[-1].node_id + "\x00"
 
+    @staticmethod
+    async def _time_out_targets(uow: UnitOfWork, job: OtaJob, now: datetime) -> None:
+        """The job expired: a node it was offered to and that never finished failed (it
+        disappeared, or could not finish in time); one never offered it timed out."""
+        start: str | None = None
+        while True:
+            batch = list(await uow.ota.node_statuses(job.id, start_id=start, limit=1000))
+            changed = [st for st in batch if st.move(
+                NodeStatus.FAILED if st.status in IN_FLIGHT else NodeStatus.TIMED_OUT, now,
+                "timed out: the job expired before the node finished")]
+            if changed:
+                await uow.ota.save_statuses(changed)
+            if len(batch) < 1000:
+                return
+            start = batch[-1].node_id + "\x00"
+
     @requires("/v1/admin/otajob", "GET")
     async def job_status(self, caller: Caller, *, job_id: object, node_id: object = None,
                          start_id: object = None, num_records: object = 25
@@ -460,7 +477,7 @@ class OtaJobs:
             for job in found:
                 if job.expired(now):
                     job.end(JobStatus.FINISHED, now, "expired")
-                    await self._close_targets(uow, job, NodeStatus.TIMED_OUT, now)
+                    await self._time_out_targets(uow, job, now)
                     await uow.ota.save_job(job)
                     ended.append(job.id)
             await uow.commit()

@@ -143,7 +143,7 @@ class NodeStatus(StrEnum):
     FAILED = "failed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"  # the job was cancelled or aborted before the node finished
-    TIMED_OUT = "timedout"  # the job expired before the node finished
+    TIMED_OUT = "timedout"  # the job expired before the node was offered it
 
 
 FINAL = frozenset({NodeStatus.SUCCESS, NodeStatus.FAILED, NodeStatus.REJECTED,

@@ -358,8 +358,11 @@ async def test_a_silent_node_times_out_when_the_job_expires(gw: Env) -> None:
             jobs.clock = clock
         ended = await fleet.job_state(job.id)
         assert ended.status == JobStatus.FINISHED and ended.status_reason == "expired"
-        assert (await fleet.status(job.id, quiet.node_id)).status == NodeStatus.TIMED_OUT
-        assert (await fleet.status(job.id, away.node_id)).status == NodeStatus.TIMED_OUT
+        # both were offered it (force push; the away one while offline): failed, timed out
+        for node in (quiet, away):
+            gone = await fleet.status(job.id, node.node_id)
+            assert gone.status == NodeStatus.FAILED
+            assert gone.additional_info.startswith("timed out")
         await ignored_after(gw, lambda: dev.status(job.id, "success"))  # too late
         await dev.send("otafetch", {"fw_version": "1.0.0"})
         await dev.no_offer()

@@ -202,13 +202,14 @@ async def test_force_push_abort_threshold_and_cancel(world: World) -> None:
 
 async def test_expiry_times_nodes_out_and_forced_image_deletion_cancels(world: World) -> None:
     image = await world.image()
-    job = await world.jobs.create_job(ADMIN_CALLER, name="t", image_id=image, nodes=["n1"],
-                                      timeout_seconds=600)
+    job = await world.jobs.create_job(ADMIN_CALLER, name="t", image_id=image,
+                                      nodes=["n1", "n3"], timeout_seconds=600)
     await world.jobs.offer_next("org-a", "n1")
     world.clock.advance(minutes=11)
     assert await world.jobs.offer_next("org-a", "n1") is None  # expired: not offered
     assert await world.jobs.expire("org-a") == [job.id]
-    assert await world.status(job.id, "n1") == NodeStatus.TIMED_OUT
+    assert await world.status(job.id, "n1") == NodeStatus.FAILED  # offered, never finished
+    assert await world.status(job.id, "n3") == NodeStatus.TIMED_OUT  # never offered
     other = await world.jobs.create_job(ADMIN_CALLER, name="u", image_id=image, nodes=["n2"])
     with pytest.raises(Conflict):
         await world.images.delete_image(ADMIN_CALLER, image_id=image)
