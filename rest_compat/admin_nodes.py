@@ -23,7 +23,7 @@ TAG = "User Node Association"
 NODE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 NODE_ID_LIST = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64}){0,24}$",
                 "description": "one node id, or up to 25 comma-separated"}
-TAG_ITEM = {"type": "string", "pattern": f"^[^:{s.WHITESPACE}][^:]{{0,63}}:[^:]{{0,128}}$",
+TAG_ITEM = {"type": "string", "pattern": s.TAG_PATTERN,
             "description": "key:value"}
 TAGS = {"type": "array", "minItems": 1, "maxItems": MAX_TAGS, "items": TAG_ITEM}
 TAGS_BODY = s.obj({"tags": TAGS}, ("tags",))

@@ -26,7 +26,7 @@ NODE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 NODE_QUERY = ({"name": "node_id", "in": "query", "required": True, "schema": NODE_ID,
                "description": "also accepted as `nodeid`"},)
 TAG_LIST = {"type": "array", "maxItems": 64, "items": {
-    "type": "string", "pattern": f"^[^:{s.WHITESPACE}][^:]{{0,63}}:[^:]{{0,128}}$",
+    "type": "string", "pattern": s.TAG_PATTERN,
     "description": "key:value"}}
 METADATA = {"type": "object", "description": "custom metadata (thing-shadow merge: null "
                                               "deletes a key, nested objects merge, arrays "

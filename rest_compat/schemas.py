@@ -37,6 +37,8 @@ WHITESPACE = (r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u
 CONTROL = r"\x00-\x1f"
 
 STR = {"type": "string"}
+# domain.devices.model.TAG: "key:value", no control characters
+TAG_PATTERN = f"^[^:{WHITESPACE}{CONTROL}][^:{CONTROL}]{{0,63}}:[^:{CONTROL}]{{0,128}}$"
 # domain.accounts.model.normalize_user_name: an E.164 number, or an e-mail address whose first
 # character is not "+" (a leading "+" always means a phone number); white space around it is
 # ignored.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -86,7 +87,21 @@ class Transaction(Protocol):
     async def connection(self) -> AsyncConnection: ...
 
 
-UNTRANSLATABLE_CHARACTER = "22021"
+UNTRANSLATABLE_CHARACTER = "22021"  # character_not_in_repertoire: a NUL in a text value
+NUL_IN_JSON_TEXT = "22P05"  # untranslatable_character: \u0000 in json read back as text
+
+
+@contextlib.contextmanager
+def refusing_nul() -> Iterator[None]:
+    """PostgreSQL text cannot hold NUL: a value with one names nothing stored and cannot be
+    stored; the caller gets a 400, never a 500."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) in (UNTRANSLATABLE_CHARACTER, NUL_IN_JSON_TEXT):
+            raise ValidationFailed("Text must not contain NUL characters",
+                                   reason="nul_character") from exc
+        raise
 
 
 class _Scoped:
@@ -97,17 +112,10 @@ class _Scoped:
 
     async def _exec(self, statement: Any, params: Any = None) -> Any:
         conn = await self._tx.connection()
-        try:
+        with refusing_nul():
             if params is None:
                 return await conn.execute(statement)
             return await conn.execute(statement, params)
-        except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) == UNTRANSLATABLE_CHARACTER:
-                # PostgreSQL text cannot hold NUL: such a value names nothing stored and
-                # cannot be stored; the caller gets a 400, never a 500
-                raise ValidationFailed("Text must not contain NUL characters",
-                                       reason="nul_character") from exc
-            raise
 
     def _visible(self, org_id: str) -> bool:
         return self._org == SYSTEM_SCOPE or org_id == self._org
@@ -474,14 +482,17 @@ class SqlNodeRepository(_Scoped):
     # --- an admin's view (the queries live in adapters/sql/node_queries.py) ---
     async def search(self, node_filter: NodeFilter, *, start_id: str | None, limit: int
                      ) -> tuple[Sequence[Node], int]:
-        rows, total = await node_queries.search(
-            await self._tx.connection(), self._in_scope(nodes.c.org_id), node_filter,
-            start_id=start_id, limit=limit)
+        with refusing_nul():
+            rows, total = await node_queries.search(
+                await self._tx.connection(), self._in_scope(nodes.c.org_id), node_filter,
+                start_id=start_id, limit=limit)
         return [node_from_row(r) for r in rows], total
 
     async def activity_counts(self, node_filter: NodeFilter, since_ms: int) -> Mapping[str, int]:
-        return await node_queries.activity_counts(
-            await self._tx.connection(), self._in_scope(nodes.c.org_id), node_filter, since_ms)
+        with refusing_nul():
+            return await node_queries.activity_counts(
+                await self._tx.connection(), self._in_scope(nodes.c.org_id), node_filter,
+                since_ms)
 
     async def tag_values(self) -> Sequence[str]:
         return await node_queries.tag_values(await self._tx.connection(),

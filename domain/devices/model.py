@@ -14,7 +14,8 @@ from domain.errors import Conflict, ValidationFailed
 from domain.shadow import merge_shadow
 
 NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-TAG = re.compile(r"^[^:\s][^:]{0,63}:[^:]{0,128}$")
+TAG = re.compile(r"^[^:\s\x00-\x1f][^:\x00-\x1f]{0,63}:[^:\x00-\x1f]{0,128}\Z")
+"""key:value; no control characters (PostgreSQL json cannot give NUL back as text)."""
 MAX_TAGS = 64
 MAX_PARAMS_BYTES = 64 * 1024
 

@@ -91,3 +91,17 @@ def test_metadata_follows_the_thing_shadow_rules() -> None:
     assert n.metadata == {"room": {"name": "Hall"}}
     n.update_metadata(None)
     assert n.metadata is None
+
+
+def test_tags_refuse_control_characters() -> None:
+    """PostgreSQL keeps "\\u0000" in a json column but cannot read it back as text, which a
+    tag filter does: such tags are refused on every database."""
+    import pytest
+
+    from domain.devices.model import check_tags
+    from domain.errors import ValidationFailed
+
+    assert check_tags(["site:pune", "floor:2"]) == ["site:pune", "floor:2"]
+    for bad in ("a\x00:b", "a:b\x1f", "a:\nb"):
+        with pytest.raises(ValidationFailed):
+            check_tags([bad])
