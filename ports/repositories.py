@@ -409,6 +409,10 @@ class OtaRepository(Protocol):
         """How many targets are in each status (one query)."""
         ...
 
+    async def summaries(self, job_ids: Sequence[str]) -> dict[str, JobSummary]:
+        """summary() of several jobs in one query (every id gets one, empty if unknown)."""
+        ...
+
     async def waiting_targets(self, job_id: str, limit: int, *, after: str | None = None
                               ) -> Sequence[NodeJobStatus]:
         """Targets not offered yet (status "triggered"), by node id, those strictly after

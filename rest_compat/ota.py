@@ -44,7 +44,7 @@ from rest_compat.http import (
     json_body,
     success,
 )
-from rest_compat.operations import Operation
+from rest_compat.operations import Handler, Operation
 from rest_compat.schemas import Violation
 
 IMAGE_TAG, JOB_TAG, USER_TAG = "OTA Image", "OTA Job", "User OTA"
@@ -390,25 +390,23 @@ def ota_operations(devices: DeviceUseCases, authenticate: Authenticate,
 
     # --- images ---------------------------------------------------------------------------
 
-    async def create_image(request: Request) -> Response:
-        caller = await caller_for(request, authenticate, required=True)
-        body = await json_body(request, max_bytes=base64_max, schema=CREATE_IMAGE,
-                               explain=_explain_image)
-        image = await images.create_image(
-            caller, name=body["image_name"], base64_fwimage=body["base64_fwimage"],
-            type=body.get("type"), model=body.get("model"), fw_version=body.get("fw_version"))
-        return JSONResponse({"status": "success", "ota_image_id": image.id,
-                             "image_url": download_url(image)})
+    def image_creator(create: Any, schema: dict[str, Any]) -> Handler:
+        """POST of a base64 image, for admins (create_image) or end users (create_user_image)."""
+        async def handle(request: Request) -> Response:
+            caller = await caller_for(request, authenticate, required=True)
+            body = await json_body(request, max_bytes=base64_max, schema=schema,
+                                   explain=_explain_image)
+            image = await create(
+                caller, name=body["image_name"], base64_fwimage=body["base64_fwimage"],
+                type=body.get("type"), model=body.get("model"),
+                fw_version=body.get("fw_version"))
+            return JSONResponse({"status": "success", "ota_image_id": image.id,
+                                 "image_url": download_url(image)})
 
-    async def create_user_image(request: Request) -> Response:
-        caller = await caller_for(request, authenticate, required=True)
-        body = await json_body(request, max_bytes=base64_max, schema=USER_IMAGE,
-                               explain=_explain_image)
-        image = await images.create_user_image(
-            caller, name=body["image_name"], base64_fwimage=body["base64_fwimage"],
-            type=body.get("type"), model=body.get("model"), fw_version=body.get("fw_version"))
-        return JSONResponse({"status": "success", "ota_image_id": image.id,
-                             "image_url": download_url(image)})
+        return handle
+
+    create_image = image_creator(images.create_image, CREATE_IMAGE)
+    create_user_image = image_creator(images.create_user_image, USER_IMAGE)
 
     async def upload_request(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)

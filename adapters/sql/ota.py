@@ -287,10 +287,18 @@ class SqlOtaRepository(_Scoped):
              for st in statuses])
 
     async def summary(self, job_id: str) -> JobSummary:
-        rows = (await self._exec(select(s.status, func.count()).where(
-            s.job_id == job_id, self._in_scope(s.org_id)).group_by(s.status))).all()
-        counts = {str(status): int(count) for status, count in rows}
-        return JobSummary(total=sum(counts.values()), counts=counts)
+        return (await self.summaries([job_id]))[job_id]
+
+    async def summaries(self, job_ids: Sequence[str]) -> dict[str, JobSummary]:
+        counts: dict[str, dict[str, int]] = {job_id: {} for job_id in job_ids}
+        if job_ids:
+            rows = (await self._exec(select(s.job_id, s.status, func.count()).where(
+                s.job_id.in_(list(job_ids)), self._in_scope(s.org_id))
+                .group_by(s.job_id, s.status))).all()
+            for job_id, status, count in rows:
+                counts[job_id][str(status)] = int(count)
+        return {job_id: JobSummary(total=sum(c.values()), counts=c)
+                for job_id, c in counts.items()}
 
     async def waiting_targets(self, job_id: str, limit: int, *, after: str | None = None
                               ) -> Sequence[NodeJobStatus]:

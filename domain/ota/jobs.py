@@ -256,7 +256,8 @@ class OtaJobs:
                                                    limit=num_records + 1)
             if query.job_id is not None and not found:
                 raise NotFound("OTA job not found", reason="job_not_found")
-            page = [(job, await uow.ota.summary(job.id)) for job in found[:num_records]]
+            summaries = await uow.ota.summaries([job.id for job in found[:num_records]])
+            page = [(job, summaries[job.id]) for job in found[:num_records]]
         return JobPage(page, total, found[num_records].id if len(found) > num_records
                        else None)
 

@@ -13,6 +13,7 @@ from typing import Any
 from domain.ota import links
 from domain.ota.esp_image import APP_DESC_MAGIC
 from tests.api.test_admin_nodes_api import Org, org_with_devices, user_id_of
+from tests.api.test_roles_policies_api import call, failure
 from tests.conftest import Env
 
 IMAGES, JOBS = "/v1/admin/otaimage", "/v1/admin/otajob"
@@ -29,19 +30,6 @@ def esp_image(version: bytes = b"2.1.0", project: bytes = b"led_light",
     return header + segment + desc + body
 
 
-async def call(env: Env, headers: dict[str, str], method: str, path: str, body: Any = None,
-               status: int = 200) -> Any:
-    r = await env.client.request(method, path, headers=headers, json=body)
-    assert r.status_code == status, (method, path, body, r.text)
-    return r.json()
-
-
-async def failure(env: Env, headers: dict[str, str], method: str, path: str, body: Any,
-                  status: int, code: int) -> None:
-    r = await env.client.request(method, path, headers=headers, json=body)
-    assert (r.status_code, r.json().get("error_code")) == (status, code), (method, path, body,
-                                                                           r.text)
-    assert r.json()["status"] == "failure"
 
 
 async def upload(env: Env, org: Org, name: str = "fw", data: bytes | None = None,

@@ -183,6 +183,9 @@ class InMemoryOta:
         counts = Counter(st.status.value for st in self._statuses(job_id))
         return JobSummary(total=sum(counts.values()), counts=dict(counts))
 
+    async def summaries(self, job_ids: Sequence[str]) -> dict[str, JobSummary]:
+        return {job_id: await self.summary(job_id) for job_id in job_ids}
+
     async def waiting_targets(self, job_id: str, limit: int, *, after: str | None = None
                               ) -> Sequence[NodeJobStatus]:
         return [copy.deepcopy(st) for st in self._statuses(job_id)
