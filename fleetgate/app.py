@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
+from domain.ota.model import MAX_IMAGE_BYTES
 from fleetgate import __version__
 from fleetgate.bootstrap import run_demo_devices
 from fleetgate.catalogue import graphql_uses
@@ -33,19 +34,27 @@ log = logging.getLogger("fleetgate")
 
 
 class GraphQLBodyLimit:
-    """Refuses GraphQL request bodies over the limit with 413 before they are parsed."""
+    """Refuses GraphQL request bodies over the limit with 413 before they are parsed; a
+    multipart request (a file upload) may be as large as the largest OTA image plus
+    upload_overhead bytes for its other parts."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int,
+                 upload_max_bytes: int = MAX_IMAGE_BYTES, upload_overhead: int = 65_536
+                 ) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.upload_max_bytes = upload_max_bytes + upload_overhead
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/graphql"):
             await self.app(scope, receive, send)
             return
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await _too_large(scope, receive, send)
-                return
+        headers = dict(scope["headers"])
+        limit = self.upload_max_bytes if headers.get(b"content-type", b"").lower().startswith(
+            b"multipart/form-data") else self.max_bytes
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            await _too_large(scope, receive, send)
+            return
         seen = 0
 
         async def limited() -> Message:
@@ -53,7 +62,7 @@ class GraphQLBodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _TooLarge
             return message
 

@@ -5,10 +5,11 @@ per-node changes). Resolvers translate and call the use cases named in "uses".""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 
 import strawberry
+from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from domain.errors import ValidationFailed
@@ -19,6 +20,14 @@ from graphql_api.context import Ctx, uses
 from graphql_api.types import PageInfo, decode_cursor, encode_cursor
 
 PROGRESS_POLL_SECONDS = 0.5
+UPLOAD_CHUNK = 64 * 1024
+
+
+async def _read(upload: Upload) -> AsyncIterator[bytes]:
+    """The uploaded file (a starlette UploadFile, spooled by the multipart parser) as a
+    stream of chunks."""
+    while chunk := await upload.read(UPLOAD_CHUNK):
+        yield chunk
 
 
 @strawberry.type(name="OtaImage")
@@ -176,12 +185,17 @@ class OtaImageFilter:
                                              description="null: archived or not")
 
 
-@strawberry.input(description="An image from base64 content (at most 5 MB; fwVersion and "
-                              "model are read from an ESP image header when absent), or, "
-                              "without content, an upload URL to PUT the bytes to, then "
-                              "confirmOtaImageUpload.")
+@strawberry.input(description="An image from a file sent with the request (a GraphQL "
+                              "multipart request, at most 200 MB), from base64 content (at "
+                              "most 5 MB), or, with neither, an upload URL to PUT the bytes "
+                              "to, then confirmOtaImageUpload. fwVersion and model are read "
+                              "from an ESP image header when absent.")
 class UploadOtaImageInput:
     name: str
+    file: Upload | None = strawberry.field(
+        default=None, description="The image, per the GraphQL multipart request spec (map "
+                                  "it to variables.input.file); the request needs an "
+                                  "Authorization header.")
     content_base64: str | None = None
     type: str | None = None
     model: str | None = None
@@ -374,11 +388,21 @@ class OtaQueries:
 
 @strawberry.type
 class OtaMutations:
-    @strawberry.mutation(metadata=uses(OtaImages.create_image, OtaImages.request_upload))
+    @strawberry.mutation(metadata=uses(OtaImages.create_image, OtaImages.upload_image,
+                                       OtaImages.request_upload))
     async def upload_ota_image(self, info: Ctx, input: UploadOtaImageInput
                                ) -> UploadOtaImagePayload:
         ctx = info.context
         images = ctx.devices.ota_images
+        if input.file is not None:
+            if input.content_base64 is not None:
+                raise ValidationFailed("Send the image as file or as contentBase64, not both",
+                                       reason="image_twice")
+            image = await images.upload_image(
+                await ctx.caller(), name=input.name, chunks=_read(input.file),
+                image_type=input.kind, type=input.type, model=input.model,
+                fw_version=input.fw_version, md5_checksum=input.md5)
+            return UploadOtaImagePayload(image=OtaImageType.of(image))
         if input.content_base64 is not None:
             image = await images.create_image(
                 await ctx.caller(), name=input.name, base64_fwimage=input.content_base64,

@@ -20,7 +20,7 @@ from strawberry.types.unset import UnsetType
 
 from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
-from domain.errors import DomainError
+from domain.errors import DomainError, Unauthenticated
 from graphql_api.context import Context, EventFeed
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
@@ -47,6 +47,39 @@ def _has_lone_surrogate(value: object) -> bool:
     return False
 
 
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise HTTPException(400, "The multipart request needs operations and map fields")
+    return value
+
+
+def _place(operations: dict[str, Any], path: object, upload: object) -> None:
+    """Puts the file where a map path ("variables.input.file", list items by index) says;
+    the position must exist and hold null, as the spec has the client send it."""
+    keys = path.split(".") if isinstance(path, str) else []
+    if len(keys) < 2 or keys[0] != "variables":
+        raise HTTPException(400, f"Invalid map path {path!r}: it must start with variables.")
+    target: Any = operations
+    for key in keys[:-1]:
+        target = _step(target, key, path)
+    last = keys[-1]
+    if isinstance(target, dict) and last in target and target[last] is None:
+        target[last] = upload
+    elif isinstance(target, list) and last.isdigit() and int(last) < len(target) \
+            and target[int(last)] is None:
+        target[int(last)] = upload
+    else:
+        raise HTTPException(400, f"Invalid map path {path!r}: no null variable there")
+
+
+def _step(target: object, key: str, path: object) -> Any:
+    if isinstance(target, dict) and key in target:
+        return target[key]
+    if isinstance(target, list) and key.isdigit() and int(key) < len(target):
+        return target[int(key)]
+    raise HTTPException(400, f"Invalid map path {path!r}")
+
+
 def _token(headers: Any) -> str | None:
     value = (headers.get("authorization") or "").strip()
     if not value:
@@ -63,7 +96,8 @@ class FleetgateGraphQL(GraphQL[Context, None]):
                          allow_queries_via_get=not production,
                          allowed_origins=allowed_origins,
                          subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-                         max_subscriptions_per_connection=20)
+                         max_subscriptions_per_connection=20,
+                         multipart_uploads_enabled=True)
         self._accounts, self._devices, self._production = accounts, devices, production
         self._events = events
 
@@ -86,6 +120,41 @@ class FleetgateGraphQL(GraphQL[Context, None]):
         if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
             raise HTTPException(400, "The request JSON contains a lone surrogate (\\uD800-\\uDFFF)")
         return value
+
+    async def parse_multipart(self, request: Any) -> dict[str, Any]:
+        """A GraphQL multipart request (github.com/jaydenseric/graphql-multipart-request-spec:
+        `operations`, `map`, then the files), used by uploadOtaImage.
+
+        Browsers send multipart/form-data cross-site without a CORS preflight, so the request
+        must carry a valid Authorization header (which no cross-site form can set), checked
+        before the body is read: anonymous or forged uploads never reach the disk. A `map`
+        that is not {"<field>": ["variables.<path>", ...]} pointing at existing positions,
+        or naming a missing file, is a 400 (strawberry's own walk raised 500s on those)."""
+        token = _token(request.headers)
+        try:
+            if token is None or len(token) > 4096:
+                raise Unauthenticated("no token", reason="invalid_token")
+            await self._accounts.sessions.authenticate(token)
+        except DomainError as exc:
+            raise HTTPException(401, "A multipart request needs a valid Authorization "
+                                     "header") from exc
+        try:
+            form = await request.get_form_data()
+        except ValueError as exc:
+            raise HTTPException(400, "Unable to parse the multipart body") from exc
+        operations = self.parse_json(_text(form.form.get("operations")))
+        files_map = self.parse_json(_text(form.form.get("map")))
+        if not isinstance(operations, dict) or not isinstance(files_map, dict):
+            raise HTTPException(400, "operations must be an object and map an object")
+        for field, paths in files_map.items():
+            upload = form.files.get(field)
+            if upload is None or isinstance(upload, str):
+                raise HTTPException(400, f"File {field!r} of the map is missing")
+            if not isinstance(paths, list) or not paths:
+                raise HTTPException(400, "Each map entry must be a list of paths")
+            for path in paths:
+                _place(operations, path, upload)
+        return operations
 
     async def process_result(self, request: Request, result: ExecutionResult
                              ) -> GraphQLHTTPResponse:

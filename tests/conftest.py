@@ -80,9 +80,10 @@ def database_url(template_db: str, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, secret=SECRET, login_limit_per_ip=10_000,
-                    login_limit_per_user=10_000, mqtt_url=os.environ.get("MQTT_URL") or None)
+                    login_limit_per_user=10_000, mqtt_url=os.environ.get("MQTT_URL") or None,
+                    blob_dir=str(tmp_path / "blobs"))
 
 
 @dataclass

@@ -50,7 +50,29 @@ class UploadTicket:
 
 
 def blob_key(image: OtaImage) -> str:
-    return f"ota/{image.org_id}/{image.id}"
+    """Where the image's bytes are: every upload writes a new blob (see _fresh_key) and the
+    image row names it, so a failed or refused upload never touches the bytes in use; rows
+    from before that scheme name none and live at ota/<org>/<id>."""
+    return image.blob_key or f"ota/{image.org_id}/{image.id}"
+
+
+async def _peek(chunks: AsyncIterator[bytes], size: int) -> tuple[bytes, AsyncIterator[bytes]]:
+    """The first `size` bytes of a stream (fewer if it is shorter), and the whole stream."""
+    head = b""
+    iterator = aiter(chunks)
+    while len(head) < size:
+        try:
+            head += await anext(iterator)
+        except StopAsyncIteration:
+            break
+
+    async def whole() -> AsyncIterator[bytes]:
+        if head:
+            yield head
+        async for chunk in iterator:
+            yield chunk
+
+    return head[:size], whole()
 
 
 async def _single(data: bytes) -> AsyncIterator[bytes]:
@@ -92,6 +114,14 @@ class OtaImages:
             raise Conflict("OTA Image is associated with another OTA job, can't update",
                            reason="image_in_use_update")
         return page[0]
+
+    def _fresh_key(self, image: OtaImage) -> str:
+        return f"ota/{image.org_id}/{image.id}.{self.ids.new_id()}"
+
+    async def _drop_blob(self, key: str | None) -> None:
+        """Deletes a blob no row names any more (a replaced or refused upload)."""
+        if key:
+            await self.blobs.delete(key)
 
     def _describe(self, image: OtaImage, head: bytes, *, fw_version: object, model: object,
                   type: object) -> None:
@@ -157,12 +187,65 @@ class OtaImages:
                                       created_by=principal.user_id, created_at=now)
             self._describe(image, data[:HEADER_BYTES], fw_version=fw_version, model=model,
                            type=type)
-            stored = await self.blobs.put(blob_key(image), _single(data),
+            previous = blob_key(image) if found else None
+            stored = await self.blobs.put(self._fresh_key(image), _single(data),
                                           max_bytes=MAX_BASE64_IMAGE_BYTES)
             image.size, image.md5, image.blob_key = stored.size, stored.md5, stored.key
             image.uploaded, image.upload_expires_at, image.expected_md5 = True, None, None
-            await (uow.ota.save_image(image) if found else uow.ota.add_image(image))
-            await uow.commit()
+            try:
+                await (uow.ota.save_image(image) if found else uow.ota.add_image(image))
+                await uow.commit()
+            except BaseException:
+                await self._drop_blob(stored.key)
+                raise
+        await self._drop_blob(previous)
+        return image
+
+    @requires("/v1/admin/otaimage", "POST")
+    async def upload_image(self, caller: Caller, *, name: object, chunks: AsyncIterator[bytes],
+                           image_type: object = None, type: object = None, model: object = None,
+                           fw_version: object = None, md5_checksum: object = None) -> OtaImage:
+        """An image streamed in one request (GraphQL multipart upload), at most 200 MB:
+        described from its ESP header (or the arguments) before anything is stored, its md5
+        checked against md5_checksum when given. It replaces an image of that name that no
+        job uses; the bytes of the replaced one stay until the new ones are committed."""
+        principal = caller.require_principal()
+        image_name = check_text(name, "Image Name", required=True, limit=NAME_MAX,
+                                reason="image_name_missing")
+        kind, expected = _kind(image_type), check_md5(md5_checksum)
+        head, whole = await _peek(chunks, HEADER_BYTES)
+        if not head:
+            raise ValidationFailed("The uploaded image is empty", reason="image_empty")
+        async with self.uow(principal.org_id) as uow:
+            found = await self._reusable(uow, principal.org_id, image_name)
+        image = found or OtaImage(id=self.ids.new_id(), org_id=principal.org_id,
+                                  name=image_name, kind=kind, created_by=principal.user_id,
+                                  created_at=self.clock.now())
+        image.kind = kind
+        self._describe(image, head, fw_version=fw_version, model=model, type=type)
+        stored = await self.blobs.put(self._fresh_key(image), whole, max_bytes=MAX_IMAGE_BYTES)
+        try:
+            if expected is not None and expected != stored.md5:
+                raise ValidationFailed("The uploaded image's MD5 is not md5_checksum",
+                                       reason="image_md5_mismatch")
+            async with self.uow(principal.org_id) as uow:
+                again = await self._reusable(uow, principal.org_id, image_name)
+                if (again.id if again else None) != (found.id if found else None):
+                    raise Conflict("An OTA image of that name was uploaded meanwhile",
+                                   reason="image_name_taken")
+                previous = blob_key(again) if again else None
+                if again is not None:  # its row as it is now, described the same way
+                    image = again
+                    image.kind = kind
+                    self._describe(image, head, fw_version=fw_version, model=model, type=type)
+                image.size, image.md5, image.blob_key = stored.size, stored.md5, stored.key
+                image.uploaded, image.upload_expires_at, image.expected_md5 = True, None, None
+                await (uow.ota.save_image(image) if found else uow.ota.add_image(image))
+                await uow.commit()
+        except BaseException:
+            await self._drop_blob(stored.key)
+            raise
+        await self._drop_blob(previous)
         return image
 
     @requires("/v1/admin/otaimage", "POST")
@@ -198,22 +281,28 @@ class OtaImages:
         org_id, _, image_id = key.partition("/")
         async with self.uow(org_id) as uow:
             image = await _image(uow, image_id)
-        stored = await self.blobs.put(blob_key(image), chunks, max_bytes=MAX_IMAGE_BYTES)
-        if content_md5 is not None:
-            try:
-                sent = base64.b64decode(content_md5, validate=True).hex()
-            except (binascii.Error, ValueError):
-                sent = ""
-            if sent != stored.md5:
-                await self.blobs.delete(blob_key(image))
-                raise ValidationFailed("Content-MD5 does not match the uploaded bytes",
-                                       reason="content_md5_mismatch")
-        async with self.uow(org_id) as uow:
-            image = await _image(uow, image_id)
-            image.size, image.md5, image.blob_key = stored.size, stored.md5, stored.key
-            image.uploaded = False  # until confirmed
-            await uow.ota.save_image(image)
-            await uow.commit()
+        stored = await self.blobs.put(self._fresh_key(image), chunks, max_bytes=MAX_IMAGE_BYTES)
+        try:
+            if content_md5 is not None:
+                try:
+                    sent = base64.b64decode(content_md5, validate=True).hex()
+                except (binascii.Error, ValueError):
+                    sent = ""
+                if sent != stored.md5:
+                    raise ValidationFailed("Content-MD5 does not match the uploaded bytes",
+                                           reason="content_md5_mismatch")
+            async with self.uow(org_id) as uow:
+                image = await _image(uow, image_id)
+                previous = blob_key(image)
+                image.size, image.md5, image.blob_key = stored.size, stored.md5, stored.key
+                image.uploaded = False  # until confirmed
+                await uow.ota.save_image(image)
+                await uow.commit()
+        except BaseException:
+            await self._drop_blob(stored.key)
+            raise
+        if previous != stored.key:
+            await self._drop_blob(previous)
         return image
 
     @requires("/v1/admin/otaimage", "POST")
