@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -20,6 +20,8 @@ from graphql_api.context import Ctx, uses
 from graphql_api.types import PageInfo, decode_cursor, encode_cursor
 
 PROGRESS_POLL_SECONDS = 0.5
+PROGRESS_PAGE = 500
+PROGRESS_LOOKBACK = timedelta(seconds=5)
 UPLOAD_CHUNK = 64 * 1024
 
 
@@ -482,30 +484,43 @@ class OtaMutations:
 
 @strawberry.type
 class OtaSubscription:
-    @strawberry.subscription(metadata=uses(OtaJobs.job_summary, OtaJobs.job_status),
-                             description="A job's counters and per-node changes, as they "
-                                         "happen (read from the database, so every replica's "
-                                         "progress shows); ends when the job ends.")
+    @strawberry.subscription(metadata=uses(OtaJobs.job_progress),
+                             description="A job's counters and every node status change, as "
+                                         "they happen (read from the database, so every "
+                                         "replica's progress shows; the first event carries "
+                                         "every node's status); ends when the job ends.")
     async def ota_job_progress(self, info: Ctx, job_id: strawberry.ID
                                ) -> AsyncGenerator[OtaJobProgress, None]:
         ctx = info.context
         caller = await ctx.caller()
         jobs = ctx.devices.ota_jobs
         seen: dict[str, tuple[str, datetime]] = {}
+        reached: datetime | None = None
         last_summary: JobSummary | None = None
         while True:
-            job, statuses, _ = await jobs.job_status(caller, job_id=str(job_id),
-                                                     num_records=100)
-            summary = await jobs.job_summary(caller, job_id=str(job_id))
-            changed = [s for s in statuses
-                       if seen.get(s.node_id) != (s.status.value, s.updated_at)]
-            for s in changed:
-                seen[s.node_id] = (s.status.value, s.updated_at)
+            # re-read a little before the newest change seen: a change another replica
+            # committed late with an earlier timestamp still shows (seen drops repeats)
+            after = (reached - PROGRESS_LOOKBACK, "") if reached is not None else None
+            changed: list[NodeJobStatus] = []
+            while True:
+                job, summary, page = await jobs.job_progress(caller, job_id=str(job_id),
+                                                             after=after,
+                                                             limit=PROGRESS_PAGE)
+                changed += [s for s in page
+                            if seen.get(s.node_id) != (s.status.value, s.updated_at)]
+                for s in page:
+                    seen[s.node_id] = (s.status.value, s.updated_at)
+                    reached = s.updated_at if reached is None else max(reached, s.updated_at)
+                if len(page) < PROGRESS_PAGE:
+                    break
+                after = (page[-1].updated_at, page[-1].node_id)
             if changed or summary != last_summary:
                 last_summary = summary
-                yield OtaJobProgress(summary=OtaSummaryType.of(summary),
-                                     status=job.status.value,
-                                     changed=[OtaNodeStatusType.of(s) for s in changed])
+                for start in range(0, max(len(changed), 1), PROGRESS_PAGE):
+                    yield OtaJobProgress(summary=OtaSummaryType.of(summary),
+                                         status=job.status.value,
+                                         changed=[OtaNodeStatusType.of(s) for s in
+                                                  changed[start:start + PROGRESS_PAGE]])
             if job.status.value != "active":
                 return
             await asyncio.sleep(PROGRESS_POLL_SECONDS)

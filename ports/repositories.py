@@ -397,6 +397,12 @@ class OtaRepository(Protocol):
         """A job's target statuses ordered by node id, from start_id on."""
         ...
 
+    async def statuses_changed(self, job_id: str, *, after: tuple[datetime, str] | None,
+                               limit: int) -> Sequence[NodeJobStatus]:
+        """A job's target statuses ordered by (updated_at, node_id), strictly after that
+        pair when given: what changed since a reader last looked."""
+        ...
+
     async def statuses_of_node(self, node_id: str) -> Sequence[tuple[OtaJob, NodeJobStatus]]:
         """Every job the node is a target of (not archived), with its status there."""
         ...

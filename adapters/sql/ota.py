@@ -11,7 +11,7 @@ keeps its row; its image_id is null in the table and "" in the domain.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import time
+from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
@@ -261,6 +261,17 @@ class SqlOtaRepository(_Scoped):
         if start_id is not None:
             query = query.where(order >= start_id)
         rows = (await self._exec(query.order_by(order).limit(limit))).all()
+        return [_status(row) for row in rows]
+
+    async def statuses_changed(self, job_id: str, *, after: tuple[datetime, str] | None,
+                               limit: int) -> Sequence[NodeJobStatus]:
+        node = await self._ordered(s.node_id)
+        query = select(ota_node_status).where(s.job_id == job_id, self._in_scope(s.org_id))
+        if after is not None:
+            moment, node_id = after
+            query = query.where(or_(s.updated_at > moment,
+                                    and_(s.updated_at == moment, node > node_id)))
+        rows = (await self._exec(query.order_by(s.updated_at, node).limit(limit))).all()
         return [_status(row) for row in rows]
 
     async def statuses_of_node(self, node_id: str) -> Sequence[tuple[OtaJob, NodeJobStatus]]:

@@ -411,6 +411,7 @@ ota_node_status = Table(
     _ts("triggered_at", nullable=True),
     Column("attempts", Integer, nullable=False),
     Index("ix_ota_node_status_job_status", "job_id", "status"),
+    Index("ix_ota_node_status_job_updated", "job_id", "updated_at"),
 )
 
 TENANT_TABLES = ("users", "user_roles", "sessions", "refresh_tokens", "api_keys",

@@ -338,6 +338,21 @@ class OtaJobs:
             job = await self._job(uow, job_id)
             return await uow.ota.summary(job.id)
 
+    @requires("/v1/admin/otajob", "GET")
+    async def job_progress(self, caller: Caller, *, job_id: object,
+                           after: tuple[datetime, str] | None, limit: int = 500
+                           ) -> tuple[OtaJob, JobSummary, list[NodeJobStatus]]:
+        """The job, its counters and up to `limit` node statuses that changed after the
+        (updated_at, node_id) position a reader reached (all of them from the start when
+        None), oldest first, read in one transaction."""
+        principal = caller.require_principal()
+        async with self.uow(principal.org_id) as uow:
+            job = await self._job(uow, job_id)
+            summary = await uow.ota.summary(job.id)
+            changed = list(await uow.ota.statuses_changed(job.id, after=after,
+                                                          limit=max(1, min(limit, 1000))))
+        return job, summary, changed
+
     @requires("/v1/admin/otajob", "POST")
     async def retrigger(self, caller: Caller, *, job_id: object) -> OtaJob:
         """Offers an active job again to its nodes that have not finished it."""

@@ -163,3 +163,42 @@ async def test_user_approved_update_through_graphql(env: Env) -> None:
 async def user_id(env: Env, token: str) -> str:
     r = await env.client.get("/v1/user2", headers={"Authorization": token})
     return str(r.json()["user_id"])
+
+
+async def test_job_progress_pages_through_every_change(env: Env, monkeypatch: Any) -> None:
+    """More changes than a page between two polls: every one of them is streamed."""
+    import graphql_api.ota
+
+    monkeypatch.setattr(graphql_api.ota, "PROGRESS_PAGE", 2)
+    acme = await org_with_devices(env, "acme", 5)
+    token = acme.admin["Authorization"]
+    nodes = sorted(d.node_id for d in acme.devices)
+    image = data(await env.gql(UPLOAD, {"i": {"name": "fw", "contentBase64": base64.b64encode(
+        esp_image()).decode()}}, token=token), "uploadOtaImage")["image"]["id"]
+    job = data(await env.gql(CREATE_JOB, {"i": {"name": "five", "imageId": image,
+                                                "nodeIds": nodes}}, token=token),
+               "createOtaJob")["job"]["id"]
+    org = job_org(env, token)
+    jobs = env.container.ota_jobs()
+    async with socket(env, token) as ws:
+        assert (await next_message(ws))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe",
+                            "payload": {"query": PROGRESS, "variables": {"id": job}}})
+        initial: list[dict[str, str]] = []
+        while len(initial) < 5:  # 5 statuses in pages of 2
+            event = await next_message(ws)
+            changed = event["payload"]["data"]["otaJobProgress"]["changed"]
+            assert 0 < len(changed) <= 2
+            initial += changed
+        assert sorted(c["nodeId"] for c in initial) == nodes
+        for node in nodes:
+            await jobs.offer_next(org, node)
+            await jobs.report(org, node, {"ota_job_id": job, "status": "success"})
+        final: dict[str, str] = {}
+        while True:
+            event = await next_message(ws)
+            if event["type"] == "complete":
+                break
+            for change in event["payload"]["data"]["otaJobProgress"]["changed"]:
+                final[change["nodeId"]] = change["status"]
+        assert final == dict.fromkeys(nodes, "success")

@@ -465,3 +465,28 @@ async def test_waiting_targets_page_and_busy_nodes_in_one_query(db: Db) -> None:
         assert await tx.ota.busy_nodes([a, b, c, d], before_priority=1) == {b}
     async with db.uow("org-b") as tx:
         assert await tx.ota.busy_nodes([a, b], before_priority=5) == set()
+
+
+async def test_statuses_changed_reads_on_from_a_position(db: Db) -> None:
+    ids = await add_nodes(db, "org-a", 5)
+    later = NOW + timedelta(seconds=1)
+    moments = [later, NOW, later, NOW + timedelta(seconds=2), NOW]
+    async with db.uow("org-a") as tx:
+        await tx.ota.add_image(image("i1"))
+        await tx.ota.add_job(job("j1", "i1"), [target("j1", n, updated_at=m)
+                                               for n, m in zip(ids, moments, strict=True)])
+        await tx.commit()
+    expected = [ids[1], ids[4], ids[0], ids[2], ids[3]]  # by (updated_at, node_id)
+    async with db.uow("org-a") as tx:
+        everything = await tx.ota.statuses_changed("j1", after=None, limit=10)
+        assert [s.node_id for s in everything] == expected
+        first = await tx.ota.statuses_changed("j1", after=None, limit=2)
+        rest = await tx.ota.statuses_changed(
+            "j1", after=(first[-1].updated_at, first[-1].node_id), limit=10)
+        assert [s.node_id for s in [*first, *rest]] == expected
+        since = await tx.ota.statuses_changed("j1", after=(later, ""), limit=10)
+        assert [s.node_id for s in since] == [ids[0], ids[2], ids[3]]
+        assert await tx.ota.statuses_changed(
+            "j1", after=(NOW + timedelta(seconds=2), ids[3]), limit=10) == []
+    async with db.uow("org-b") as tx:  # another organization reads nothing of it
+        assert await tx.ota.statuses_changed("j1", after=None, limit=10) == []

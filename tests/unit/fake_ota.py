@@ -7,6 +7,7 @@ import copy
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from domain.ota.model import (
@@ -160,6 +161,12 @@ class InMemoryOta:
                             ) -> Sequence[NodeJobStatus]:
         return [copy.deepcopy(st) for st in self._statuses(job_id)
                 if start_id is None or st.node_id >= start_id][:limit]
+
+    async def statuses_changed(self, job_id: str, *, after: tuple[datetime, str] | None,
+                               limit: int) -> Sequence[NodeJobStatus]:
+        ordered = sorted(self._statuses(job_id), key=lambda st: (st.updated_at, st.node_id))
+        return [copy.deepcopy(st) for st in ordered
+                if after is None or (st.updated_at, st.node_id) > after][:limit]
 
     async def statuses_of_node(self, node_id: str) -> Sequence[tuple[OtaJob, NodeJobStatus]]:
         state = self._o
