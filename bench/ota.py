@@ -18,10 +18,12 @@ median of R runs after a warm-up:
 plus the SQL statements planning and dispatch issued (a ``before_cursor_execute`` listener on
 the engine), and the time dispatch() itself took to return (every publish acknowledged).
 
-The broker is the embedded amqtt broker (``EmbeddedBroker``, with Fleetgate's authentication
-and topic plugins; every bench client uses the gateway's credential) on a free port, run with
-the counting subscriber in a child process, so this process (the database, dispatch and its
-MQTT client, or the bare publisher) has a core of its own on a two-core machine. Jobs are
+The broker is the embedded amqtt broker (``EmbeddedBroker``, with Fleetgate's
+authentication and topic plugins; every bench client uses the gateway's credential) on a free
+port, run with the counting subscriber in a child process, so this process (the database,
+dispatch and its MQTT client, or the bare publisher) has a core of its own on a two-core
+machine; with MQTT_URL set (e.g. mqtt://127.0.0.1:1883) every client uses that broker instead
+(a Mosquitto accepting the gateway's credential), the subscriber still in its own process. Jobs are
 cancelled after their run so the next one finds no node busy.
 
 Why ratios
@@ -53,6 +55,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import aiomqtt
 from sqlalchemy import event, insert
@@ -102,7 +105,8 @@ def free_port() -> int:
 # ------------------------------------------------------ broker + counting subscriber (child)
 
 
-async def _serve(port: int, password: str, conn: Connection) -> None:
+async def _serve(host: str, port: int, password: str, embedded: bool,
+                 conn: Connection) -> None:
     from adapters.mqtt.embedded import EmbeddedBroker
     from domain.devices.access import DeviceAccess
     from fleetgate.container import GATEWAY_USERNAME
@@ -110,13 +114,14 @@ async def _serve(port: int, password: str, conn: Connection) -> None:
     # only the gateway's credential is used, which DeviceAccess checks without the database
     access = DeviceAccess(uow=None,  # type: ignore[arg-type]
                           gateway_username=GATEWAY_USERNAME, gateway_password=password)
-    broker = EmbeddedBroker(port=port, access=access)
-    await broker.start()
+    broker = EmbeddedBroker(port=port, access=access) if embedded else None
+    if broker is not None:
+        await broker.start()
     received, last = 0, time.monotonic()
     enough = asyncio.Event()
     expected = 0
     try:
-        async with aiomqtt.Client("127.0.0.1", port, identifier=f"fgbench-ota-sub-{os.getpid()}",
+        async with aiomqtt.Client(host, port, identifier=f"fgbench-ota-sub-{os.getpid()}",
                                   username=GATEWAY_USERNAME, password=password) as client:
             await client.subscribe(TOPIC_FILTER, qos=1)
 
@@ -143,28 +148,43 @@ async def _serve(port: int, password: str, conn: Connection) -> None:
                 conn.send(("done", received, last))
             counter.cancel()
     finally:
-        await broker.stop()
+        if broker is not None:
+            await broker.stop()
 
 
-def broker_process(port: int, password: str, conn: Connection) -> None:
+def broker_process(host: str, port: int, password: str, embedded: bool,
+                   conn: Connection) -> None:
     logging.basicConfig(level=logging.ERROR)
     for noisy in ("amqtt", "mqtt", "transitions", "fleetgate"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     try:
-        asyncio.run(_serve(port, password, conn))
+        asyncio.run(_serve(host, port, password, embedded, conn))
     except BaseException as exc:  # report, the parent prints it
         with contextlib.suppress(OSError):
             conn.send(("error", repr(exc)))
 
 
-class Subscriber:
-    """The embedded broker and a counting subscriber on node/+/otaurl, in a child process."""
+@dataclass(frozen=True)
+class BrokerAt:
+    host: str
+    port: int
+    embedded: bool  # started by the subscriber's process; else an external one (MQTT_URL)
 
-    def __init__(self, port: int, password: str) -> None:
+    def describe(self) -> str:
+        return ("embedded amqtt (child process)" if self.embedded
+                else f"external at {self.host}:{self.port} (MQTT_URL)")
+
+
+class Subscriber:
+    """A counting subscriber on node/+/otaurl in a child process, with the embedded broker
+    when no external one is named."""
+
+    def __init__(self, broker: BrokerAt, password: str) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=broker_process, args=(port, password, child),
-                                        daemon=True)
+        self._process = context.Process(
+            target=broker_process,
+            args=(broker.host, broker.port, password, broker.embedded, child), daemon=True)
 
     async def _recv(self, within: float) -> Any:
         message = await asyncio.wait_for(asyncio.to_thread(self._conn.recv), within)
@@ -315,14 +335,15 @@ async def bare_once(client: aiomqtt.Client, subscriber: Subscriber, node_ids: Se
     return Run(seconds=last - started, returned=returned, received=received)
 
 
-async def mqtt_phases(bench: Bench, port: int, password: str, runs: int
+async def mqtt_phases(bench: Bench, broker: BrokerAt, password: str, runs: int
                       ) -> tuple[list[Run], list[Run]]:
     from adapters.mqtt.bus import AiomqttBus
     from fleetgate.container import GATEWAY_USERNAME
 
-    subscriber = Subscriber(port, password)
+    subscriber = Subscriber(broker, password)
     await subscriber.start()
-    bus = AiomqttBus("127.0.0.1", port, client_id=f"fgbench-ota-bus-{uuid.uuid4().hex[:8]}",
+    host, port = broker.host, broker.port
+    bus = AiomqttBus(host, port, client_id=f"fgbench-ota-bus-{uuid.uuid4().hex[:8]}",
                      username=GATEWAY_USERNAME, password=password, overflow="wait")
     bus_task = asyncio.create_task(bus.run())
     try:
@@ -332,7 +353,7 @@ async def mqtt_phases(bench: Bench, port: int, password: str, runs: int
                 raise TimeoutError("the publishing bus never connected")
             await asyncio.sleep(0.02)
         bench.container.ota_publisher().bus = bus
-        async with aiomqtt.Client("127.0.0.1", port,
+        async with aiomqtt.Client(host, port,
                                   identifier=f"fgbench-ota-bare-{uuid.uuid4().hex[:8]}",
                                   username=GATEWAY_USERNAME, password=password,
                                   protocol=aiomqtt.ProtocolVersion.V311) as client:
@@ -360,7 +381,7 @@ def verdict(ok: bool) -> str:
 
 
 def report(nodes: int, runs: int, plan_times: list[float], plan_statements: int,
-           dispatched: list[Run], bare: list[Run], payload_bytes: int) -> str:
+           dispatched: list[Run], bare: list[Run], payload_bytes: int, broker: str) -> str:
     plan_ms = statistics.median(plan_times) * 1000
     d_s = statistics.median(r.seconds for r in dispatched)
     b_s = statistics.median(r.seconds for r in bare)
@@ -368,8 +389,7 @@ def report(nodes: int, runs: int, plan_times: list[float], plan_statements: int,
     ratio = d_rate / b_rate
     complete = all(r.received >= nodes for r in dispatched + bare)
     lines = [f"{nodes:,} nodes, one OTA job over FFFF-FFFF; median of {runs} runs after a "
-             f"warm-up; otaurl payload {payload_bytes} bytes, QoS 1; broker: embedded amqtt "
-             f"(child process)",
+             f"warm-up; otaurl payload {payload_bytes} bytes, QoS 1; broker: {broker}",
              f"{'phase':<10} {'median ms':>10} {'returned ms':>11} {'msgs/s':>9} "
              f"{'SQL stmts':>9}  target",
              "-" * 78,
@@ -399,6 +419,9 @@ async def main_async(args: argparse.Namespace) -> str:
 
     with tempfile.TemporaryDirectory(prefix="fleetgate-bench-ota-") as tmp:
         port = free_port()
+        external = urlparse(os.environ["MQTT_URL"]) if os.environ.get("MQTT_URL") else None
+        broker = BrokerAt(external.hostname or "127.0.0.1", external.port or 1883, False) \
+            if external else BrokerAt("127.0.0.1", port, True)
         settings = Settings(database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'ota.db'}",
                             secret="s" * 40, blob_dir=str(Path(tmp) / "blobs"),
                             mqtt_port=port, log_level="WARNING")
@@ -412,14 +435,14 @@ async def main_async(args: argparse.Namespace) -> str:
                   file=sys.stderr)
             plan_times, plan_statements = await plan(bench, args.runs)
             print(f"planning: {[round(t * 1000) for t in plan_times]} ms", file=sys.stderr)
-            dispatched, bare = await mqtt_phases(bench, port, container.gateway_password(),
-                                                 args.runs)
+            dispatched, bare = await mqtt_phases(bench, broker,
+                                                 container.gateway_password(), args.runs)
             print(f"dispatch: {[round(r.seconds * 1000) for r in dispatched]} ms; bare: "
                   f"{[round(r.seconds * 1000) for r in bare]} ms", file=sys.stderr)
         finally:
             await container.engine().dispose()
     return report(args.nodes, args.runs, plan_times, plan_statements, dispatched, bare,
-                  len(bench.payload))
+                  len(bench.payload), broker.describe())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
