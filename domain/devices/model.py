@@ -36,6 +36,24 @@ def check_tags(tags: object) -> list[str]:
     return unique
 
 
+def contains_nul(value: object) -> bool:
+    """True when some string (key or value) in decoded JSON holds U+0000: PostgreSQL's json
+    keeps it but cannot give it back as text, so one such node would break every query of
+    its organization that reads that field as text."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _check_params(params: object) -> dict[str, dict[str, Any]]:
     """{"<Device>": {"<param>": value}}: objects of objects, as RainMaker nodes send them."""
     if not isinstance(params, dict) or not params:
@@ -45,6 +63,8 @@ def _check_params(params: object) -> dict[str, dict[str, Any]]:
         if not isinstance(device, str) or not device or not isinstance(values, dict):
             raise ValidationFailed("params must map device names to objects",
                                    reason="invalid_params")
+    if contains_nul(params):
+        raise ValidationFailed("params must not contain U+0000", reason="invalid_params")
     return params
 
 
@@ -112,6 +132,8 @@ class Node:
         info = config.get("info") if isinstance(config.get("info"), dict) else {}
         if config.get("node_id") not in (None, self.id):
             raise ValidationFailed("config is for another node", reason="invalid_config")
+        if contains_nul(config):
+            raise ValidationFailed("config must not contain U+0000", reason="invalid_config")
         if config == self.config:
             return False
         self.config = config
