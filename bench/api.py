@@ -95,7 +95,21 @@ def server_env(workdir: Path) -> dict[str, str]:
         "FLEETGATE_MQTT_PORT": str(free_port()),
         "LOG_LEVEL": "WARNING",
         "FLEETGATE_LOGIN_LIMIT_PER_IP": "100000",
+        # rate limiting stays on (its cost is part of every request), with limits the load
+        # cannot reach: FLEETGATE_RATE_LIMITS=0 in the environment measures without it
+        "FLEETGATE_RATE_LIMIT_PER_IP": "1000000000",
+        "FLEETGATE_RATE_LIMIT_PER_USER": "1000000000",
+        "FLEETGATE_PLANS_FILE": str(unlimited_plans(workdir)),
     }
+
+
+def unlimited_plans(workdir: Path) -> Path:
+    path = workdir / "plans.yaml"
+    path.write_text("plans:\n  - {id: free, name: Free, price_cents: 0, currency: usd, "
+                    "interval: month, requests_per_minute: 1000000000, quotas: {max_nodes: "
+                    "null, max_ota_storage_bytes: null, max_api_requests_per_month: null, "
+                    "max_users: null}}\n")
+    return path
 
 
 def create_user(env: dict[str, str], workdir: Path) -> None:

@@ -44,3 +44,9 @@ class QuotaExceeded(DomainError):
 
 class RateLimited(DomainError):
     code = "RATE_LIMITED"
+
+
+class BillingUnavailable(DomainError):
+    """The payment provider could not be reached or failed: try again later (503)."""
+
+    code = "BILLING_UNAVAILABLE"

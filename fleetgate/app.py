@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,12 +19,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
+from domain.errors import DomainError
 from domain.ota.model import MAX_IMAGE_BYTES
 from fleetgate import __version__
 from fleetgate.bootstrap import run_demo_devices
 from fleetgate.catalogue import graphql_uses
 from fleetgate.container import Container
 from fleetgate.device_runtime import DeviceRuntime
+from fleetgate.rate_limits import Identity, RateLimitMiddleware
 from fleetgate.settings import Settings
 from graphql_api.schema import build_schema
 from graphql_api.view import FleetgateGraphQL
@@ -87,7 +89,8 @@ def account_use_cases(container: Container) -> AccountUseCases:
                            sessions=container.sessions(), profiles=container.profiles(),
                            api_keys=container.api_keys(),
                            admin_users=container.admin_users(),
-                           access=container.roles_policies())
+                           access=container.roles_policies(),
+                           billing=container.billing())
 
 
 def device_use_cases(container: Container) -> DeviceUseCases:
@@ -130,6 +133,7 @@ def create_app(settings: Settings, *, container: Container | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        container.api_requests().start()
         await container.authorizer().reload()
         await container.policy_watcher().start()
         devices_runtime = DeviceRuntime(settings, container) if start_mqtt else None
@@ -149,6 +153,11 @@ def create_app(settings: Settings, *, container: Container | None = None,
             if devices_runtime is not None:
                 await devices_runtime.stop()
             await container.policy_watcher().stop()
+            await container.api_requests().stop()
+            for closing in (getattr(container.billing_gateway(), "aclose", None),
+                            getattr(container.request_limiter(), "close", None)):
+                if closing is not None:
+                    await closing()
             await container.engine().dispose()
 
     middleware = [Middleware(GraphQLBodyLimit, max_bytes=settings.max_body_bytes)]
@@ -156,10 +165,35 @@ def create_app(settings: Settings, *, container: Container | None = None,
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                                      allow_methods=["GET", "POST", "PUT", "DELETE"],
                                      allow_headers=["Authorization", "Content-Type"]))
+    if settings.rate_limits:
+        middleware.insert(0, Middleware(
+            RateLimitMiddleware, limiter=container.request_limiter(),
+            per_ip=settings.rate_limit_per_ip, per_user=settings.rate_limit_per_user,
+            identify=_identify(accounts), org_limit=_org_limit(accounts),
+            on_request=container.api_requests().count,
+            exempt=("/healthz", "/api/v1/billing/webhooks/")))
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers=EXCEPTION_HANDLERS)
     app.state.container = container
     return app
+
+
+def _identify(accounts: AccountUseCases) -> Callable[[str], Awaitable[Identity | None]]:
+    async def identify(token: str) -> Identity | None:
+        try:
+            principal = await accounts.sessions.authenticate(token)
+        except DomainError:
+            return None  # the route answers 401; only the per-IP limit applies
+        return Identity(subject=principal.subject, org_id=principal.org_id)
+
+    return identify
+
+
+def _org_limit(accounts: AccountUseCases) -> Callable[[str], Awaitable[int]]:
+    async def limit(org_id: str) -> int:
+        return (await accounts.billing.effective_plan(org_id)).requests_per_minute
+
+    return limit
 
 
 def _log_demo_failure(task: asyncio.Task[None]) -> None:

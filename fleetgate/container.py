@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import weakref
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,10 @@ from dependency_injector import containers, providers
 
 from adapters.authz.casbin_authorizer import CasbinAuthorizer
 from adapters.authz.watcher import LocalPolicyWatcher, PgPolicyWatcher
+from adapters.billing.local import LocalBilling
+from adapters.billing.plans import load_plans
+from adapters.billing.stripe_billing import StripeBilling
+from adapters.billing.stripe_webhook import StripeWebhookVerifier
 from adapters.blobs.local import LocalBlobStore
 from adapters.events import InProcessEvents
 from adapters.mail.smtp import SmtpOutbox
@@ -18,6 +23,7 @@ from adapters.mqtt.commands import MqttNodeCommands
 from adapters.mqtt.ota import MqttOtaPublisher
 from adapters.ratelimit.memory import InMemoryRateLimiter
 from adapters.ratelimit.redis_limiter import RedisRateLimiter
+from adapters.ratelimit.windows import MemoryRequestLimiter, RedisRequestLimiter
 from adapters.security.jwt_tokens import JwtTokenIssuer
 from adapters.security.passwords import Argon2PasswordHasher
 from adapters.security.signatures import CryptographySignatures
@@ -34,6 +40,9 @@ from domain.accounts.api_keys import ApiKeys
 from domain.accounts.profile import Profiles
 from domain.accounts.registration import Limits, Registration
 from domain.accounts.sessions import Sessions
+from domain.billing.model import Plan
+from domain.billing.quotas import QuotaGuard
+from domain.billing.service import Billing
 from domain.devices.access import DeviceAccess
 from domain.devices.admin import AdminNodes
 from domain.devices.admin_groups import AdminGroups
@@ -49,6 +58,7 @@ from domain.devices.watch import NodeWatch
 from domain.ota.images import OtaImages
 from domain.ota.jobs import OtaJobs
 from fleetgate.catalogue import ApiCatalogue
+from fleetgate.usage import ApiRequestCounter
 
 GATEWAY_USERNAME = "fleetgate-gateway"
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
@@ -88,6 +98,22 @@ def _limiter(redis_url: str | None) -> object:
     return RedisRateLimiter(redis_url) if redis_url else InMemoryRateLimiter()
 
 
+def _request_limiter(redis_url: str | None) -> object:
+    return RedisRequestLimiter(redis_url) if redis_url else MemoryRequestLimiter()
+
+
+def _billing_gateway(settings: Any, plans: list[Plan], uow: Any, clock: Any) -> object:
+    """StripeBilling when STRIPE_API_KEY is set, else LocalBilling (no payments)."""
+    if settings.stripe_api_key:
+        return StripeBilling(api_key=settings.stripe_api_key, plans=plans,
+                             api_base=settings.stripe_api_base)
+    return LocalBilling(plans=plans, uow=uow, clock=clock)
+
+
+def _webhook_verifier(secret: str | None) -> object:
+    return StripeWebhookVerifier(secret) if secret else None
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency()
 
@@ -100,6 +126,14 @@ class Container(containers.DeclarativeContainer):
     tokens = providers.Singleton(JwtTokenIssuer, settings.provided.secret, clock)
     outbox = providers.Singleton(_outbox, settings.provided.smtp_url, engine)
     limiter = providers.Singleton(_limiter, settings.provided.redis_url)
+    request_limiter = providers.Singleton(_request_limiter, settings.provided.redis_url)
+    plans = providers.Singleton(load_plans, settings.provided.plans_file)
+    grace = providers.Singleton(lambda days: timedelta(days=days),
+                                settings.provided.billing_grace_days)
+    billing_gateway = providers.Singleton(_billing_gateway, settings, plans, uow, clock)
+    webhook_verifier = providers.Singleton(_webhook_verifier,
+                                           settings.provided.stripe_webhook_secret)
+    quotas = providers.Singleton(QuotaGuard, plans=plans, clock=clock, grace=grace)
     limits = providers.Singleton(Limits, per_ip=settings.provided.login_limit_per_ip,
                                  per_user=settings.provided.login_limit_per_user)
     policy_store = providers.Singleton(SqlPolicyStore, engine)
@@ -114,7 +148,7 @@ class Container(containers.DeclarativeContainer):
 
     registration = providers.Singleton(
         Registration, uow=uow, hasher=hasher, ids=ids, clock=clock, outbox=outbox,
-        limiter=limiter, authorizer=authorizer, limits=limits)
+        limiter=limiter, authorizer=authorizer, limits=limits, quotas=quotas)
     sessions = providers.Singleton(
         Sessions, uow=uow, hasher=hasher, tokens=tokens, ids=ids, clock=clock, limiter=limiter,
         authorizer=authorizer, principals=principals, limits=limits)
@@ -123,10 +157,11 @@ class Container(containers.DeclarativeContainer):
         authorizer=authorizer, limits=limits)
     api_keys = providers.Singleton(ApiKeys, uow=uow, ids=ids, clock=clock, authorizer=authorizer)
     admin_users = providers.Singleton(AdminUsers, uow=uow, ids=ids, clock=clock, hasher=hasher,
-                                      outbox=outbox, authorizer=authorizer)
+                                      outbox=outbox, authorizer=authorizer, quotas=quotas)
     signatures = providers.Singleton(CryptographySignatures)
     provisioning = providers.Singleton(Provisioning, uow=uow, ids=ids, clock=clock,
-                                       authorizer=authorizer, signatures=signatures)
+                                       authorizer=authorizer, signatures=signatures,
+                                       quotas=quotas)
     node_commands = providers.Singleton(MqttNodeCommands)
     user_nodes = providers.Singleton(
         UserNodes, uow=uow, ids=ids, clock=clock, authorizer=authorizer, commands=node_commands,
@@ -163,7 +198,10 @@ class Container(containers.DeclarativeContainer):
     ota_publisher = providers.Singleton(MqttOtaPublisher)
     ota_images = providers.Singleton(
         OtaImages, uow=uow, ids=ids, clock=clock, authorizer=authorizer, blobs=blobs,
-        link_secret=providers.Callable(str.encode, settings.provided.secret))
+        link_secret=providers.Callable(str.encode, settings.provided.secret), quotas=quotas)
     ota_jobs = providers.Singleton(
         OtaJobs, uow=uow, ids=ids, clock=clock, authorizer=authorizer, images=ota_images,
         publisher=ota_publisher, base_url=settings.provided.http_base_url.call())
+    billing = providers.Singleton(Billing, uow=uow, gateway=billing_gateway, clock=clock,
+                                  authorizer=authorizer, verifier=webhook_verifier, grace=grace)
+    api_requests = providers.Singleton(ApiRequestCounter, uow=uow, clock=clock)

@@ -65,6 +65,12 @@ class Settings:
     sharing_request_ttl_seconds: int = 7 * 24 * 3600
     gateway_mqtt_password: str | None = None
     public_url: str | None = None  # how devices reach this HTTP API (OTA download links)
+    stripe_api_base: str | None = None  # another Stripe API address (a proxy, tests)
+    plans_file: str | None = None  # None: fleetgate/plans.yaml
+    billing_grace_days: int = 7  # past due this long: the free plan's quotas apply
+    rate_limits: bool = True
+    rate_limit_per_ip: int = 1200  # requests per minute
+    rate_limit_per_user: int = 600  # per signed-in user or API key; organizations: their plan
 
     def http_base_url(self) -> str:
         """The base of links Fleetgate hands out (OTA downloads and uploads)."""
@@ -106,6 +112,12 @@ class Settings:
             mapping_timeout_seconds=_int("FLEETGATE_MAPPING_TIMEOUT", 300),
             sharing_request_ttl_seconds=_int("FLEETGATE_SHARING_REQUEST_TTL", 7 * 24 * 3600),
             gateway_mqtt_password=env("GATEWAY_MQTT_PASSWORD") or None,
+            stripe_api_base=env("STRIPE_API_BASE") or None,
+            plans_file=env("FLEETGATE_PLANS_FILE") or None,
+            billing_grace_days=_int("FLEETGATE_BILLING_GRACE_DAYS", 7),
+            rate_limits=env("FLEETGATE_RATE_LIMITS", "1") != "0",
+            rate_limit_per_ip=_int("FLEETGATE_RATE_LIMIT_PER_IP", 1200),
+            rate_limit_per_user=_int("FLEETGATE_RATE_LIMIT_PER_USER", 600),
             cors_origins=tuple(o for o in (env("FLEETGATE_CORS_ORIGINS") or "").split(",") if o),
         )
 

@@ -28,6 +28,7 @@ from domain.errors import ValidationFailed
 from graphql_api import types as t
 from graphql_api.access import AccessMutations, AccessQueries
 from graphql_api.admin_groups import AdminGroupMutations, AdminGroupQueries
+from graphql_api.billing import BillingMutations, BillingQueries
 from graphql_api.context import Ctx, uses
 from graphql_api.errors import DomainErrors
 from graphql_api.group_sharing import GroupSharingMutations, GroupSharingQueries
@@ -38,8 +39,8 @@ from graphql_api.sharing import SharingMutations, SharingQueries
 
 
 @strawberry.type
-class Query(AccessQueries, OtaQueries, AdminGroupQueries, GroupQueries, GroupSharingQueries,
-            NodeQueries, SharingQueries):
+class Query(AccessQueries, BillingQueries, OtaQueries, AdminGroupQueries, GroupQueries,
+            GroupSharingQueries, NodeQueries, SharingQueries):
     @strawberry.field(description="The signed-in user.", metadata=uses(Profiles.get_profile))
     async def me(self, info: Ctx) -> t.UserType:
         ctx = info.context
@@ -74,7 +75,7 @@ class Subscription(NodeSubscription, OtaSubscription):
 
 
 @strawberry.type
-class Mutation(AccessMutations, OtaMutations, AdminGroupMutations, GroupMutations,
+class Mutation(AccessMutations, BillingMutations, OtaMutations, AdminGroupMutations, GroupMutations,
                GroupSharingMutations, NodeMutations, SharingMutations):
     @strawberry.mutation(metadata=uses(Registration.sign_up),
                          description="Sign up; with organizationName, found a new organization.")

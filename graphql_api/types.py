@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from domain.accounts.model import ApiKey, User
 from domain.accounts.profile import OrganizationView
 from domain.accounts.tokens import SessionTokens
+from domain.billing.service import Billing
+from graphql_api.context import Ctx, uses
+
+if TYPE_CHECKING:
+    from graphql_api.billing import SubscriptionType, UsageType
 
 
 @strawberry.type
@@ -34,6 +40,23 @@ class OrganizationType:
     name: str
     created_at: datetime
     user_count: int
+
+    @strawberry.field(description="The organization's subscription (the free plan when it "
+                                  "has none) and the plan whose quotas apply now.",
+                      metadata=uses(Billing.subscription))
+    async def subscription(self, info: Ctx) -> Annotated[
+            SubscriptionType, strawberry.lazy("graphql_api.billing")]:
+        from graphql_api.billing import organization_subscription
+
+        return await organization_subscription(info)
+
+    @strawberry.field(description="What the organization uses against each quota of its plan.",
+                      metadata=uses(Billing.usage))
+    async def usage(self, info: Ctx) -> Annotated[
+            UsageType, strawberry.lazy("graphql_api.billing")]:
+        from graphql_api.billing import organization_usage
+
+        return await organization_usage(info)
 
     @classmethod
     def of(cls, view: OrganizationView) -> OrganizationType:

@@ -21,6 +21,7 @@ from strawberry.types.unset import UnsetType
 from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError, Unauthenticated
+from domain.jsonshape import strings_in
 from graphql_api.context import Context, EventFeed
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
@@ -31,19 +32,11 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 def _has_lone_surrogate(value: object) -> bool:
     """True when some string (key or value) cannot be encoded as UTF-8: a lone surrogate,
     which JSON allows as an escape but no database driver, hash or encoder accepts."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+    for text in strings_in(value):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
     return False
 
 

@@ -77,6 +77,20 @@ class RateLimiter(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int  # requests left in the window after this one (0 when refused)
+    reset_seconds: int  # until the window frees a request (Retry-After when refused)
+
+
+class RequestRateLimiter(Protocol):
+    """Counts every API request against a key (ip, user, organization) in a window."""
+
+    async def consume(self, key: str, *, limit: int, window_seconds: int) -> RateDecision: ...
+
+
 class Authorizer(Protocol):
     """Decides whether a principal may use a permission in its organization."""
 

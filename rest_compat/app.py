@@ -21,8 +21,10 @@ from rest_compat.access import access_operations
 from rest_compat.admin_groups import admin_group_operations
 from rest_compat.admin_nodes import admin_node_operations
 from rest_compat.admin_users import admin_user_operations
+from rest_compat.billing import billing_operations
 from rest_compat.broker_hooks import broker_hook_operations
 from rest_compat.devices import device_operations
+from rest_compat.edgeflow import edgeflow_error, error_body, is_edgeflow
 from rest_compat.errors import error_response, failure
 from rest_compat.group_sharing import group_sharing_operations
 from rest_compat.groups import group_operations
@@ -85,7 +87,7 @@ def _guarded(op: Operation, preauthorize: Preauthorize | None = None) -> Handler
             _check_query(op, request)
             return await op.handler(request)
         except DomainError as exc:
-            return error_response(exc)
+            return edgeflow_error(exc) if is_edgeflow(op.path) else error_response(exc)
 
     return run
 
@@ -114,7 +116,8 @@ def rest_operations(accounts: AccountUseCases, devices: DeviceUseCases, *,
             + sharing_operations(devices, accounts.sessions.authenticate, max_body)
             + group_sharing_operations(devices, accounts.sessions.authenticate, max_body)
             + access_operations(accounts.access, accounts.sessions.authenticate, max_body)
-            + ota_operations(devices, accounts.sessions.authenticate, max_body))
+            + ota_operations(devices, accounts.sessions.authenticate, max_body)
+            + billing_operations(accounts.billing, accounts.sessions.authenticate, max_body))
 
 
 def build_routes(operations: list[Operation], *, version: str,
@@ -159,7 +162,9 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     text = {404: "Resource not found", 405: "Method not allowed"}.get(exc.status_code,
                                                                        str(exc.detail))
-    response = failure(exc.status_code, 100000 + exc.status_code, text)
+    response = error_body(exc.status_code, {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+        exc.status_code, "HTTP_ERROR"), text) if is_edgeflow(request.url.path) else \
+        failure(exc.status_code, 100000 + exc.status_code, text)
     if exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -169,6 +174,8 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     """Anything unforeseen: logged with its traceback, answered in RainMaker's shape with no
     detail (Starlette's ServerErrorMiddleware calls this for every route)."""
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    if is_edgeflow(request.url.path):
+        return error_body(500, "INTERNAL", "Internal server error")
     return failure(500, 100001, "Internal server error")
 
 

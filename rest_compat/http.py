@@ -40,14 +40,8 @@ async def json_body(request: Request, *, max_bytes: int, required: bool = True,
     return body
 
 
-async def json_body_any(request: Request, *, max_bytes: int, required: bool = True,
-                        schema: dict[str, Any] | None = None, explain: Explain = invalid_body,
-                        allow_list: bool = True) -> dict[str, Any] | list[Any]:
-    """The request's JSON object. Oversize → 413, not an object → 400, nothing half-read.
-
-    With `schema` (the operation's documented body), a body that breaks it is refused with the
-    failure `explain` chooses, so the server accepts exactly what /v1/openapi.json describes.
-    """
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The raw request body, refused (413) past max_bytes before more is read."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise ValidationFailed("Request body too large", reason="body_too_large")
@@ -57,7 +51,18 @@ async def json_body_any(request: Request, *, max_bytes: int, required: bool = Tr
         if size > max_bytes:
             raise ValidationFailed("Request body too large", reason="body_too_large")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def json_body_any(request: Request, *, max_bytes: int, required: bool = True,
+                        schema: dict[str, Any] | None = None, explain: Explain = invalid_body,
+                        allow_list: bool = True) -> dict[str, Any] | list[Any]:
+    """The request's JSON object. Oversize → 413, not an object → 400, nothing half-read.
+
+    With `schema` (the operation's documented body), a body that breaks it is refused with the
+    failure `explain` chooses, so the server accepts exactly what /v1/openapi.json describes.
+    """
+    raw = await read_body(request, max_bytes=max_bytes)
     if not raw:  # absent; white space alone is a body, and not JSON
         if required:
             raise ValidationFailed("Invalid request body", reason="invalid_body")

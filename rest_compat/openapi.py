@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_compat import schemas as s
+from rest_compat.edgeflow import ERROR_SCHEMA, is_edgeflow
 from rest_compat.operations import Operation
 
 ERROR_STATUSES = {400: "Invalid request", 401: "Missing, invalid or expired credentials",
@@ -29,6 +30,12 @@ def _media(schema: dict[str, Any]) -> str:
         if schema.get("type") == "string" else "application/json"
 
 
+def _error_ref(op: Operation) -> dict[str, str]:
+    """RainMaker's failure body under /v1, EdgeFlow's error body under /api/."""
+    return {"$ref": "#/components/schemas/EdgeFlowError" if is_edgeflow(op.path)
+            else "#/components/schemas/Failure"}
+
+
 def _responses(op: Operation) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for status, schema in op.responses.items():
@@ -40,12 +47,12 @@ def _responses(op: Operation) -> dict[str, Any]:
         if status == 413 and op.request_body is None:
             continue
         out[str(status)] = {"description": text, "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Failure"}}}}
+            "schema": _error_ref(op)}}}
         if status == 429:
             out[str(status)]["headers"] = RETRY_AFTER
     for status in op.extra_statuses:  # beyond the common ones (409 CONFLICT...)
         out.setdefault(str(status), {"description": "failure", "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Failure"}}}})
+            "schema": _error_ref(op)}}})
     return out
 
 
@@ -67,7 +74,8 @@ def openapi_document(operations: list[Operation], *, version: str) -> dict[str, 
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Fleetgate REST compat (ESP RainMaker v1)", "version": version,
+        "info": {"title": "Fleetgate REST (ESP RainMaker v1, EdgeFlow /api/v1 billing)",
+                 "version": version,
                  "description": "RainMaker v1 dialect served by Fleetgate. Send the access "
                                 "token as `Authorization: <token>` or `Bearer <token>`; "
                                 "organization API keys (sk_...) work as Bearer tokens."},
@@ -75,6 +83,7 @@ def openapi_document(operations: list[Operation], *, version: str) -> dict[str, 
         "components": {
             "securitySchemes": {"AccessToken": {"type": "apiKey", "in": "header",
                                                 "name": "Authorization"}},
-            "schemas": {"Failure": s.FAILURE, "Success": s.SUCCESS},
+            "schemas": {"Failure": s.FAILURE, "Success": s.SUCCESS,
+                        "EdgeFlowError": ERROR_SCHEMA},
         },
     }

@@ -83,7 +83,8 @@ def database_url(template_db: str, tmp_path: Path) -> str:
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, secret=SECRET, login_limit_per_ip=10_000,
                     login_limit_per_user=10_000, mqtt_url=os.environ.get("MQTT_URL") or None,
-                    blob_dir=str(tmp_path / "blobs"))
+                    blob_dir=str(tmp_path / "blobs"),
+                    rate_limits=False)  # tests/api/test_billing_api.py turns them on
 
 
 @dataclass

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -414,6 +415,44 @@ ota_node_status = Table(
     Index("ix_ota_node_status_job_updated", "job_id", "updated_at"),
 )
 
+billing_subscriptions = Table(
+    "billing_subscriptions", metadata,
+    Column("org_id", String(36), ForeignKey("organizations.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("plan_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("current_period_start", nullable=True),
+    _ts("current_period_end", nullable=True),
+    Column("cancel_at_period_end", Boolean, nullable=False),
+    _ts("canceled_at", nullable=True),
+    _ts("past_due_since", nullable=True),
+    Column("customer_id", String(255), nullable=True, unique=True),
+    Column("provider_id", String(255), nullable=True),
+    Column("provider_version", BigInteger, nullable=False),
+    Column("request_key", String(255), nullable=True),
+    Column("request_fingerprint", String(64), nullable=True),
+)
+
+billing_api_usage = Table(
+    "billing_api_usage", metadata,
+    Column("org_id", String(36), ForeignKey("organizations.id", ondelete="CASCADE"),
+           nullable=False),
+    _ts("month"),
+    Column("requests", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "month"),
+)
+
+billing_events = Table(
+    "billing_events", metadata,
+    Column("id", String(255), primary_key=True),
+    Column("type", String(128), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("org_id", String(36), nullable=True),
+    _ts("processed_at"),
+)
+
 TENANT_TABLES = ("users", "user_roles", "sessions", "refresh_tokens", "api_keys",
                  "verification_codes", "outbox_messages", "nodes", "node_secrets",
                  "node_registration_tokens", "node_memberships", "node_mapping_requests",
@@ -421,6 +460,7 @@ TENANT_TABLES = ("users", "user_roles", "sessions", "refresh_tokens", "api_keys"
                  "node_sharing_requests", "node_group_shares",
                  "admin_node_groups", "admin_node_group_members",
                  "access_policies", "access_roles", "audit_log",
-                 "ota_images", "ota_jobs", "ota_node_status")
+                 "ota_images", "ota_jobs", "ota_node_status",
+                 "billing_subscriptions", "billing_api_usage")
 """Tables whose rows belong to one organization: filtered by org_id in every repository and,
 on PostgreSQL, by row-level security as well."""

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from adapters.sql.access import SqlAccessRepository
 from adapters.sql.admin_groups import SqlAdminGroupRepository
+from adapters.sql.billing import SqlBillingRepository
 from adapters.sql.cache import ReadCache
 from adapters.sql.groups import SqlGroupRepository, SqlGroupShareRepository
 from adapters.sql.ota import SqlOtaRepository
@@ -71,6 +72,7 @@ class SqlUnitOfWork:
         self.group_shares = SqlGroupShareRepository(self, self._org)
         self.access = SqlAccessRepository(self, self._org)
         self.ota = SqlOtaRepository(self, self._org)
+        self.billing = SqlBillingRepository(self, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -20,6 +20,8 @@ from domain.accounts.model import (
     normalize_user_name,
 )
 from domain.accounts.registration import issue_code
+from domain.billing.model import Metric
+from domain.billing.quotas import QuotaGuard
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator, Outbox, OutgoingMessage, PasswordHasher
@@ -75,9 +77,10 @@ class AdminUsers:
     """
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
-                 hasher: PasswordHasher, outbox: Outbox, authorizer: Authorizer) -> None:
+                 hasher: PasswordHasher, outbox: Outbox, authorizer: Authorizer,
+                 quotas: QuotaGuard | None = None) -> None:
         self.uow, self.ids, self.clock, self.hasher = uow, ids, clock, hasher
-        self.outbox, self.authorizer = outbox, authorizer
+        self.outbox, self.authorizer, self.quotas = outbox, authorizer, quotas
 
     async def _audit(self, uow: UnitOfWork, actor: Principal, action: str, user: User,
                      before: object, after: object) -> None:
@@ -118,6 +121,8 @@ class AdminUsers:
                     password_hash=self.hasher.hash(self.ids.secret()),
                     created_at=self.clock.now(), confirmed=True, roles={END_USER})
         async with self.uow(principal.org_id) as uow:
+            if self.quotas is not None:
+                await self.quotas.require(uow, principal.org_id, Metric.USERS)
             await uow.users.add(user)
             await self._audit(uow, principal, "user.create", user, None,
                               {"roles": sorted(user.roles)})

@@ -21,6 +21,8 @@ from domain.accounts.model import (
     normalize_user_name,
 )
 from domain.accounts.tokens import sha256_hex
+from domain.billing.model import Metric
+from domain.billing.quotas import QuotaGuard
 from domain.errors import Conflict, NotFound, ValidationFailed
 from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import (
@@ -117,10 +119,10 @@ class Registration:
 
     def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, ids: IdGenerator,
                  clock: Clock, outbox: Outbox, limiter: RateLimiter, authorizer: Authorizer,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, quotas: QuotaGuard | None = None) -> None:
         self._uow, self._hasher, self._ids, self._clock = uow, hasher, ids, clock
         self._outbox, self._limiter, self.authorizer = outbox, limiter, authorizer
-        self._limits = limits or Limits()
+        self._limits, self._quotas = limits or Limits(), quotas
 
     async def _org_for(self, uow: UnitOfWork, caller: Caller) -> Organization:
         """API key's org, else the org whose host name the request used, else the default."""
@@ -179,6 +181,8 @@ class Registration:
                 user.name = display or user.name
                 await uow.users.save(user)
             else:
+                if self._quotas is not None and roles == {END_USER}:  # joins an organization
+                    await self._quotas.require(uow, org.id, Metric.USERS)
                 user = User(id=self._ids.new_id(), org_id=org.id, user_name=normalized,
                             password_hash=password_hash, created_at=self._clock.now(),
                             name=display, roles=roles)

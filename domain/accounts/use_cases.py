@@ -10,6 +10,7 @@ from domain.accounts.api_keys import ApiKeys
 from domain.accounts.profile import Profiles
 from domain.accounts.registration import Registration
 from domain.accounts.sessions import Sessions
+from domain.billing.service import Billing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,3 +21,4 @@ class AccountUseCases:
     api_keys: ApiKeys
     admin_users: AdminUsers
     access: RolesAndPolicies
+    billing: Billing

@@ -11,6 +11,7 @@ from typing import Any
 
 from domain.access.rbac.model import NodeReach
 from domain.errors import Conflict, ValidationFailed
+from domain.jsonshape import strings_in
 from domain.shadow import merge_shadow
 
 NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -40,18 +41,7 @@ def contains_nul(value: object) -> bool:
     """True when some string (key or value) in decoded JSON holds U+0000: PostgreSQL's json
     keeps it but cannot give it back as text, so one such node would break every query of
     its organization that reads that field as text."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
+    return any("\x00" in text for text in strings_in(value))
 
 
 def _check_params(params: object) -> dict[str, dict[str, Any]]:

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from domain.access.model import Caller, public, requires
 from domain.accounts.tokens import sha256_hex
+from domain.billing.model import Metric
+from domain.billing.quotas import QuotaGuard
 from domain.devices.model import (
     REGISTRATION_TTL_MINUTES_MAX,
     Node,
@@ -48,9 +50,10 @@ class Provisioning:
     """Registration tokens (admins) and their one-time exchange (devices)."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
-                 authorizer: Authorizer, signatures: NodeSignatures | None = None) -> None:
+                 authorizer: Authorizer, signatures: NodeSignatures | None = None,
+                 quotas: QuotaGuard | None = None) -> None:
         self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
-        self._signatures = signatures
+        self._signatures, self._quotas = signatures, quotas
 
     @requires("/v1/admin/nodes/registration_token", "POST")
     async def create_registration_token(self, caller: Caller, *, node_name: object,
@@ -73,6 +76,8 @@ class Provisioning:
                                    expires_at=now + timedelta(minutes=expires_in_minutes),
                                    created_by=principal.user_id)
         async with self._uow(principal.org_id) as uow:
+            if self._quotas is not None:  # no token for a node the plan has no room for
+                await self._quotas.require(uow, principal.org_id, Metric.NODES)
             await uow.registration_tokens.add(record)
             await uow.commit()
         return IssuedRegistrationToken(token=plain, record=record)
@@ -108,6 +113,8 @@ class Provisioning:
             if record is None or not record.usable(now) \
                     or not await uow.registration_tokens.claim(record.id, node_id, now):
                 raise Unauthenticated(_REFUSED, reason="invalid_registration_token")
+            if self._quotas is not None:
+                await self._quotas.require(uow, record.org_id, Metric.NODES)
             node = Node(id=node_id, org_id=record.org_id, created_at=now, name=record.node_name)
             await uow.nodes.add(node, NodeSecrets(
                 node_id=node_id, org_id=record.org_id,

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.access.model import Caller, public, requires
+from domain.billing.model import Metric
+from domain.billing.quotas import QuotaGuard
+from domain.blobs.model import StoredBlob
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.ota import links
 from domain.ota.esp_image import HEADER_BYTES, read_app_description
@@ -98,11 +101,26 @@ async def _image(uow: UnitOfWork, image_id: object) -> OtaImage:
     return image
 
 
+async def _keep(uow: UnitOfWork, image: OtaImage, stored: StoredBlob, *, new: bool) -> None:
+    """The image names the stored bytes from now on, uploaded; committed."""
+    image.size, image.md5, image.blob_key = stored.size, stored.md5, stored.key
+    image.uploaded, image.upload_expires_at, image.expected_md5 = True, None, None
+    await (uow.ota.add_image(image) if new else uow.ota.save_image(image))
+    await uow.commit()
+
+
 class OtaImages:
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
-                 authorizer: Authorizer, blobs: BlobStore, link_secret: bytes) -> None:
+                 authorizer: Authorizer, blobs: BlobStore, link_secret: bytes,
+                 quotas: QuotaGuard | None = None) -> None:
         self.uow, self.ids, self.clock, self.authorizer = uow, ids, clock, authorizer
-        self.blobs, self._secret = blobs, link_secret
+        self.blobs, self._secret, self.quotas = blobs, link_secret, quotas
+
+    async def _room(self, uow: UnitOfWork, org_id: str, adding: int) -> None:
+        """The plan's OTA storage must hold `adding` more bytes (a replacement adds the
+        difference)."""
+        if self.quotas is not None and adding > 0:
+            await self.quotas.require(uow, org_id, Metric.OTA_STORAGE, adding)
 
     async def _reusable(self, uow: UnitOfWork, org_id: str, name: str) -> OtaImage | None:
         """An image of that name no job uses is replaced (RainMaker); a used one is not."""
@@ -188,13 +206,11 @@ class OtaImages:
             self._describe(image, data[:HEADER_BYTES], fw_version=fw_version, model=model,
                            type=type)
             previous = blob_key(image) if found else None
+            await self._room(uow, principal.org_id, len(data) - (found.size if found else 0))
             stored = await self.blobs.put(self._fresh_key(image), _single(data),
                                           max_bytes=MAX_BASE64_IMAGE_BYTES)
-            image.size, image.md5, image.blob_key = stored.size, stored.md5, stored.key
-            image.uploaded, image.upload_expires_at, image.expected_md5 = True, None, None
             try:
-                await (uow.ota.save_image(image) if found else uow.ota.add_image(image))
-                await uow.commit()
+                await _keep(uow, image, stored, new=found is None)
             except BaseException:
                 await self._drop_blob(stored.key)
                 raise
@@ -234,14 +250,13 @@ class OtaImages:
                     raise Conflict("An OTA image of that name was uploaded meanwhile",
                                    reason="image_name_taken")
                 previous = blob_key(again) if again else None
+                await self._room(uow, principal.org_id,
+                                 stored.size - (again.size if again else 0))
                 if again is not None:  # its row as it is now, described the same way
                     image = again
                     image.kind = kind
                     self._describe(image, head, fw_version=fw_version, model=model, type=type)
-                image.size, image.md5, image.blob_key = stored.size, stored.md5, stored.key
-                image.uploaded, image.upload_expires_at, image.expected_md5 = True, None, None
-                await (uow.ota.save_image(image) if found else uow.ota.add_image(image))
-                await uow.commit()
+                await _keep(uow, image, stored, new=found is None)
         except BaseException:
             await self._drop_blob(stored.key)
             raise
@@ -294,6 +309,7 @@ class OtaImages:
             async with self.uow(org_id) as uow:
                 image = await _image(uow, image_id)
                 previous = blob_key(image)
+                await self._room(uow, org_id, stored.size - image.size)
                 image.size, image.md5, image.blob_key = stored.size, stored.md5, stored.key
                 image.uploaded = False  # until confirmed
                 await uow.ota.save_image(image)

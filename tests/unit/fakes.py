@@ -41,6 +41,7 @@ from ports.repositories import SYSTEM_SCOPE
 from ports.services import AccessClaims, OutgoingMessage
 from tests.unit.fake_access import AccessState, InMemoryAccess
 from tests.unit.fake_admin_groups import InMemoryAdminGroups
+from tests.unit.fake_billing import BillingState, InMemoryBilling
 from tests.unit.fake_groups import InMemoryGroups, InMemoryGroupShares
 from tests.unit.fake_ota import InMemoryOta, OtaState
 
@@ -175,6 +176,7 @@ class Store:
     group_shares: dict[tuple[str, str], GroupShare] = field(default_factory=dict)
     access: AccessState = field(default_factory=AccessState)
     ota: OtaState = field(default_factory=OtaState)
+    billing: BillingState = field(default_factory=BillingState)
 
 
 class _Repo:
@@ -565,6 +567,7 @@ class InMemoryUnitOfWork:
         self.group_shares = InMemoryGroupShares(self._work, self._org)
         self.access = InMemoryAccess(self._work, self._org)
         self.ota = InMemoryOta(self._work, self._org)
+        self.billing = InMemoryBilling(self._work, self._org)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -203,11 +203,12 @@ def _strings(value: object, what: str) -> list[str]:
 
 def canonical_resource(raw: str) -> str:
     """A REST path as permissions name it; RainMaker's unversioned "/admin/..." and
-    "/{version}/admin/..." mean v1."""
+    "/{version}/admin/..." mean v1; EdgeFlow's "/api/v1/..." (billing) stays as it is."""
     path = raw
     if path.startswith("/{version}/"):  # how GET /v1/admin/api_paths_methods lists paths
         path = "/v1/" + path[len("/{version}/"):]
-    if path.startswith("/") and not path.startswith("/v1") and path not in ("/", "/*"):
+    if path.startswith("/") and not path.startswith(("/v1", "/api/")) \
+            and path not in ("/", "/*"):
         path = "/v1" + path
     if not _RESOURCE.match(path) or "*" in path[:-1] or len(path) > 200:
         raise _invalid(f"resource {raw!r} is not an API path (\"/v1/admin/nodes\", "

@@ -1,0 +1,1 @@
+"""Payment provider adapters behind ports.billing (BillingGateway, WebhookVerifier)."""

@@ -1,0 +1,1 @@
+"""Billing and quotas: plans, subscriptions, usage, the payment provider's events."""

@@ -1,0 +1,443 @@
+"""Billing use cases: plans, the organization's subscription (subscribe, change plan, cancel at
+period end, resume), usage against quotas, invoices and payment methods through the payment
+provider, and the provider's webhook events (each processed once, order not trusted).
+
+Quota checks for the other areas live in QuotaGuard (domain/billing/quotas.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from domain.access.model import Caller, public, requires
+from domain.billing.model import (
+    DEFAULT_GRACE,
+    FREE_PLAN,
+    HARD_METRICS,
+    BillingEvent,
+    EventKind,
+    Invoice,
+    InvoicePage,
+    Metric,
+    PaymentMethod,
+    Plan,
+    ProviderSubscription,
+    Quotas,
+    SetupIntent,
+    Subscription,
+    SubscriptionStatus,
+    Usage,
+    check_plan_id,
+    overages,
+)
+from domain.errors import BillingUnavailable, Conflict, NotFound, ValidationFailed
+from ports.billing import BillingGateway, WebhookVerifier
+from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
+from ports.services import Authorizer, Clock
+
+BILLING = "/api/v1/billing"
+MAX_INVOICE_PAGE = 100
+
+
+def month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageItem:
+    metric: Metric
+    used: int
+    limit: int | None
+
+    @property
+    def percent(self) -> float | None:
+        if self.limit is None:
+            return None
+        return round(100.0 * self.used / self.limit, 2) if self.limit else 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    subscription: Subscription
+    plan: Plan  # the subscribed plan
+    effective_plan: Plan  # the one whose quotas apply now (free when lapsed)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    plan: Plan
+    period_start: datetime
+    items: list[UsageItem]
+
+
+class PlanCatalog:
+    """The plans on offer (from the gateway); the free plan must be one of them."""
+
+    def __init__(self, plans: Sequence[Plan]) -> None:
+        self._plans = {plan.id: plan for plan in plans}
+        if FREE_PLAN not in self._plans:
+            raise ValueError("the plans must include the free plan")
+        self.ordered = list(plans)
+
+    def get(self, plan_id: str) -> Plan:
+        plan = self._plans.get(plan_id)
+        if plan is None:
+            raise NotFound(f"No plan {plan_id!r}; see GET {BILLING}/plans",
+                           reason="plan_not_found")
+        return plan
+
+    def find(self, plan_id: str | None) -> Plan | None:
+        return self._plans.get(plan_id) if plan_id is not None else None
+
+    @property
+    def free(self) -> Plan:
+        return self._plans[FREE_PLAN]
+
+
+def _key(*parts: object) -> str:
+    """An idempotency key for the provider, stable for the same logical request."""
+    return "fg-" + hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:40]
+
+
+class Billing:
+    def __init__(self, *, uow: UnitOfWorkFactory, gateway: BillingGateway, clock: Clock,
+                 authorizer: Authorizer, verifier: WebhookVerifier | None = None,
+                 grace: timedelta = DEFAULT_GRACE) -> None:
+        self.uow, self.gateway, self.clock, self.authorizer = uow, gateway, clock, authorizer
+        self.verifier, self.grace = verifier, grace
+        self.catalog = PlanCatalog(gateway.plans())
+
+    # --- reads -------------------------------------------------------------------------------
+
+    @requires(f"{BILLING}/plans", "GET")
+    async def plans(self, caller: Caller) -> list[Plan]:
+        caller.require_principal()
+        return list(self.catalog.ordered)
+
+    async def _current(self, org_id: str) -> Subscription:
+        async with self.uow(org_id) as uow:
+            found = await uow.billing.get_subscription(org_id)
+        return found or Subscription.free(org_id, self.clock.now())
+
+    def _view(self, sub: Subscription) -> SubscriptionView:
+        now = self.clock.now()
+        plan = self.catalog.find(sub.plan_id) or self.catalog.free
+        effective = self.catalog.find(sub.effective_plan_id(now, self.grace)) or \
+            self.catalog.free
+        return SubscriptionView(sub, plan, effective)
+
+    @requires(f"{BILLING}/subscription", "GET")
+    async def subscription(self, caller: Caller) -> SubscriptionView:
+        return self._view(await self._current(caller.require_principal().org_id))
+
+    async def effective_plan(self, org_id: str) -> Plan:
+        """The plan whose quotas and rate limit apply to the organization now (no caller:
+        the rate limiter and quota checks ask)."""
+        return self._view(await self._current(org_id)).effective_plan
+
+    @requires(f"{BILLING}/quotas", "GET")
+    async def quotas(self, caller: Caller) -> tuple[Plan, Quotas]:
+        view = self._view(await self._current(caller.require_principal().org_id))
+        return view.effective_plan, view.effective_plan.quotas
+
+    @requires(f"{BILLING}/usage", "GET")
+    async def usage(self, caller: Caller) -> UsageReport:
+        org_id = caller.require_principal().org_id
+        now = self.clock.now()
+        async with self.uow(org_id) as uow:
+            found = await uow.billing.get_subscription(org_id)
+            usage = await uow.billing.usage(org_id, month_start(now))
+        plan = self._view(found or Subscription.free(org_id, now)).effective_plan
+        return UsageReport(plan, month_start(now), [
+            UsageItem(metric, usage.value(metric), plan.quotas.limit(metric))
+            for metric in Metric])
+
+    # --- the subscription's lifecycle ----------------------------------------------------
+
+    async def _usage(self, org_id: str) -> Usage:
+        async with self.uow(org_id) as uow:
+            return await uow.billing.usage(org_id, month_start(self.clock.now()))
+
+    async def _refuse_if_over(self, org_id: str, plan: Plan) -> None:
+        over = overages(await self._usage(org_id), plan.quotas, HARD_METRICS)
+        if over:
+            raise Conflict(f"The {plan.name} plan is smaller than what the organization "
+                           f"uses: " + "; ".join(o.describe() for o in over)
+                           + ". Remove some first.", reason="plan_below_usage")
+
+    async def _save(self, org_id: str, sub: Subscription, state: ProviderSubscription,
+                    plan_id: str, request: tuple[str | None, str] | None = None
+                    ) -> Subscription:
+        now = self.clock.now()
+        async with self.uow(org_id) as uow:
+            stored = await uow.billing.get_subscription(org_id)
+            target = stored or sub
+            known = self.catalog.find(state.plan_id)
+            target.apply(state, known.id if known is not None else plan_id, now)
+            if request is not None and request[0] is not None:
+                target.request_key, target.request_fingerprint = request
+            await uow.billing.save_subscription(target)
+            await uow.commit()
+        return target
+
+    async def _customer(self, caller: Caller, sub: Subscription) -> str:
+        """The provider's customer of the organization, created once and kept on its
+        subscription row."""
+        principal = caller.require_principal()
+        if sub.customer_id:
+            return sub.customer_id
+        async with self.uow(principal.org_id) as uow:
+            org = await uow.organizations.get(principal.org_id)
+            user = await uow.users.get(principal.user_id) if principal.user_id else None
+        customer = await self.gateway.ensure_customer(
+            org_id=principal.org_id, name=org.name if org else principal.org_id,
+            email=user.user_name if user is not None and "@" in user.user_name else None,
+            idempotency_key=_key("customer", principal.org_id))
+        now = self.clock.now()
+        async with self.uow(principal.org_id) as uow:
+            stored = await uow.billing.get_subscription(principal.org_id) or \
+                Subscription.free(principal.org_id, now)
+            stored.customer_id = stored.customer_id or customer
+            await uow.billing.save_subscription(stored)
+            await uow.commit()
+        sub.customer_id = stored.customer_id
+        return stored.customer_id
+
+    @requires(f"{BILLING}/subscription", "POST")
+    async def subscribe(self, caller: Caller, *, plan_id: object,
+                        idempotency_key: str | None = None) -> SubscriptionView:
+        """Subscribes the organization to a paid plan (it must not have a live one: PUT
+        changes plans). The provider decides the first status (trialing, active, or past
+        due until the first payment succeeds)."""
+        org_id = caller.require_principal().org_id
+        plan = self.catalog.get(check_plan_id(plan_id))
+        if not plan.paid:
+            raise Conflict("The free plan needs no subscription (DELETE cancels a paid one)",
+                           reason="free_plan_not_billable")
+        sub = await self._current(org_id)
+        if idempotency_key is not None and sub.request_key == idempotency_key:
+            if sub.request_fingerprint != plan.id:
+                raise Conflict("This Idempotency-Key was used for another request",
+                               reason="idempotency_key_reused")
+            return self._view(sub)  # the same request again: what it did, nothing new
+        if sub.live and not sub.ended(self.clock.now()):
+            raise Conflict(f"The organization is subscribed to {sub.plan_id} already; PUT "
+                           f"{BILLING}/subscription changes the plan",
+                           reason="already_subscribed")
+        await self._refuse_if_over(org_id, plan)
+        customer = await self._customer(caller, sub)
+        state = await self.gateway.create_subscription(
+            customer_id=customer, plan=plan,
+            idempotency_key=_key("subscribe", org_id, plan.id, idempotency_key
+                                 or sub.canceled_at or sub.created_at))
+        return self._view(await self._save(org_id, sub, state, plan.id,
+                                           request=(idempotency_key, plan.id)))
+
+    async def _live(self, org_id: str) -> Subscription:
+        sub = await self._current(org_id)
+        if not sub.live or sub.provider_id is None or sub.ended(self.clock.now()):
+            raise NotFound(f"The organization has no paid subscription; POST {BILLING}/"
+                           "subscription subscribes", reason="no_subscription")
+        return sub
+
+    @requires(f"{BILLING}/subscription", "PUT")
+    async def change_plan(self, caller: Caller, *, plan_id: object) -> SubscriptionView:
+        """Moves a live subscription to another paid plan; refused, naming what is over,
+        when the organization uses more than the new plan allows."""
+        org_id = caller.require_principal().org_id
+        plan = self.catalog.get(check_plan_id(plan_id))
+        if not plan.paid:
+            raise Conflict(f"To go back to the free plan, cancel: DELETE {BILLING}/"
+                           "subscription", reason="free_plan_not_billable")
+        sub = await self._live(org_id)
+        if sub.plan_id == plan.id:
+            return self._view(sub)
+        await self._refuse_if_over(org_id, plan)
+        assert sub.provider_id is not None
+        state = await self.gateway.change_plan(
+            subscription_id=sub.provider_id, plan=plan,
+            idempotency_key=_key("change", org_id, sub.provider_id, plan.id, sub.updated_at))
+        return self._view(await self._save(org_id, sub, state, plan.id))
+
+    @requires(f"{BILLING}/subscription", "DELETE")
+    async def cancel(self, caller: Caller) -> SubscriptionView:
+        """Cancels at the end of the current period (the plan's quotas hold until then; the
+        free plan's after, nothing is deleted)."""
+        return await self._set_ending(caller, True)
+
+    @requires(f"{BILLING}/subscription/resume", "POST")
+    async def resume(self, caller: Caller) -> SubscriptionView:
+        """Takes back a cancellation before the period ends."""
+        return await self._set_ending(caller, False)
+
+    async def _set_ending(self, caller: Caller, cancel: bool) -> SubscriptionView:
+        org_id = caller.require_principal().org_id
+        sub = await self._live(org_id)
+        if not cancel and not sub.cancel_at_period_end:
+            raise Conflict("The subscription is not being canceled; nothing to resume",
+                           reason="nothing_to_resume")
+        if sub.cancel_at_period_end == cancel:
+            return self._view(sub)
+        assert sub.provider_id is not None
+        state = await self.gateway.set_cancel_at_period_end(
+            subscription_id=sub.provider_id, cancel=cancel,
+            idempotency_key=_key("ending", org_id, sub.provider_id, cancel, sub.updated_at))
+        return self._view(await self._save(org_id, sub, state, sub.plan_id))
+
+    # --- invoices and payment methods ----------------------------------------------------
+
+    def _payments(self) -> None:
+        if not self.gateway.takes_payments:
+            raise Conflict("This deployment takes no payments (no STRIPE_API_KEY): there "
+                           "are no invoices or payment methods", reason="payments_disabled")
+
+    async def _customer_or_none(self, org_id: str) -> str | None:
+        return (await self._current(org_id)).customer_id
+
+    @requires(f"{BILLING}/invoices", "GET")
+    async def invoices(self, caller: Caller, *, limit: object = 25,
+                       starting_after: object = None) -> InvoicePage:
+        org_id = caller.require_principal().org_id
+        if not isinstance(limit, int) or isinstance(limit, bool) or not \
+                1 <= limit <= MAX_INVOICE_PAGE:
+            raise ValidationFailed(f"limit must be 1..{MAX_INVOICE_PAGE}",
+                                   reason="invalid_limit")
+        if starting_after is not None and (not isinstance(starting_after, str)
+                                           or not 0 < len(starting_after) <= 128):
+            raise ValidationFailed("starting_after must be an invoice id",
+                                   reason="invalid_cursor")
+        if not self.gateway.takes_payments:
+            return InvoicePage([], False)
+        customer = await self._customer_or_none(org_id)
+        if customer is None:
+            return InvoicePage([], False)
+        return await self.gateway.list_invoices(customer_id=customer, limit=limit,
+                                                starting_after=starting_after)
+
+    @requires(f"{BILLING}/invoices/{{id}}", "GET")
+    async def invoice(self, caller: Caller, *, invoice_id: object) -> Invoice:
+        return await self._invoice(caller.require_principal().org_id, invoice_id)
+
+    async def _invoice(self, org_id: str, invoice_id: object) -> Invoice:
+        if not isinstance(invoice_id, str) or not 0 < len(invoice_id) <= 128:
+            raise ValidationFailed("invoice id is required", reason="invoice_id_missing")
+        customer = await self._customer_or_none(org_id) if self.gateway.takes_payments \
+            else None
+        found = await self.gateway.get_invoice(customer_id=customer, invoice_id=invoice_id) \
+            if customer is not None else None
+        if found is None:  # another organization's invoice looks missing too
+            raise NotFound("Invoice not found", reason="invoice_not_found")
+        return found
+
+    @requires(f"{BILLING}/invoices/{{id}}/download", "GET")
+    async def invoice_pdf(self, caller: Caller, *, invoice_id: object) -> str:
+        """Where the invoice's PDF is (the provider hosts it)."""
+        found = await self._invoice(caller.require_principal().org_id, invoice_id)
+        if not found.pdf_url:
+            raise NotFound("The invoice has no PDF yet (drafts have none)",
+                           reason="invoice_pdf_missing")
+        return str(found.pdf_url)
+
+    @requires(f"{BILLING}/payment-methods", "POST")
+    async def add_payment_method(self, caller: Caller, *,
+                                 idempotency_key: str | None = None) -> SetupIntent:
+        """A SetupIntent whose client secret the browser or app confirms with the card
+        (the card itself never reaches Fleetgate)."""
+        self._payments()
+        sub = await self._current(caller.require_principal().org_id)
+        customer = await self._customer(caller, sub)
+        return await self.gateway.create_setup_intent(
+            customer_id=customer, idempotency_key=_key(
+                "setup", customer, idempotency_key or self.clock.now().isoformat()))
+
+    @requires(f"{BILLING}/payment-methods", "GET")
+    async def payment_methods(self, caller: Caller) -> list[PaymentMethod]:
+        if not self.gateway.takes_payments:
+            return []
+        customer = await self._customer_or_none(caller.require_principal().org_id)
+        return [] if customer is None else \
+            await self.gateway.list_payment_methods(customer_id=customer)
+
+    @requires(f"{BILLING}/payment-methods/{{id}}", "DELETE")
+    async def remove_payment_method(self, caller: Caller, *, payment_method_id: object) -> None:
+        self._payments()
+        if not isinstance(payment_method_id, str) or not 0 < len(payment_method_id) <= 128:
+            raise ValidationFailed("payment method id is required",
+                                   reason="payment_method_id_missing")
+        customer = await self._customer_or_none(caller.require_principal().org_id)
+        if customer is None or not await self.gateway.detach_payment_method(
+                customer_id=customer, payment_method_id=payment_method_id):
+            raise NotFound("Payment method not found", reason="payment_method_not_found")
+
+    # --- the provider's webhook ----------------------------------------------------------
+
+    @public
+    async def handle_webhook(self, caller: Caller, *, payload: bytes,
+                             signature: str | None) -> str:
+        """A provider event: verified (ValidationFailed otherwise), then processed exactly
+        once (its id is recorded in the same transaction as the change it makes; a second
+        delivery, even a concurrent one, changes nothing). Subscription state is re-read
+        from the provider, so events arriving out of order converge; when the provider
+        cannot be reached the event's own state applies unless a newer one was applied.
+        Returns what happened ("processed", "duplicate", "ignored: ...")."""
+        if self.verifier is None:
+            raise NotFound("Webhooks are not configured (STRIPE_WEBHOOK_SECRET)",
+                           reason="webhook_not_configured")
+        event = self.verifier.verify(payload, signature)
+        async with self.uow(SYSTEM_SCOPE) as uow:
+            if await uow.billing.event_seen(event.id):
+                return "duplicate"
+            sub = await uow.billing.by_customer(event.customer_id) \
+                if event.customer_id else None
+        state = await self._state_for(event) if sub is not None else None
+        now = self.clock.now()
+        async with self.uow(SYSTEM_SCOPE) as uow:
+            if not await uow.billing.record_event(event.id, event.type, event.created,
+                                                  sub.org_id if sub else None, now):
+                return "duplicate"  # a concurrent delivery got there first
+            if sub is None:
+                await uow.commit()
+                return "ignored: unknown customer"
+            current = await uow.billing.get_subscription(sub.org_id)
+            assert current is not None
+            outcome = self._apply_event(current, event, state, now)
+            await uow.billing.save_subscription(current)
+            await uow.commit()
+        return outcome
+
+    async def _state_for(self, event: BillingEvent) -> ProviderSubscription | None:
+        if event.subscription_id is None or event.type not in {k.value for k in EventKind}:
+            return None
+        try:
+            return await self.gateway.fetch_subscription(event.subscription_id)
+        except BillingUnavailable:
+            return None  # fall back to what the event carried
+
+    def _apply_event(self, sub: Subscription, event: BillingEvent,
+                     fetched: ProviderSubscription | None, now: datetime) -> str:
+        if event.type not in {k.value for k in EventKind}:
+            return f"ignored: {event.type}"
+        if sub.provider_id is not None and event.subscription_id not in (None,
+                                                                         sub.provider_id) \
+                and sub.live:
+            return "ignored: another subscription of the customer"
+        state = fetched or event.subscription
+        if state is not None:
+            known = self.catalog.find(state.plan_id)
+            return "processed" if sub.apply(state, known.id if known else None, now) \
+                else "ignored: older than the state applied"
+        if event.created < sub.provider_version:
+            return "ignored: older than the state applied"
+        moment = datetime.fromtimestamp(event.created, tz=now.tzinfo) \
+            if event.created else now
+        if event.type == EventKind.INVOICE_PAYMENT_FAILED:
+            sub.payment_failed(moment)
+        elif event.type == EventKind.INVOICE_PAID:
+            sub.payment_succeeded(now)
+        elif event.type == EventKind.SUBSCRIPTION_DELETED:
+            sub.status, sub.canceled_at = SubscriptionStatus.CANCELED, now
+        sub.provider_version = max(sub.provider_version, event.created)
+        sub.updated_at = now
+        return "processed"
