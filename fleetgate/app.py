@@ -184,7 +184,8 @@ def _identify(accounts: AccountUseCases) -> Callable[[str], Awaitable[Identity |
             principal = await accounts.sessions.authenticate(token)
         except DomainError:
             return None  # the route answers 401; only the per-IP limit applies
-        return Identity(subject=principal.subject, org_id=principal.org_id)
+        return Identity(subject=principal.subject, org_id=principal.org_id,
+                        principal=principal)
 
     return identify
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.access.model import REQUEST_PRINCIPAL
 from domain.errors import RateLimited
 from ports.services import RateDecision, RequestRateLimiter
 from rest_compat.errors import error_response
@@ -29,6 +30,8 @@ _SCOPES = {"ip": "per IP address", "user": "per user", "org": "per organization"
 class Identity:
     subject: str  # "user:<id>" or "key:<id>"
     org_id: str
+    principal: object = None  # kept on the request (PRINCIPAL_KEY): the route need not
+    # authenticate the same token again
 
 
 class RateLimitMiddleware:
@@ -102,10 +105,13 @@ class RateLimitMiddleware:
         if token is None:
             return None
         try:
-            return await self.identify(token)
+            identity = await self.identify(token)
         except Exception:
             log.warning("identify failed; only the IP limit applies", exc_info=True)
             return None
+        if identity is not None and identity.principal is not None:
+            scope[REQUEST_PRINCIPAL] = (token, identity.principal)
+        return identity
 
     async def _org_limit(self, org_id: str) -> int | None:
         """The organization's limit, cached ORG_LIMIT_TTL seconds; None when it cannot be

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from strawberry.types import Info
 
-from domain.access.model import Caller
+from domain.access.model import Caller, Principal
 from domain.accounts.use_cases import AccountUseCases
 from domain.devices.model import NodeEvent
 from domain.devices.use_cases import DeviceUseCases
@@ -40,6 +40,10 @@ class Context:
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.devices, self.caller)
+
+    def signed_in(self, principal: Principal) -> None:
+        """The request's token was authenticated already (by the rate limiter)."""
+        self._caller = Caller(principal=principal, ip=self.ip, host=self.host)
 
     async def caller(self) -> Caller:
         """The signed-in caller; raises UNAUTHENTICATED for a bad token."""

@@ -18,6 +18,7 @@ from strawberry.http.base import HTTPException  # the class strawberry's views t
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
+from domain.access.model import REQUEST_PRINCIPAL
 from domain.accounts.use_cases import AccountUseCases
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError, Unauthenticated
@@ -166,10 +167,14 @@ class FleetgateGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket,
                           response: Response | WebSocket | None) -> Context:
         host = request.headers.get("host", "")
-        return Context(accounts=self._accounts, devices=self._devices, events=self._events,
-                       token=_token(request.headers),
-                       ip=request.client.host if request.client else "unknown",
-                       host=host.rsplit(":", 1)[0].lower() if host else None)
+        context = Context(accounts=self._accounts, devices=self._devices, events=self._events,
+                          token=_token(request.headers),
+                          ip=request.client.host if request.client else "unknown",
+                          host=host.rsplit(":", 1)[0].lower() if host else None)
+        known = request.scope.get(REQUEST_PRINCIPAL)  # the rate limiter authenticated it already
+        if known is not None and known[0] == context.token:
+            context.signed_in(known[1])
+        return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A WebSocket signs in with {"Authorization": "Bearer <token>"} in its connection_init

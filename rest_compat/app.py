@@ -69,7 +69,9 @@ def preauthorizer(authenticate: Authenticate, authorizer: Any) -> Preauthorize:
         token = bearer_token(request)
         if token is None or len(token) > 4096:
             return  # the handler answers 401
-        principal = await authenticate(token)
+        known = request.scope.get(PRINCIPAL_KEY)  # the rate limiter authenticated it already
+        principal = known[1] if known is not None and known[0] == token \
+            else await authenticate(token)
         request.scope[PRINCIPAL_KEY] = (token, principal)
         wanted = {p for fn in op.uses if isinstance(p := declared_access(fn), Permission)}
         if wanted and not any(authorizer.allowed(principal, p) for p in wanted):

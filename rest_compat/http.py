@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from domain.access.model import Caller, Principal
+from domain.access.model import REQUEST_PRINCIPAL, Caller, Principal
 from domain.errors import Unauthenticated, ValidationFailed
 from domain.jsonshape import nesting_exceeds
 from rest_compat.schemas import Violation, validate
@@ -19,7 +19,7 @@ Authenticate = Callable[[str], Awaitable[Principal]]
 # Turns the first rule a body breaks into the RainMaker failure to answer with.
 Explain = Callable[[Violation, dict[str, Any]], ValidationFailed]
 MAX_JSON_DEPTH = 32
-PRINCIPAL_KEY = "fleetgate.principal"  # (token, principal) once authenticated for the request
+PRINCIPAL_KEY = REQUEST_PRINCIPAL  # (token, principal) once authenticated for the request
 
 
 def invalid_body(_violation: Violation, _body: dict[str, Any]) -> ValidationFailed:

@@ -20,6 +20,10 @@ class PrincipalKind(StrEnum):
     API_KEY = "api_key"
 
 
+REQUEST_PRINCIPAL = "fleetgate.principal"
+"""Where an HTTP request's scope keeps (token, Principal) once its token was authenticated,
+so the rate limiter, REST and GraphQL authenticate a request once."""
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Principal:
     kind: PrincipalKind

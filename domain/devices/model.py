@@ -53,8 +53,6 @@ def _check_params(params: object) -> dict[str, dict[str, Any]]:
         if not isinstance(device, str) or not device or not isinstance(values, dict):
             raise ValidationFailed("params must map device names to objects",
                                    reason="invalid_params")
-    if contains_nul(params):
-        raise ValidationFailed("params must not contain U+0000", reason="invalid_params")
     return params
 
 

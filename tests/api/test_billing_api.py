@@ -256,3 +256,41 @@ async def test_rate_limits_per_ip_user_and_organization(settings: Settings,
         answers = [await env.client.get("/v1/apiversions") for _ in range(4)]
         assert [r.status_code for r in answers] == [200, 200, 200, 429]
         assert answers[3].json()["error_code"] == 101057
+
+
+async def test_with_rate_limits_a_request_authenticates_once(settings: Settings,
+                                                              tmp_path: Path) -> None:
+    """The rate limiter's authentication is the request's: REST and GraphQL reuse it."""
+    import httpx
+
+    from fleetgate.app import create_app
+    from fleetgate.bootstrap import migrate
+    from fleetgate.container import Container
+
+    on = replace(settings, rate_limits=True, plans_file=plans_file(tmp_path))
+    container = Container(settings=on)
+    await migrate(container)
+    sessions = container.sessions()
+    real = sessions.authenticate
+    calls: list[str] = []
+
+    async def counted(token: str) -> Any:
+        calls.append(token)
+        return await real(token)
+
+    sessions.authenticate = counted  # type: ignore[method-assign]  # before the app binds it
+    app = create_app(on, container=container)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            env = Env(app=app, container=container, client=client, settings=on)
+            acme = await org_with_devices(env, "acme", 0)
+            calls.clear()
+            r = await env.client.get("/v1/user2", headers=acme.admin)
+            assert r.status_code == 200 and len(calls) == 1, (r.text, len(calls))
+            me = await env.gql("{ me { userName } }", token=acme.admin["Authorization"])
+            assert me["data"]["me"]["userName"] == "ops@acme.io" and len(calls) == 2
+            r = await env.client.get(f"{BILLING}/usage", headers=acme.admin)
+            assert r.status_code == 200 and len(calls) == 3
+            bad = await env.client.get("/v1/user2", headers={"Authorization": "nope"})
+            assert bad.status_code == 401
