@@ -12,7 +12,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
-from domain.errors import ValidationFailed
+from domain.errors import NotFound, ValidationFailed
 from domain.ota.images import OtaImages
 from domain.ota.jobs import OtaJobs, summary_counts
 from domain.ota.model import JobSummary, NodeJobStatus, OtaImage, OtaJob
@@ -320,7 +320,11 @@ def _anchor(after: str | None) -> str | None:
 
 async def _job(info: Ctx, job_id: str) -> OtaJobType:
     ctx = info.context
-    page = await ctx.devices.ota_jobs.list_jobs(await ctx.caller(), job_id=job_id, every=True)
+    caller = await ctx.caller()
+    page = await ctx.devices.ota_jobs.list_jobs(caller, job_id=job_id, every=True) \
+        if job_id else None  # an empty id is no filter to list_jobs: not a job either
+    if page is None or not page.jobs:
+        raise NotFound("OTA job not found", reason="job_not_found")
     job, summary = page.jobs[0]
     return OtaJobType.of(job, summary)
 
@@ -348,8 +352,11 @@ class OtaQueries:
     @strawberry.field(metadata=uses(OtaImages.list_images))
     async def ota_image(self, info: Ctx, id: strawberry.ID) -> OtaImageType:
         ctx = info.context
-        page = await ctx.devices.ota_images.list_images(await ctx.caller(), image_id=str(id),
-                                                        every=True)
+        caller = await ctx.caller()
+        page = await ctx.devices.ota_images.list_images(caller, image_id=str(id), every=True) \
+            if str(id) else None  # an empty id is no filter to list_images: no image either
+        if page is None or not page.images:
+            raise NotFound("OTA image not found", reason="image_not_found")
         return OtaImageType.of(page.images[0])
 
     @strawberry.field(description="The organization's OTA jobs, ordered by id.",

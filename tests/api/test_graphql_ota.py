@@ -202,3 +202,18 @@ async def test_job_progress_pages_through_every_change(env: Env, monkeypatch: An
             for change in event["payload"]["data"]["otaJobProgress"]["changed"]:
                 final[change["nodeId"]] = change["status"]
         assert final == dict.fromkeys(nodes, "success")
+
+
+async def test_an_empty_or_unknown_id_is_not_found_never_another_item(env: Env) -> None:
+    """Found by the GraphQL fuzz test: an empty id was no filter, so otaImage(id: "")
+    answered the organization's first image and otaJob(id: "") failed internally."""
+    acme = await org_with_devices(env, "acme", 1)
+    token = acme.admin["Authorization"]
+    image = data(await env.gql(UPLOAD, {"i": {"name": "fw", "contentBase64": base64.b64encode(
+        esp_image()).decode()}}, token=token), "uploadOtaImage")["image"]["id"]
+    data(await env.gql(CREATE_JOB, {"i": {"name": "j", "imageId": image, "nodeIds": [
+        acme.devices[0].node_id]}}, token=token), "createOtaJob")
+    for query in ('{ otaImage(id: "") { id } }', '{ otaJob(id: "") { id } }',
+                  '{ otaImage(id: "nope") { id } }', '{ otaJob(id: "nope") { id } }'):
+        answer = await env.gql(query, token=token)
+        assert answer["errors"][0]["extensions"]["code"] == "NOT_FOUND", (query, answer)

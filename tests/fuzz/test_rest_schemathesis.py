@@ -308,7 +308,8 @@ def run_engine(schema: Any) -> Run:
                                check.failure_info.failure.title)
                         run.failures.setdefault(key, _describe(event, case_id, check))
         elif isinstance(event, events.NonFatalError | events.FatalError):
-            run.errors.append(repr(getattr(event, "info", None) or event.exception))
+            info = getattr(event, "info", None)
+            run.errors.append(str(info) if info is not None else repr(event.exception))
     return run
 
 
