@@ -1,4 +1,6 @@
-"""R3 (SECURITY.md): schemathesis, in-process, over every GraphQL root query and mutation.
+"""R3 and R4 (SECURITY.md): schemathesis, in-process, over every GraphQL root query and
+mutation, with valid documents (R3) and invalid ones (R4: Mode.NEGATIVE of hypothesis-graphql,
+which must every one be answered with errors or a 400, never data alone and never a 5xx).
 
 The schema is loaded by introspection (`schemathesis.graphql.from_asgi("/graphql", app)`) and
 run by schemathesis' engine with a superadmin's token. schemathesis' own GraphQL checks take
@@ -9,7 +11,7 @@ one whose code is INTERNAL (what graphql_api/errors.py masks an unexpected excep
 failure. Mutations that end the caller's session (logout, changePassword) are left out so the
 run keeps testing as a signed-in superadmin; their own tests cover them.
 
-Knobs: FLEETGATE_FUZZ_EXAMPLES (examples per field; this test uses half of it, at least 10)
+Knobs: FLEETGATE_FUZZ_EXAMPLES (examples per field; this test uses 3/5 of it, at least 10)
 and FLEETGATE_FUZZ_SEED, as for the REST fuzz test.
 """
 
@@ -74,7 +76,8 @@ def graphql_schema(settings: Settings) -> Iterator[tuple[Any, str]]:
 
     token = asyncio.run(prepare())
     app = create_app(settings, container=container)
-    config: dict[str, Any] = {"generation": {"max-examples": max(10, MAX_EXAMPLES // 2)},
+    config: dict[str, Any] = {"generation": {"max-examples": max(10, MAX_EXAMPLES * 3 // 5),
+                                             "mode": "all"},
                               "checks": {"enabled": False},
                               "output": {"sanitization": {"enabled": False}}}
     if SEED != "random":
@@ -103,12 +106,13 @@ def _problem(response: Any) -> str | None:
     return None
 
 
-def test_graphql_answers_every_generated_operation_without_an_unexpected_error(
+def test_graphql_answers_every_generated_document_without_an_unexpected_error(
         graphql_schema: tuple[Any, str]) -> None:
     schema, token = graphql_schema
     schema = schema.exclude(name=[f"Mutation.{name}" for name in SESSION_ENDING])
     problems: dict[str, str] = {}
     answered: dict[str, int] = {}
+    negatives = 0
 
     @schema.auth(refresh_interval=None)
     class Superadmin:
@@ -120,9 +124,16 @@ def test_graphql_answers_every_generated_operation_without_an_unexpected_error(
 
     @schema.hook("after_call")
     def judge(_context: Any, case: Any, response: Any) -> None:
+        nonlocal negatives
         label = case.operation.label
         answered[label] = answered.get(label, 0) + 1
         problem = _problem(response)
+        if problem is None and case.meta is not None and \
+                case.meta.generation.mode.is_negative:
+            negatives += 1
+            body = response.json()
+            if response.status_code != 400 and not body.get("errors"):
+                problem = "an invalid document was answered without errors"
         if problem is not None:
             problems.setdefault(label, f"{problem}\nquery: {case.body}")
 
@@ -133,5 +144,8 @@ def test_graphql_answers_every_generated_operation_without_an_unexpected_error(
     assert len(fields) >= 80, sorted(fields)  # every root query and mutation but two
     untested = {label for label in fields if answered.get(label, 0) == 0}
     assert not untested, f"never exercised: {sorted(untested)}"
+    assert negatives >= 500, negatives  # R4: at least 500 invalid documents
     assert not problems, f"{len(problems)} field(s) failed unexpectedly:\n\n" + \
         "\n\n".join(f"[{label}] {text}" for label, text in sorted(problems.items()))
+    print(f"\nGraphQL fuzz: {len(fields)} root fields, {sum(answered.values())} documents, "
+          f"{negatives} of them invalid")
