@@ -175,6 +175,7 @@ def create_app(settings: Settings, *, container: Container | None = None,
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers=EXCEPTION_HANDLERS)
     app.state.container = container
+    app.state.graphql_schema = schema  # (the SDL snapshot test reads it)
     return app
 
 
