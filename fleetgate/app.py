@@ -26,7 +26,7 @@ from fleetgate.bootstrap import run_demo_devices
 from fleetgate.catalogue import graphql_uses
 from fleetgate.container import Container
 from fleetgate.device_runtime import DeviceRuntime
-from fleetgate.rate_limits import Identity, RateLimitMiddleware
+from fleetgate.rate_limits import RATE_LIMIT_HEADERS, Identity, RateLimitMiddleware
 from fleetgate.settings import Settings
 from graphql_api.schema import build_schema
 from graphql_api.view import FleetgateGraphQL
@@ -164,9 +164,11 @@ def create_app(settings: Settings, *, container: Container | None = None,
     if settings.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                                      allow_methods=["GET", "POST", "PUT", "DELETE"],
-                                     allow_headers=["Authorization", "Content-Type"]))
-    if settings.rate_limits:
-        middleware.insert(0, Middleware(
+                                     allow_headers=["Authorization", "Content-Type",
+                                                    "Idempotency-Key"],
+                                     expose_headers=["Retry-After", *RATE_LIMIT_HEADERS]))
+    if settings.rate_limits:  # inside CORS: preflights are not counted, 429s carry CORS
+        middleware.append(Middleware(
             RateLimitMiddleware, limiter=container.request_limiter(),
             per_ip=settings.rate_limit_per_ip, per_user=settings.rate_limit_per_user,
             identify=_identify(accounts), org_limit=_org_limit(accounts),

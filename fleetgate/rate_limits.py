@@ -151,10 +151,12 @@ class RateLimitMiddleware:
         await response(scope, receive, send)
 
 
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
 def _headers(decision: RateDecision) -> dict[str, str]:
-    return {"X-RateLimit-Limit": str(decision.limit),
-            "X-RateLimit-Remaining": str(decision.remaining),
-            "X-RateLimit-Reset": str(decision.reset_seconds)}
+    return dict(zip(RATE_LIMIT_HEADERS, (str(decision.limit), str(decision.remaining),
+                                         str(decision.reset_seconds)), strict=True))
 
 
 def _token(scope: Scope) -> str | None:

@@ -294,3 +294,22 @@ async def test_with_rate_limits_a_request_authenticates_once(settings: Settings,
             assert r.status_code == 200 and len(calls) == 3
             bad = await env.client.get("/v1/user2", headers={"Authorization": "nope"})
             assert bad.status_code == 401
+
+
+async def test_rate_limit_answers_carry_cors_and_preflights_are_not_counted(
+        settings: Settings, tmp_path: Path) -> None:
+    origin = "https://app.example.com"
+    limited = replace(settings, rate_limits=True, rate_limit_per_ip=2,
+                      cors_origins=(origin,), plans_file=plans_file(tmp_path))
+    async for env in start_env(limited):
+        for _ in range(3):  # preflights are answered by CORS, outside the limiter
+            r = await env.client.options("/v1/apiversions", headers={
+                "Origin": origin, "Access-Control-Request-Method": "GET"})
+            assert r.status_code == 200
+        answers = [await env.client.get("/v1/apiversions", headers={"Origin": origin})
+                   for _ in range(3)]
+        assert [r.status_code for r in answers] == [200, 200, 429]
+        refused = answers[2]
+        assert refused.headers["access-control-allow-origin"] == origin
+        exposed = refused.headers["access-control-expose-headers"].lower()
+        assert "retry-after" in exposed and "x-ratelimit-remaining" in exposed
