@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -141,6 +142,15 @@ class OtaImages:
         if key:
             await self.blobs.delete(key)
 
+    @contextlib.asynccontextmanager
+    async def _dropped_on_failure(self, stored: StoredBlob) -> AsyncIterator[None]:
+        """Bytes just stored that no row names yet: deleted if the block fails."""
+        try:
+            yield
+        except BaseException:
+            await self._drop_blob(stored.key)
+            raise
+
     def _describe(self, image: OtaImage, head: bytes, *, fw_version: object, model: object,
                   type: object) -> None:
         """fw_version and model from the body, else from the ESP app description."""
@@ -209,11 +219,8 @@ class OtaImages:
             await self._room(uow, principal.org_id, len(data) - (found.size if found else 0))
             stored = await self.blobs.put(self._fresh_key(image), _single(data),
                                           max_bytes=MAX_BASE64_IMAGE_BYTES)
-            try:
+            async with self._dropped_on_failure(stored):
                 await _keep(uow, image, stored, new=found is None)
-            except BaseException:
-                await self._drop_blob(stored.key)
-                raise
         await self._drop_blob(previous)
         return image
 
@@ -240,7 +247,7 @@ class OtaImages:
         image.kind = kind
         self._describe(image, head, fw_version=fw_version, model=model, type=type)
         stored = await self.blobs.put(self._fresh_key(image), whole, max_bytes=MAX_IMAGE_BYTES)
-        try:
+        async with self._dropped_on_failure(stored):
             if expected is not None and expected != stored.md5:
                 raise ValidationFailed("The uploaded image's MD5 is not md5_checksum",
                                        reason="image_md5_mismatch")
@@ -257,9 +264,6 @@ class OtaImages:
                     image.kind = kind
                     self._describe(image, head, fw_version=fw_version, model=model, type=type)
                 await _keep(uow, image, stored, new=found is None)
-        except BaseException:
-            await self._drop_blob(stored.key)
-            raise
         await self._drop_blob(previous)
         return image
 
@@ -297,7 +301,7 @@ class OtaImages:
         async with self.uow(org_id) as uow:
             image = await _image(uow, image_id)
         stored = await self.blobs.put(self._fresh_key(image), chunks, max_bytes=MAX_IMAGE_BYTES)
-        try:
+        async with self._dropped_on_failure(stored):
             if content_md5 is not None:
                 try:
                     sent = base64.b64decode(content_md5, validate=True).hex()
@@ -314,9 +318,6 @@ class OtaImages:
                 image.uploaded = False  # until confirmed
                 await uow.ota.save_image(image)
                 await uow.commit()
-        except BaseException:
-            await self._drop_blob(stored.key)
-            raise
         if previous != stored.key:
             await self._drop_blob(previous)
         return image

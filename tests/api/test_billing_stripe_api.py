@@ -7,7 +7,6 @@ processed once; payment failure → past due)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -175,4 +174,3 @@ async def test_a_stripe_outage_is_a_503_and_reads_go_on(senv: Env,
     assert sub["plan_id"] == "pro"  # unchanged
     usage = await senv.client.get(f"{BILLING}/usage", headers=h)
     assert usage.status_code == 200
-    json.dumps(usage.json())
