@@ -1,10 +1,11 @@
-"""Access-derivation benchmark: `python -m bench.access [--runs R] [--database-url URL]`.
+"""Access and node-list benchmark: `python -m bench.access [--runs R] [--database-url URL]
+[--only groups|pages] [--smoke]`.
 
 What is measured
 ----------------
-An owner holds N nodes directly, split over 50 of their device groups, all shared with a
-second user ("via groups"); a third user holds the same N nodes as direct secondary
-memberships ("direct", the baseline). Cases: N = 2,000 (50 groups of 40) and N = 20,000
+Part 1 (``groups``): an owner holds N nodes directly, split over 50 of their device groups,
+all shared with a second user ("via groups"); a third user holds the same N nodes as direct
+secondary memberships ("direct", the baseline). Cases: N = 2,000 (50 groups of 40) and N = 20,000
 (50 groups of 400). For each user and case, the median of R runs (after a warm-up) of:
 
 * ``for_user``    ``uow.memberships.for_user(user)``: the user's whole effective access;
@@ -18,11 +19,20 @@ the engine). The data is written straight into the tables (SQLAlchemy Core, one 
 of a fresh, migrated SQLite file per case, or of DATABASE_URL / --database-url when given
 (a new organization per case, so existing rows are left alone).
 
+Part 2 (``pages``): a node list page (GET /v1/admin/nodes first, middle and tag-filtered
+pages; GET /v1/user/nodes first and tag-filtered pages) for an organization of 50 nodes and
+one of 50,000 in the same database, through the real ASGI app: see bench/node_pages.py.
+
+Limits: part 1 calls use cases directly; part 2's app runs with request rate limiting off
+(Settings(rate_limits=False)). The output says so. Smoke mode (--smoke): 250 / 500 nodes in
+part 1 and 50 / 500 in part 2, one run each.
+
 Why a ratio
 -----------
 Absolute times depend on the machine; the 20,000 / 2,000 ratio shows how each operation
 grows with the data (1 = constant, 10 = linear), and "via groups" against "direct" shows
-what deriving access through groups costs on top of reading stored memberships.
+what deriving access through groups costs on top of reading stored memberships; likewise
+50,000 / 50 for a page of the node list.
 """
 
 from __future__ import annotations
@@ -46,8 +56,12 @@ from typing import Any
 from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench import node_pages
+from bench.common import LIMITS_OFF, add_smoke_flag, print_summary, say_limits
+
 GROUPS = 50
 SIZES = (2_000, 20_000)
+SMOKE_SIZES = (250, 500)
 PAGE = 100
 CHUNK = 5_000
 METRICS = ("for_user", "get", "list_nodes")
@@ -218,7 +232,7 @@ async def run_case(database_url: str, nodes: int, runs: int
     from fleetgate.settings import Settings
 
     settings = Settings(database_url=database_url, secret=secrets.token_urlsafe(48),
-                        log_level="WARNING")
+                        log_level="WARNING", rate_limits=False)
     container = Container(settings=settings)
     try:
         await migrate(container)
@@ -240,10 +254,10 @@ async def run_case(database_url: str, nodes: int, runs: int
 
 
 def table(results: dict[int, dict[str, dict[str, Measure]]]) -> str:
-    small, large = SIZES
+    small, large = sorted(results)
     head = (f"{'user':<11} {'operation':<11} "
-            f"{'ms @2k':>9} {'ms @20k':>9} {'x time':>7} "
-            f"{'stmts @2k':>9} {'stmts @20k':>10} {'x stmts':>7}")
+            f"{f'ms @{small:,}':>9} {f'ms @{large:,}':>9} {'x time':>7} "
+            f"{f'stmts @{small:,}':>9} {f'stmts @{large:,}':>10} {'x stmts':>7}")
     lines = [head, "-" * len(head)]
     for view in VIEWS:
         for metric in METRICS:
@@ -253,36 +267,86 @@ def table(results: dict[int, dict[str, dict[str, Measure]]]) -> str:
                          f"{b.statements:>10} {b.statements / a.statements:>7.1f}")
     lines.append("")
     lines.append("via groups / direct (time):")
-    for size in SIZES:
+    for size in (small, large):
         parts = [f"{metric} {results[size]['via groups'][metric].median_ms / results[size]['direct'][metric].median_ms:.2f}"  # noqa: E501
                  for metric in METRICS]
         lines.append(f"  {size:>6,} nodes: " + ", ".join(parts))
     return "\n".join(lines)
 
 
-async def main_async(args: argparse.Namespace) -> None:
+def groups_summary(results: dict[int, dict[str, dict[str, Measure]]]) -> dict[str, Any]:
+    small, large = sorted(results)
+    return {"sizes": [small, large], "groups": GROUPS, "page": PAGE,
+            "operations": {view: {metric: {
+                "ms": {str(size): round(results[size][view][metric].median_ms, 3)
+                       for size in (small, large)},
+                "statements": {str(size): results[size][view][metric].statements
+                               for size in (small, large)},
+                "ratio": round(results[large][view][metric].median_ms
+                               / results[small][view][metric].median_ms, 3)}
+                for metric in METRICS} for view in VIEWS}}
+
+
+async def groups_part(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     results: dict[int, dict[str, dict[str, Measure]]] = {}
-    with tempfile.TemporaryDirectory(prefix="fleetgate-bench-access-") as tmp:
-        for nodes in SIZES:
-            url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / f'access-{nodes}.db'}"
-            print(f"case: {nodes:,} nodes, {GROUPS} groups of {nodes // GROUPS}",
-                  file=sys.stderr)
-            results[nodes] = await run_case(url, nodes, args.runs)
-    print(f"median of {args.runs} runs after a warm-up; list_nodes = first page of {PAGE}; "
-          f"x = 20k / 2k")
+    sizes = SMOKE_SIZES if args.smoke else SIZES
+    for nodes in sizes:
+        url = args.database_url or f"sqlite+aiosqlite:///{tmp / f'access-{nodes}.db'}"
+        print(f"case: {nodes:,} nodes, {GROUPS} groups of {nodes // GROUPS}",
+              file=sys.stderr)
+        results[nodes] = await run_case(url, nodes, args.runs)
+    small, large = sizes
+    print(f"1. access through groups: median of {args.runs} runs after a warm-up; "
+          f"list_nodes = first page of {PAGE}; x = {large:,} / {small:,}")
     print(table(results))
+    return groups_summary(results)
 
 
-def main() -> None:
+async def pages_part(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    sizes = (node_pages.SMALL, node_pages.SMOKE_LARGE if args.smoke else node_pages.LARGE)
+    url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'pages.db'}"
+    results = await node_pages.measure(url, sizes, args.runs)
+    print("2. " + node_pages.table(results, args.runs))
+    return node_pages.summary(results)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"limits": LIMITS_OFF, "smoke": args.smoke, "runs": args.runs,
+                           "database": "DATABASE_URL" if args.database_url else "sqlite"}
+    with tempfile.TemporaryDirectory(prefix="fleetgate-bench-access-") as tmp:
+        if args.only in (None, "groups"):
+            out["groups"] = await groups_part(args, Path(tmp))
+        if args.only in (None, "pages"):
+            if "groups" in out:
+                print()
+            out["pages"] = await pages_part(args, Path(tmp))
+    print(f"server limits: {LIMITS_OFF}" + ("; SMOKE run: tiny counts, no targets"
+                                            if args.smoke else ""))
+    return out
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Measures, prints the tables, and returns the numbers."""
     parser = argparse.ArgumentParser(prog="python -m bench.access", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3, help="measured runs per operation")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="measured runs per operation (3; smoke 1)")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or None,
                         help="database to migrate and use (default: a fresh SQLite file per "
                              "case; DATABASE_URL when set)")
-    args = parser.parse_args()
-    asyncio.run(main_async(args))
+    parser.add_argument("--only", choices=("groups", "pages"), default=None,
+                        help="run one part: access through groups, or node list pages")
+    add_smoke_flag(parser)
+    args = parser.parse_args(argv)
+    args.runs = args.runs or (1 if args.smoke else 3)
+    say_limits(LIMITS_OFF)
+    return asyncio.run(main_async(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    print_summary(run(argv))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Authorization benchmark: `python -m bench.authz [--runs R] [--requests N]`.
+"""Authorization benchmark: `python -m bench.authz [--runs R] [--requests N] [--smoke]`.
 
 What is measured
 ----------------
@@ -25,6 +25,10 @@ What is measured
    medians of the request times give the measured difference. The real Authorizer's
    ``authorize`` is wrapped to count decisions per request; decisions x uncached decision
    latency / request time is the worst case (decision cache cold, enforcer warm).
+
+Limits: the apps run with request rate limiting off (Settings(rate_limits=False)): with the
+default 600 requests per user per minute the share measurement answered 429 after 600
+requests. The output says so.
 
 Why ratios
 ----------
@@ -53,7 +57,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import LIMITS_OFF, add_smoke_flag, print_summary, rounded, say_limits
+
 RULE_COUNTS = (10, 1_000, 10_000)
+SMOKE_RULE_COUNTS = (10, 100)
 RULES_PER_ROLE = 10
 ROLE = "role0000"  # the custom role the benchmark user holds
 ACTIONS = ("GET", "PUT", "POST", "DELETE")
@@ -64,6 +71,7 @@ RATIO_TARGET = 3.0
 SHARE_TARGET = 0.05
 SHARE_AT = 1_000
 BUDGET_NS = 15_000_000  # per measured run of one decision
+_budget_ns = BUDGET_NS  # smoke runs use less
 DECISIONS = ("allowed", "denied")
 KINDS = ("uncached", "cached", "cold", "pycasbin")
 
@@ -110,7 +118,7 @@ def per_call_ns(call: Callable[[], object], runs: int) -> float:
     started = time.perf_counter_ns()
     call()
     once = max(time.perf_counter_ns() - started, 1)
-    iterations = max(5, min(200_000, BUDGET_NS // once))
+    iterations = max(5, min(200_000, _budget_ns // once))
     means = []
     for _ in range(runs):
         started = time.perf_counter_ns()
@@ -251,7 +259,7 @@ async def running_apps(database_url: str) -> AsyncIterator[Apps]:
     from fleetgate.settings import Settings
 
     settings = Settings(database_url=database_url, secret=secrets.token_urlsafe(48),
-                        log_level="WARNING")
+                        log_level="WARNING", rate_limits=False)
     real = Container(settings=settings)
     await migrate(real)
     bare = Container(settings=settings)
@@ -370,15 +378,16 @@ def decision_table(results: dict[int, dict[str, dict[str, float]]]) -> str:
     head = (f"{'org rules':>9} {'decision':<8} {'uncached us':>11} {'cached us':>9} "
             f"{'cold us':>9} {'pycasbin us':>11}")
     lines = [head, "-" * len(head)]
-    for count in RULE_COUNTS:
+    counts = sorted(results)
+    for count in counts:
         for decision in DECISIONS:
             m = results[count][decision]
             lines.append(f"{count:>9,} {decision:<8} {m['uncached'] / 1e3:>11.1f} "
                          f"{m['cached'] / 1e3:>9.2f} {m['cold'] / 1e3:>9.1f} "
                          f"{m['pycasbin'] / 1e3:>11.1f}")
-    small, large = results[RULE_COUNTS[0]]["denied"], results[RULE_COUNTS[-1]]["denied"]
+    small, large = results[counts[0]]["denied"], results[counts[-1]]["denied"]
     lines.append("")
-    lines.append(f"denied decision, {RULE_COUNTS[-1]:,} / {RULE_COUNTS[0]:,} org rules "
+    lines.append(f"denied decision, {counts[-1]:,} / {counts[0]:,} org rules "
                  f"(target <= {RATIO_TARGET:.0f}x for the Authorizer):")
     ours = large["uncached"] / small["uncached"]
     lines.append(f"  Authorizer uncached  {ours:>7.2f}x  {verdict(ours <= RATIO_TARGET)}")
@@ -411,7 +420,7 @@ async def run_shares(args: argparse.Namespace) -> list[Share]:
     with tempfile.TemporaryDirectory(prefix="fleetgate-bench-authz-") as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'authz.db'}"
         async with running_apps(url) as apps:
-            for count in RULE_COUNTS:
+            for count in args.rule_counts:
                 print(f"  request share: {count:,} org rules", file=sys.stderr)
                 shares.append(await measure_share(apps, count, args.requests, args.warmup,
                                                   args.runs))
@@ -421,23 +430,66 @@ async def run_shares(args: argparse.Namespace) -> list[Share]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.authz", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=7,
-                        help="measured runs per decision (median of their per-call means)")
-    parser.add_argument("--requests", type=int, default=200,
+    parser.add_argument("--runs", type=int, default=None,
+                        help="measured runs per decision (median of their per-call means; 7)")
+    parser.add_argument("--requests", type=int, default=None,
                         help="measured GraphQL requests per app and rule count (200)")
-    parser.add_argument("--warmup", type=int, default=30,
+    parser.add_argument("--warmup", type=int, default=None,
                         help="unmeasured GraphQL requests per app and rule count (30)")
-    return parser.parse_args(argv)
+    add_smoke_flag(parser)
+    args = parser.parse_args(argv)
+    small = args.smoke
+    args.runs = args.runs or (1 if small else 7)
+    args.requests = args.requests or (4 if small else 200)
+    args.warmup = args.warmup if args.warmup is not None else (1 if small else 30)
+    args.rule_counts = SMOKE_RULE_COUNTS if small else RULE_COUNTS
+    return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def summary(args: argparse.Namespace, decisions: dict[int, dict[str, dict[str, float]]],
+            shares: list[Share]) -> dict[str, Any]:
+    counts = sorted(decisions)
+    small, large = decisions[counts[0]]["denied"], decisions[counts[-1]]["denied"]
+    growth = large["uncached"] / small["uncached"]
+    at = next((s for s in shares if s.rules == SHARE_AT), None)
+    return {
+        "limits": LIMITS_OFF, "smoke": args.smoke, "runs": args.runs,
+        "requests": args.requests,
+        "decisions_us": {str(count): {decision: {kind: round(ns / 1000, 3)
+                                                 for kind, ns in by_kind.items()}
+                                      for decision, by_kind in by_decision.items()}
+                         for count, by_decision in decisions.items()},
+        "denied_growth": {"rules": [counts[0], counts[-1]],
+                          "authorizer_uncached": round(growth, 3),
+                          "pycasbin": round(large["pycasbin"] / small["pycasbin"], 3),
+                          "target": None if args.smoke else RATIO_TARGET,
+                          "pass": None if args.smoke else growth <= RATIO_TARGET},
+        "graphql_share": {str(s.rules): {"real_ms": round(s.real_ms, 3),
+                                         "no_authz_ms": round(s.bare_ms, 3),
+                                         "measured": round(s.measured, 4),
+                                         "noise": round(s.noise, 4), "decisions": s.decisions,
+                                         "worst_case": round(s.worst, 4)} for s in shares},
+        "share_target": None if args.smoke or at is None else {
+            "rules": SHARE_AT, "target": SHARE_TARGET, "pass": at.worst < SHARE_TARGET},
+        "worst_share": rounded(max((s.worst for s in shares), default=None), 4),
+    }
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Measures, prints the tables, and returns the numbers."""
+    global _budget_ns
     args = parse_args(argv)
+    _budget_ns = BUDGET_NS // 30 if args.smoke else BUDGET_NS
+    say_limits(LIMITS_OFF)
     decisions: dict[int, dict[str, dict[str, float]]] = {}
-    for count in RULE_COUNTS:
+    for count in args.rule_counts:
         print(f"  decisions: {count:,} org rules", file=sys.stderr)
         decisions[count] = measure_decisions(count, args.runs)
     shares = asyncio.run(run_shares(args))
     builtin = len(builtin_rows())
+    if args.smoke:
+        print("SMOKE run: tiny counts, no targets")
+    print(f"server limits: {LIMITS_OFF}")
     print(f"1. one authorization decision (+ {builtin} built-in rules; principal: roles "
           f"user + {ROLE}; allowed = GET /v1/admin/r0, denied = GET /v1/admin/nodes);")
     print(f"   median of {args.runs} runs of the mean per call; cold = first decision after "
@@ -451,6 +503,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("   (a measured share within the noise is indistinguishable from 0); worst case = "
           "decisions x uncached decision latency / real request time")
     print(share_table(shares))
+    return summary(args, decisions, shares)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    print_summary(run(argv))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""OTA job benchmark: `python -m bench.ota [--nodes N] [--runs R]`.
+"""OTA job benchmark: `python -m bench.ota [--nodes N] [--runs R] [--smoke]`.
 
 What is measured
 ----------------
@@ -25,6 +25,10 @@ dispatch and its MQTT client, or the bare publisher) has a core of its own on a 
 machine; with MQTT_URL set (e.g. mqtt://127.0.0.1:1883) every client uses that broker instead
 (a Mosquitto accepting the gateway's credential), the subscriber still in its own process. Jobs are
 cancelled after their run so the next one finds no node busy.
+
+Limits: no HTTP request is made (use cases are called directly), and the settings turn request
+rate limiting off all the same (Settings(rate_limits=False)); plan quotas do not apply to
+rows written straight into the tables. The output says so.
 
 Why ratios
 ----------
@@ -61,7 +65,10 @@ import aiomqtt
 from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.common import LIMITS_OFF, add_smoke_flag, print_summary, say_limits
+
 NODES = 10_000
+SMOKE_NODES = 200
 TOPIC_FILTER = "node/+/otaurl"
 CONCURRENCY = 200  # publishes in flight at once, as OtaJobs.dispatch gathers them
 CHUNK = 5_000
@@ -381,7 +388,8 @@ def verdict(ok: bool) -> str:
 
 
 def report(nodes: int, runs: int, plan_times: list[float], plan_statements: int,
-           dispatched: list[Run], bare: list[Run], payload_bytes: int, broker: str) -> str:
+           dispatched: list[Run], bare: list[Run], payload_bytes: int, broker: str,
+           smoke: bool = False) -> tuple[str, dict[str, Any]]:
     plan_ms = statistics.median(plan_times) * 1000
     d_s = statistics.median(r.seconds for r in dispatched)
     b_s = statistics.median(r.seconds for r in bare)
@@ -409,10 +417,24 @@ def report(nodes: int, runs: int, plan_times: list[float], plan_statements: int,
         lines.append(f"INCOMPLETE: the subscriber counted {received} of {nodes} messages")
     lines.append("median ms: from the call until the subscriber counted every message; "
                  "returned ms: until dispatch() / the publish loop returned (all acknowledged)")
-    return "\n".join(lines)
+    lines.append(f"server limits: {LIMITS_OFF}" + ("; SMOKE run: tiny counts, no targets"
+                                                   if smoke else ""))
+    summary = {
+        "nodes": nodes, "runs": runs, "broker": broker, "limits": LIMITS_OFF, "smoke": smoke,
+        "payload_bytes": payload_bytes, "complete": complete,
+        "planning_ms": round(plan_ms, 1), "planning_statements": plan_statements,
+        "dispatch_ms": round(d_s * 1000, 1), "dispatch_msgs_per_s": round(d_rate, 1),
+        "dispatch_statements": max(r.statements for r in dispatched),
+        "bare_ms": round(b_s * 1000, 1), "bare_msgs_per_s": round(b_rate, 1),
+        "dispatch_vs_bare": round(ratio, 3),
+        "targets": None if smoke else {
+            "planning_ms": PLAN_TARGET_MS, "planning_pass": plan_ms < PLAN_TARGET_MS,
+            "dispatch_vs_bare": RATIO_TARGET,
+            "dispatch_pass": ratio >= RATIO_TARGET and complete}}
+    return "\n".join(lines), summary
 
 
-async def main_async(args: argparse.Namespace) -> str:
+async def main_async(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     from fleetgate.bootstrap import migrate
     from fleetgate.container import Container
     from fleetgate.settings import Settings
@@ -424,7 +446,7 @@ async def main_async(args: argparse.Namespace) -> str:
             if external else BrokerAt("127.0.0.1", port, True)
         settings = Settings(database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'ota.db'}",
                             secret="s" * 40, blob_dir=str(Path(tmp) / "blobs"),
-                            mqtt_port=port, log_level="WARNING")
+                            mqtt_port=port, log_level="WARNING", rate_limits=False)
         container = Container(settings=settings)
         try:
             await migrate(container)
@@ -442,22 +464,35 @@ async def main_async(args: argparse.Namespace) -> str:
         finally:
             await container.engine().dispose()
     return report(args.nodes, args.runs, plan_times, plan_statements, dispatched, bare,
-                  len(bench.payload), broker.describe())
+                  len(bench.payload), broker.describe(), smoke=args.smoke)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Measures, prints the table, and returns the numbers."""
     parser = argparse.ArgumentParser(prog="python -m bench.ota", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", type=int, default=NODES,
-                        help=f"simulated nodes, each a real row ({NODES:,})")
-    parser.add_argument("--runs", type=int, default=3, help="measured runs per phase (3)")
+    parser.add_argument("--nodes", type=int, default=None,
+                        help=f"simulated nodes, each a real row ({NODES:,}; smoke "
+                             f"{SMOKE_NODES})")
+    parser.add_argument("--runs", type=int, default=None, help="measured runs per phase (3)")
+    add_smoke_flag(parser)
     args = parser.parse_args(argv)
+    args.nodes = args.nodes if args.nodes is not None else (SMOKE_NODES if args.smoke
+                                                             else NODES)
+    args.runs = args.runs if args.runs is not None else (1 if args.smoke else 3)
     if args.nodes < 1 or args.runs < 1:
         parser.error("--nodes and --runs are at least 1")
     logging.basicConfig(level=logging.WARNING)
     for noisy in ("amqtt", "mqtt", "transitions", "fleetgate"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    print(asyncio.run(main_async(args)))
+    say_limits(LIMITS_OFF)
+    table, summary = asyncio.run(main_async(args))
+    print(table)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    print_summary(run(argv))
     return 0
 
 

@@ -26,11 +26,14 @@ from fleetgate.bootstrap import run_demo_devices
 from fleetgate.catalogue import graphql_uses
 from fleetgate.container import Container
 from fleetgate.device_runtime import DeviceRuntime
-from fleetgate.rate_limits import RATE_LIMIT_HEADERS, Identity, RateLimitMiddleware
+from fleetgate.observability import PROBE_PATHS, CountingRateLimitMiddleware, Observability
+from fleetgate.observability.logs import REQUEST_ID_HEADER
+from fleetgate.rate_limits import RATE_LIMIT_HEADERS, Identity
 from fleetgate.settings import Settings
 from graphql_api.schema import build_schema
 from graphql_api.view import FleetgateGraphQL
 from rest_compat.app import EXCEPTION_HANDLERS, build_routes, preauthorizer, rest_operations
+from rest_compat.broker_hooks import HookGate, with_broker_hooks
 
 log = logging.getLogger("fleetgate")
 
@@ -112,22 +115,29 @@ def create_app(settings: Settings, *, container: Container | None = None,
                demo_devices: bool = False) -> Starlette:
     container = container or Container(settings=settings)
     accounts = account_use_cases(container)
+    observability = Observability(  # /readyz, /metrics, request ids (docs/observability.md)
+        engine=container.engine, runtime=lambda: getattr(app.state, "devices_runtime", None),
+        metrics_token=settings.metrics_token)
     schema = build_schema(max_depth=settings.graphql_max_depth,
                           max_aliases=settings.graphql_max_aliases,
                           max_tokens=settings.graphql_max_tokens,
-                          production=settings.production)
+                          production=settings.production, observer=observability.metrics)
     devices = device_use_cases(container)
     graphql = FleetgateGraphQL(schema, accounts, devices, production=settings.production,
                                allowed_origins=settings.cors_origins,
-                               events=container.events())
-    operations = rest_operations(accounts, devices, max_body=settings.max_body_bytes)
+                               events=container.events(),
+                               sessions=container.session_listeners())
+    operations = with_broker_hooks(
+        rest_operations(accounts, devices, max_body=settings.max_body_bytes), devices.access,
+        settings.max_body_bytes, broker_hook_gate(settings))
     container.catalogue().load(operations, graphql_uses(schema))
     routes: list[Any] = build_routes(
         operations, version=__version__,
         preauthorize=preauthorizer(accounts.sessions.authenticate, container.authorizer()))
     routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))
     routes.append(WebSocketRoute("/graphql", graphql))  # subscriptions: graphql-transport-ws
-    routes.append(Route("/healthz", _health, methods=["GET"]))
+    routes.append(Route("/healthz", _health, methods=["GET"]))  # liveness; /readyz: readiness
+    routes.extend(observability.routes())
     if bench:
         routes.append(Route("/__bench/ceiling", _ceiling, methods=["GET"]))
 
@@ -138,6 +148,7 @@ def create_app(settings: Settings, *, container: Container | None = None,
         await container.policy_watcher().start()
         devices_runtime = DeviceRuntime(settings, container) if start_mqtt else None
         if devices_runtime is not None:
+            devices_runtime.batch_observer = observability.metrics.ingest_batch_seconds.observe
             await devices_runtime.start()
         app.state.devices_runtime = devices_runtime
         stop_demo, demo = asyncio.Event(), None
@@ -160,25 +171,38 @@ def create_app(settings: Settings, *, container: Container | None = None,
                     await closing()
             await container.engine().dispose()
 
-    middleware = [Middleware(GraphQLBodyLimit, max_bytes=settings.max_body_bytes)]
+    middleware = [*observability.middleware(routes),
+                  Middleware(GraphQLBodyLimit, max_bytes=settings.max_body_bytes)]
     if settings.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                                      allow_methods=["GET", "POST", "PUT", "DELETE"],
                                      allow_headers=["Authorization", "Content-Type",
-                                                    "Idempotency-Key"],
-                                     expose_headers=["Retry-After", *RATE_LIMIT_HEADERS]))
+                                                    "Idempotency-Key", REQUEST_ID_HEADER],
+                                     expose_headers=["Retry-After", *RATE_LIMIT_HEADERS,
+                                                     REQUEST_ID_HEADER]))
     if settings.rate_limits:  # inside CORS: preflights are not counted, 429s carry CORS
         middleware.append(Middleware(
-            RateLimitMiddleware, limiter=container.request_limiter(),
+            CountingRateLimitMiddleware, limiter=container.request_limiter(),
             per_ip=settings.rate_limit_per_ip, per_user=settings.rate_limit_per_user,
             identify=_identify(accounts), org_limit=_org_limit(accounts),
             on_request=container.api_requests().count,
-            exempt=("/healthz", "/api/v1/billing/webhooks/")))
+            exempt=("/healthz", *PROBE_PATHS, "/api/v1/billing/webhooks/")))
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers=EXCEPTION_HANDLERS)
     app.state.container = container
+    app.state.observability = observability
     app.state.graphql_schema = schema  # (the SDL snapshot test reads it)
     return app
+
+
+def broker_hook_gate(settings: Settings) -> HookGate:
+    """/v1/mqtt/* only with an external broker, and then only for the broker."""
+    gate = HookGate.of(enabled=settings.mqtt_url is not None,
+                       secret=settings.broker_hook_secret, allow=settings.broker_hook_allow)
+    if gate.enabled and gate.secret is None and not gate.allow:
+        log.warning("MQTT_URL is set but neither FLEETGATE_BROKER_HOOK_SECRET nor "
+                    "FLEETGATE_BROKER_HOOK_ALLOW: the broker hooks refuse every caller")
+    return gate
 
 
 def _identify(accounts: AccountUseCases) -> Callable[[str], Awaitable[Identity | None]]:

@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 def _run(work: Callable[[Container], Awaitable[T]]) -> T:
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     container = Container(settings=settings)
 
     async def main() -> T:
@@ -54,6 +54,8 @@ def serve(host: str | None, port: int | None) -> None:
     from fleetgate.app import create_app
 
     settings = Settings.from_env()
+    if problems := settings.production_problems():
+        raise click.UsageError("; ".join(problems))
 
     async def prepare(container: Container) -> None:
         await migrate(container)
@@ -65,7 +67,9 @@ def serve(host: str | None, port: int | None) -> None:
                      demo_devices=settings.demo)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level.lower(), loop="uvloop", http="httptools",
-                access_log=False, proxy_headers=False)
+                access_log=False, proxy_headers=False,
+                # JSON: uvicorn's own lines go through our root handler instead of its own
+                **({"log_config": None} if settings.log_format == "json" else {}))
 
 
 def _bench_enabled() -> bool:

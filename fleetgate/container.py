@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import weakref
 from datetime import timedelta
@@ -17,7 +18,13 @@ from adapters.billing.plans import load_plans
 from adapters.billing.stripe_billing import StripeBilling
 from adapters.billing.stripe_webhook import StripeWebhookVerifier
 from adapters.blobs.local import LocalBlobStore
-from adapters.events import InProcessEvents
+from adapters.events import (
+    SESSION_CHANNEL,
+    InProcessEvents,
+    LocalSessionSignals,
+    PgSessionSignals,
+    SessionListeners,
+)
 from adapters.mail.smtp import SmtpOutbox
 from adapters.mqtt.commands import MqttNodeCommands
 from adapters.mqtt.ota import MqttOtaPublisher
@@ -87,11 +94,28 @@ def _gateway_password(configured: str | None) -> str:
     return configured or secrets.token_urlsafe(32)
 
 
-def _policy_watcher(database_url: str, engine: Any, authorizer: Any) -> object:
-    """PostgreSQL: LISTEN/NOTIFY across replicas; SQLite (one process): in-process."""
+def _gateway_client_prefix(secret: str) -> str:
+    """The gateway's MQTT client id prefix: fixed per installation (derived from
+    FLEETGATE_SECRET, so every replica agrees) and unguessable without it."""
+    digest = hmac.new(secret.encode(), b"fleetgate mqtt gateway client id", "sha256")
+    return f"{GATEWAY_USERNAME}-{digest.hexdigest()[:20]}"
+
+
+def _policy_watcher(database_url: str, engine: Any, authorizer: Any,
+                    session_signals: Any) -> object:
+    """PostgreSQL: LISTEN/NOTIFY across replicas (policy changes, and on the same
+    connection the session signals); SQLite (one process): in-process."""
     if database_url.startswith("postgresql"):
-        return PgPolicyWatcher(engine, authorizer)
+        return PgPolicyWatcher(engine, authorizer, channels={SESSION_CHANNEL: session_signals})
     return LocalPolicyWatcher(database_url, authorizer)
+
+
+def _session_signals(database_url: str, engine: Any, listeners: SessionListeners) -> object:
+    """What ends live connections when a credential changes: NOTIFY on PostgreSQL, the
+    apps of this process on SQLite."""
+    if database_url.startswith("postgresql"):
+        return PgSessionSignals(engine, listeners)
+    return LocalSessionSignals(database_url, listeners)
 
 
 def _limiter(redis_url: str | None) -> object:
@@ -119,7 +143,8 @@ class Container(containers.DeclarativeContainer):
 
     engine = providers.Singleton(make_engine, settings.provided.database_url)
     read_cache = providers.Singleton(_read_cache, settings.provided.database_url)
-    uow = providers.Singleton(SqlUnitOfWorkFactory, engine, read_cache)
+    uow = providers.Singleton(SqlUnitOfWorkFactory, engine, read_cache,
+                              statement_timeout_ms=settings.provided.db_statement_timeout_ms)
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(RandomIds)
     hasher = providers.Singleton(Argon2PasswordHasher)
@@ -139,8 +164,11 @@ class Container(containers.DeclarativeContainer):
     policy_store = providers.Singleton(SqlPolicyStore, engine)
     authorizer = providers.Singleton(CasbinAuthorizer, POLICY_DIR / "model.conf", policy_store)
     principals = providers.Singleton(SqlPrincipalLookup, engine, read_cache)
+    session_listeners = providers.Singleton(SessionListeners)
+    session_signals = providers.Singleton(_session_signals, settings.provided.database_url,
+                                          engine, session_listeners)
     policy_watcher = providers.Singleton(_policy_watcher, settings.provided.database_url, engine,
-                                         authorizer)
+                                         authorizer, session_signals)
     catalogue = providers.Singleton(ApiCatalogue)
     roles_policies = providers.Singleton(
         RolesAndPolicies, uow=uow, ids=ids, clock=clock, authorizer=authorizer,
@@ -151,13 +179,15 @@ class Container(containers.DeclarativeContainer):
         limiter=limiter, authorizer=authorizer, limits=limits, quotas=quotas)
     sessions = providers.Singleton(
         Sessions, uow=uow, hasher=hasher, tokens=tokens, ids=ids, clock=clock, limiter=limiter,
-        authorizer=authorizer, principals=principals, limits=limits)
+        authorizer=authorizer, principals=principals, limits=limits, signals=session_signals)
     profiles = providers.Singleton(
         Profiles, uow=uow, hasher=hasher, ids=ids, clock=clock, outbox=outbox, limiter=limiter,
-        authorizer=authorizer, limits=limits)
-    api_keys = providers.Singleton(ApiKeys, uow=uow, ids=ids, clock=clock, authorizer=authorizer)
+        authorizer=authorizer, limits=limits, signals=session_signals)
+    api_keys = providers.Singleton(ApiKeys, uow=uow, ids=ids, clock=clock, authorizer=authorizer,
+                                   signals=session_signals)
     admin_users = providers.Singleton(AdminUsers, uow=uow, ids=ids, clock=clock, hasher=hasher,
-                                      outbox=outbox, authorizer=authorizer, quotas=quotas)
+                                      outbox=outbox, authorizer=authorizer, quotas=quotas,
+                                      signals=session_signals)
     signatures = providers.Singleton(CryptographySignatures)
     provisioning = providers.Singleton(Provisioning, uow=uow, ids=ids, clock=clock,
                                        authorizer=authorizer, signatures=signatures,
@@ -175,8 +205,10 @@ class Container(containers.DeclarativeContainer):
     # random per process
     gateway_password = providers.Singleton(_gateway_password,
                                            settings.provided.gateway_mqtt_password)
+    gateway_client_prefix = providers.Singleton(_gateway_client_prefix, settings.provided.secret)
     device_access = providers.Singleton(DeviceAccess, uow=uow, gateway_username=GATEWAY_USERNAME,
-                                        gateway_password=gateway_password)
+                                        gateway_password=gateway_password,
+                                        gateway_client_prefix=gateway_client_prefix)
     ingest = providers.Singleton(DeviceIngest, uow=uow, clock=clock)
     node_watch = providers.Singleton(NodeWatch, uow=uow, clock=clock, authorizer=authorizer)
     events = providers.Singleton(InProcessEvents)

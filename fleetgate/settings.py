@@ -40,8 +40,10 @@ def load_or_create_secret() -> str:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     database_url: str = DEFAULT_DB
+    db_statement_timeout_ms: int = 30_000  # PostgreSQL, per unit of work; 0: none
     mqtt_url: str | None = None
     mqtt_port: int = 1884
+    mqtt_heartbeat_seconds: float = 10.0  # the gateway's own-subscription heartbeat
     secret: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
@@ -53,6 +55,8 @@ class Settings:
     smtp_url: str | None = None
     blob_dir: str = "./blobs"
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object per line (docs/observability.md)
+    metrics_token: str | None = None  # /metrics is served only with this bearer token
     max_body_bytes: int = 1_048_576
     login_limit_per_ip: int = 30
     login_limit_per_user: int = 10
@@ -62,8 +66,11 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     mqtt_public_host: str | None = None
     mapping_timeout_seconds: int = 300
+    device_offline_grace_seconds: float = 180.0  # after a restart: keepalive (120 s) x 1.5
     sharing_request_ttl_seconds: int = 7 * 24 * 3600
     gateway_mqtt_password: str | None = None
+    broker_hook_secret: str | None = None  # external brokers present it to /v1/mqtt/*
+    broker_hook_allow: tuple[str, ...] = ()  # or call from these IPs/CIDRs
     public_url: str | None = None  # how devices reach this HTTP API (OTA download links)
     stripe_api_base: str | None = None  # another Stripe API address (a proxy, tests)
     plans_file: str | None = None  # None: fleetgate/plans.yaml
@@ -75,6 +82,14 @@ class Settings:
     def http_base_url(self) -> str:
         """The base of links Fleetgate hands out (OTA downloads and uploads)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def production_problems(self) -> list[str]:
+        """Why this configuration must not serve FLEETGATE_ENV=production (empty: it may)."""
+        if not self.production or self.mqtt_url:
+            return []
+        return ["FLEETGATE_ENV=production needs MQTT_URL (Mosquitto or EMQX): the embedded "
+                "broker runs inside this one process and loses every session and queued "
+                "message when it restarts"]
 
     def broker_address(self) -> str:
         """host:port devices connect to, as GET /mqtt_host tells them."""
@@ -91,8 +106,10 @@ class Settings:
         env = os.environ.get
         return cls(
             database_url=env("DATABASE_URL") or DEFAULT_DB,
+            db_statement_timeout_ms=_int("FLEETGATE_DB_STATEMENT_TIMEOUT_MS", 30_000),
             mqtt_url=env("MQTT_URL") or None,
             mqtt_port=_int("FLEETGATE_MQTT_PORT", 1884),
+            mqtt_heartbeat_seconds=float(env("FLEETGATE_MQTT_HEARTBEAT_SECONDS") or 10.0),
             secret=load_or_create_secret(),
             host=env("FLEETGATE_HOST") or "127.0.0.1",
             port=_int("FLEETGATE_PORT", 8000),
@@ -104,14 +121,21 @@ class Settings:
             smtp_url=env("SMTP_URL") or None,
             blob_dir=env("BLOB_DIR") or "./blobs",
             log_level=(env("LOG_LEVEL") or "INFO").upper(),
+            log_format=(env("FLEETGATE_LOG_FORMAT") or "text").lower(),
+            metrics_token=env("FLEETGATE_METRICS_TOKEN") or None,
             max_body_bytes=_int("FLEETGATE_MAX_BODY_BYTES", 1_048_576),
             login_limit_per_ip=_int("FLEETGATE_LOGIN_LIMIT_PER_IP", 30),
             login_limit_per_user=_int("FLEETGATE_LOGIN_LIMIT_PER_USER", 10),
             mqtt_public_host=env("MQTT_PUBLIC_HOST") or None,
             public_url=env("FLEETGATE_PUBLIC_URL") or None,
             mapping_timeout_seconds=_int("FLEETGATE_MAPPING_TIMEOUT", 300),
+            device_offline_grace_seconds=float(
+                env("FLEETGATE_DEVICE_OFFLINE_GRACE") or 180.0),
             sharing_request_ttl_seconds=_int("FLEETGATE_SHARING_REQUEST_TTL", 7 * 24 * 3600),
             gateway_mqtt_password=env("GATEWAY_MQTT_PASSWORD") or None,
+            broker_hook_secret=env("FLEETGATE_BROKER_HOOK_SECRET") or None,
+            broker_hook_allow=tuple(a.strip() for a in (
+                env("FLEETGATE_BROKER_HOOK_ALLOW") or "").split(",") if a.strip()),
             stripe_api_base=env("STRIPE_API_BASE") or None,
             plans_file=env("FLEETGATE_PLANS_FILE") or None,
             billing_grace_days=_int("FLEETGATE_BILLING_GRACE_DAYS", 7),
@@ -122,10 +146,12 @@ class Settings:
         )
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, log_format: str = "text") -> None:
     import logging
 
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from fleetgate.observability.logs import install
+
+    install(level, log_format)  # text or JSON lines, with the request id inside requests
     # casbin logs the whole model at INFO on every enforcer build
     logging.getLogger("casbin").setLevel(logging.WARNING)
     logging.getLogger("casbin.policy").setLevel(logging.WARNING)

@@ -1,12 +1,13 @@
 """Per-request context: the use cases, the caller (authenticated lazily, once per request),
-the per-request DataLoaders, and the event feed subscriptions read."""
+the per-request DataLoaders, and the event feed subscriptions read; on a WebSocket, the live
+session that keeps the caller's sign-in true while the socket is open."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from strawberry.types import Info
 
@@ -14,7 +15,8 @@ from domain.access.model import Caller, Principal
 from domain.accounts.use_cases import AccountUseCases
 from domain.devices.model import NodeEvent
 from domain.devices.use_cases import DeviceUseCases
-from domain.errors import Unauthenticated
+from domain.errors import Forbidden, Unauthenticated
+from graphql_api.live import LiveSession
 from graphql_api.loaders import Loaders
 
 
@@ -35,6 +37,8 @@ class Context:
     host: str | None
     # set by strawberry from a WebSocket's connection_init payload
     connection_params: dict[str, object] | None = None
+    # a signed-in WebSocket's credential, checked again while the socket is open
+    live: LiveSession | None = None
     loaders: Loaders = field(init=False)
     _caller: Caller | None = field(default=None, init=False)
 
@@ -55,6 +59,20 @@ class Context:
                 principal = await self.accounts.sessions.authenticate(self.token)
             self._caller = Caller(principal=principal, ip=self.ip, host=self.host)
         return self._caller
+
+    async def current_caller(self) -> Caller:
+        """The caller as it stands now: on a WebSocket its credential is checked again when
+        the last check is older than the recheck period (the socket closes if it ended)."""
+        if self.live is not None:
+            await self.live.check_due()
+        return await self.caller()
+
+    async def session_lost(self, error: Unauthenticated | Forbidden) -> NoReturn:
+        """A running subscription was refused: on a WebSocket the socket closes (4401 for a
+        credential that stopped working, 4403 for one no longer allowed); else it raises."""
+        if self.live is not None:
+            await self.live.end_for(error)
+        raise error
 
     def anonymous(self) -> Caller:
         """For sign-in and reset mutations, whose credentials are in the input."""

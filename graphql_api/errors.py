@@ -24,8 +24,10 @@ def _classify(error: GraphQLError) -> GraphQLError:
         return GraphQLError(original.message, nodes=error.nodes, source=error.source,
                             positions=error.positions, path=error.path,
                             original_error=original, extensions=extensions)
-    if original is None:
-        # parse/validation errors and limiter rejections: the client's document is wrong
+    if original is None or (isinstance(original, GraphQLError) and error.path is None):
+        # parse/validation errors and limiter rejections: the client's document is wrong;
+        # a variable value its type refuses (an Int beyond 32 bits, a string for an Int)
+        # fails in graphql-core's coercion before execution, with no path
         if not (error.extensions or {}).get("code"):
             error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION"}
         return error

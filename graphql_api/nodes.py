@@ -10,7 +10,7 @@ import strawberry
 from domain.devices.model import check_tags
 from domain.devices.nodes import MAX_PAGE, UserNodes
 from domain.devices.watch import NodeWatch
-from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from graphql_api import node_types as n
 from graphql_api.context import Ctx, uses
 from graphql_api.types import PageInfo, decode_cursor, encode_cursor
@@ -153,7 +153,10 @@ class NodeSubscription:
         try:
             while True:
                 event = await queue.get()
-                scope = await watch.refresh(caller, scope=scope)
+                try:  # the sign-in is checked again as often as memberships are re-read
+                    scope = await watch.refresh(await ctx.current_caller(), scope=scope)
+                except (Unauthenticated, Forbidden) as exc:
+                    await ctx.session_lost(exc)
                 if event.kind in STREAMED and scope.admits(event):
                     yield n.NodeUpdate.of(event)
         finally:

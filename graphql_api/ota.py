@@ -12,7 +12,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
-from domain.errors import NotFound, ValidationFailed
+from domain.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from domain.ota.images import OtaImages
 from domain.ota.jobs import OtaJobs, summary_counts
 from domain.ota.model import JobSummary, NodeJobStatus, OtaImage, OtaJob
@@ -510,9 +510,14 @@ class OtaSubscription:
             after = (reached - PROGRESS_LOOKBACK, "") if reached is not None else None
             changed: list[NodeJobStatus] = []
             while True:
-                job, summary, page = await jobs.job_progress(caller, job_id=str(job_id),
-                                                             after=after,
-                                                             limit=PROGRESS_PAGE)
+                try:
+                    job, summary, page = await jobs.job_progress(caller, job_id=str(job_id),
+                                                                 after=after,
+                                                                 limit=PROGRESS_PAGE)
+                except (Unauthenticated, Forbidden) as exc:
+                    if last_summary is None:
+                        raise  # refused from the start: an error, as for any field
+                    await ctx.session_lost(exc)
                 changed += [s for s in page
                             if seen.get(s.node_id) != (s.status.value, s.updated_at)]
                 for s in page:
@@ -531,3 +536,4 @@ class OtaSubscription:
             if job.status.value != "active":
                 return
             await asyncio.sleep(PROGRESS_POLL_SECONDS)
+            caller = await ctx.current_caller()  # the sign-in, checked again when due

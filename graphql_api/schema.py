@@ -34,6 +34,7 @@ from graphql_api.errors import DomainErrors
 from graphql_api.group_sharing import GroupSharingMutations, GroupSharingQueries
 from graphql_api.groups import GroupMutations, GroupQueries
 from graphql_api.nodes import NodeMutations, NodeQueries, NodeSubscription
+from graphql_api.observability import OperationMetrics, OperationObserver
 from graphql_api.ota import OtaMutations, OtaQueries, OtaSubscription
 from graphql_api.sharing import SharingMutations, SharingQueries
 
@@ -171,7 +172,8 @@ class Mutation(AccessMutations, BillingMutations, OtaMutations, AdminGroupMutati
 
 
 def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int,
-                 production: bool) -> strawberry.Schema:
+                 production: bool, observer: OperationObserver | None = None
+                 ) -> strawberry.Schema:
     # The limiters' validation rules are built once and shared: they are stateless, and
     # ValidationCache keys on the rule classes, so rules rebuilt per request (what a fresh
     # QueryDepthLimiter does) would make every request re-validate its document.
@@ -186,5 +188,7 @@ def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int,
     ]
     if production:
         extensions.insert(0, DisableIntrospection)
+    if observer is not None:  # first: it sees errors after DomainErrors classified them
+        extensions.insert(0, lambda: OperationMetrics(observer))
     return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription,
                              extensions=extensions)

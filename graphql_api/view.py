@@ -1,9 +1,11 @@
 """The ASGI GraphQL endpoint: builds a fresh Context per request (nothing shared between
 requests), with body-size and batching limits; subscriptions over graphql-transport-ws, signed
-in by the connection_init payload."""
+in by the connection_init payload and closed when that sign-in ends (graphql_api/live.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from typing import Any
 
@@ -16,6 +18,10 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.base import HTTPException  # the class strawberry's views turn into 4xx
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.types.unset import UnsetType
 
 from domain.access.model import REQUEST_PRINCIPAL
@@ -24,6 +30,7 @@ from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError, Unauthenticated
 from domain.jsonshape import strings_in
 from graphql_api.context import Context, EventFeed
+from graphql_api.live import LiveSession, SessionFeed
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
 # a \\uD800..\\uDFFF escape: the only way a lone surrogate gets into decoded request JSON
@@ -82,9 +89,39 @@ def _token(headers: Any) -> str | None:
     return rest.strip() if scheme.lower() == "bearer" and rest.strip() else value
 
 
+class SessionBoundHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, with a guard task per signed-in socket that closes it (4401,
+    4403) when its sign-in ends; its operations are cancelled first, so no event follows."""
+
+    _guard: asyncio.Task[None] | None = None
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        live = self.context.live
+        if self.connection_acknowledged and live is not None and self._guard is None:
+            self._guard = asyncio.create_task(live.guard(self._end_session))
+
+    async def _end_session(self, code: int, reason: str) -> None:
+        for operation_id in list(self.operations):
+            await self.cleanup_operation(operation_id)
+        with contextlib.suppress(Exception):  # the client may have gone already
+            await self.websocket.close(code=code, reason=reason)
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            if self._guard is not None:
+                self._guard.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._guard
+
+
 class FleetgateGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = SessionBoundHandler
+
     def __init__(self, schema: Any, accounts: AccountUseCases, devices: DeviceUseCases, *,
-                 production: bool, events: EventFeed,
+                 production: bool, events: EventFeed, sessions: SessionFeed | None = None,
                  allowed_origins: tuple[str, ...] = ()) -> None:
         super().__init__(schema, graphql_ide=None if production else "graphiql",
                          allow_queries_via_get=not production,
@@ -93,7 +130,7 @@ class FleetgateGraphQL(GraphQL[Context, None]):
                          max_subscriptions_per_connection=20,
                          multipart_uploads_enabled=True)
         self._accounts, self._devices, self._production = accounts, devices, production
-        self._events = events
+        self._events, self._sessions = events, sessions
 
     def parse_json(self, data: str | bytes) -> Any:
         """HTTP request JSON (POST body, GET variables/extensions): anything unparsable or not
@@ -179,13 +216,21 @@ class FleetgateGraphQL(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A WebSocket signs in with {"Authorization": "Bearer <token>"} in its connection_init
         payload (browsers cannot set headers on a WebSocket); a missing or bad token closes the
-        socket with 4403 before any subscription starts."""
+        socket with 4403 before any subscription starts. A socket signed in is then closed
+        when its sign-in ends (graphql_api/live.py: 4401 session ended, 4403 forbidden)."""
         params = context.connection_params or {}
         value = params.get("Authorization", params.get("authorization"))
         if isinstance(value, str):
             context.token = _token({"authorization": value})
         try:
-            (await context.caller()).require_principal()
+            principal = (await context.caller()).require_principal()
+            assert context.token is not None  # a principal comes from a token
+            remaining = await self._accounts.sessions.remaining(context.token)
         except DomainError as exc:
             raise ConnectionRejectionError({"code": exc.code}) from exc
+        if self._sessions is not None:
+            context.live = LiveSession(token=context.token, principal=principal,
+                                       remaining=remaining,
+                                       authenticate=self._accounts.sessions.authenticate,
+                                       feed=self._sessions, renewed=context.signed_in)
         return await super().on_ws_connect(context)

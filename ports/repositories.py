@@ -18,6 +18,7 @@ from domain.accounts.model import (
 )
 from domain.billing.model import Subscription, Usage
 from domain.devices.model import (
+    Connectivity,
     MappingRequest,
     Node,
     NodeFilter,
@@ -131,6 +132,18 @@ class NodeRepository(Protocol):
         ...
 
     async def secrets(self, node_id: str) -> NodeSecrets | None: ...
+
+    async def connected_page(self, *, after_id: str | None, limit: int) -> Sequence[Node]:
+        """Nodes marked connected, ordered by id, after after_id (None: from the first), at
+        most limit."""
+        ...
+
+    async def save_connectivity_if_unchanged(self, nodes: Sequence[tuple[Node, Connectivity]]
+                                             ) -> Sequence[str]:
+        """For (node, connectivity as read) pairs: writes only each node's connectivity, where
+        the stored one is still as read. Returns the ids of the nodes left as they were
+        (changed meanwhile, or gone)."""
+        ...
 
     # --- an admin's view of the organization's nodes ---
     async def search(self, node_filter: NodeFilter, *, start_id: str | None, limit: int

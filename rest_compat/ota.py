@@ -674,14 +674,16 @@ def ota_operations(devices: DeviceUseCases, authenticate: Authenticate,
                   operation_id="uploadOTAImageBytes", tag=IMAGE_TAG, public=True,
                   auth=False,
                   summary="The signed upload URL of an OTA image (the token is the "
-                          "credential; Content-MD5 is checked when sent)",
+                          "credential; Content-MD5 is checked when sent). Single-use: its "
+                          "first successful upload consumes it; a second PUT, or one to an "
+                          "image that is confirmed or used by a job, is refused (409)",
                   uses=(images.receive_upload,), request_body=BINARY, body_required=False,
                   query=({"name": "token", "in": "path", "required": True,
                           "schema": TOKEN},
                          {"name": "Content-MD5", "in": "header", "required": False,
                           "schema": {"type": "string",
                                      "pattern": "^[A-Za-z0-9+/]{22}==$"}}),
-                  responses={200: UPLOADED}),
+                  responses={200: UPLOADED}, extra_statuses=(409,)),
         Operation(method="GET", path="/v1/ota/download/{token}", handler=download,
                   operation_id="downloadOTAImage", tag=IMAGE_TAG, public=True, auth=False,
                   summary="The signed download URL of an OTA image (the token is the "

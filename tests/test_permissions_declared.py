@@ -13,7 +13,8 @@ from fleetgate.app import create_app
 from fleetgate.settings import Settings
 from graphql_api.schema import build_schema
 
-UNDECLARED_OK = {"/v1/openapi.json", "/graphql", "/healthz"}  # documents and probes, no data
+# documents and probes, no data (/metrics: operator figures, behind its own bearer token)
+UNDECLARED_OK = {"/v1/openapi.json", "/graphql", "/healthz", "/readyz", "/metrics"}
 
 
 def _rest_operations() -> list[Any]:

@@ -7,7 +7,8 @@
   replica LISTENs on a dedicated connection and reloads. The replica that made the change
   reloads before answering, so its caller's next request already sees it. A lost LISTEN
   connection is re-opened with backoff, and the rules are reloaded then (a notification may
-  have been missed meanwhile).
+  have been missed meanwhile). The same connection LISTENs to the other channels it is
+  given (the session signals that end live connections), so each replica holds one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -27,6 +29,13 @@ log = logging.getLogger(__name__)
 
 class Reloadable(Protocol):
     async def reload(self) -> None: ...
+
+
+class Notified(Protocol):
+    """A receiver of one channel's notifications; relistened() after a lost connection."""
+
+    def notified(self, payload: str) -> None: ...
+    def relistened(self) -> None: ...
 
 
 class LocalPolicyWatcher:
@@ -48,8 +57,10 @@ class LocalPolicyWatcher:
 
 
 class PgPolicyWatcher:
-    def __init__(self, engine: AsyncEngine, authorizer: Reloadable) -> None:
+    def __init__(self, engine: AsyncEngine, authorizer: Reloadable, *,
+                 channels: Mapping[str, Notified] | None = None) -> None:
         self._engine, self._authorizer = engine, authorizer
+        self._channels = dict(channels or {})
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._reloads: set[asyncio.Task[None]] = set()
@@ -66,6 +77,16 @@ class PgPolicyWatcher:
         self._reloads.add(task)  # kept (and awaited on stop) so no reload outlives the app
         task.add_done_callback(self._reloads.discard)
         task.add_done_callback(_log_failure)
+
+    def _forward(self, receiver: Notified) -> Any:
+        def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            if not self._stopping.is_set():
+                try:
+                    receiver.notified(payload)
+                except Exception:  # noqa: BLE001 - one bad payload must not stop listening
+                    log.exception("notification handler failed")
+
+        return on_notify
 
     async def start(self) -> None:
         self._stopping.clear()
@@ -84,8 +105,12 @@ class PgPolicyWatcher:
                 lost = asyncio.Event()
                 raw.add_termination_listener(lambda *_, gone=lost: gone.set())
                 await raw.add_listener(POLICY_CHANNEL, self._on_notify)
+                for channel, receiver in self._channels.items():
+                    await raw.add_listener(channel, self._forward(receiver))
                 if ready.is_set():  # re-connected: a change may have gone unheard
                     await self._authorizer.reload()
+                    for receiver in self._channels.values():
+                        receiver.relistened()
                 ready.set()
                 delay = 0.2
                 stop = asyncio.create_task(self._stopping.wait())

@@ -22,7 +22,8 @@ class FleetgateAuthPlugin(BaseAuthPlugin):
     async def authenticate(self, *, session: Session) -> bool | None:
         access = self.context.config.access  # type: ignore[union-attr]
         try:
-            allowed = bool(await access.authenticate(session.username, session.password))
+            allowed = bool(await access.authenticate(session.username, session.password,
+                                                      session.client_id))
         except Exception:  # a failing check must refuse, never crash the broker
             log.exception("broker authentication check failed")
             return False

@@ -18,6 +18,12 @@ What it guarantees
 - Messages of one node (`node/<id>/...`) always go to the same worker, in arrival order.
 - A handler that raises is logged with the topic and counted; its worker carries on.
 - publish() waits up to `publish_timeout` for a connection and raises BusUnavailable after it.
+- With `heartbeat_interval`, the bus proves its own subscription works: every interval it
+  publishes to a topic of its own (random per bus, never shared) that it subscribes to. When
+  no heartbeat (or other evidence: a message held back by a full queue) arrives for
+  HEARTBEAT_MISSES intervals, it logs it and subscribes everything again; when that does not
+  bring heartbeats back within as long again, it drops the connection and reconnects. A broker
+  that silently dropped our session (amqtt once did, on another client's CONNECT) is healed.
 
 What it does not guarantee
 - Exactly once. paho sends PUBACK as soon as aiomqtt has queued the message, before any
@@ -36,6 +42,7 @@ import asyncio
 import contextlib
 import logging
 import random as _random
+import secrets
 import time
 import zlib
 from collections.abc import Callable, Coroutine
@@ -47,9 +54,30 @@ from ports.messaging import InboundMessage, MessageHandler
 
 log = logging.getLogger("fleetgate.mqtt.bus")
 
+HEARTBEAT_MISSES = 3
+"""Intervals without a heartbeat after which the bus resubscribes (as many again: reconnects)."""
+
 
 class BusUnavailable(aiomqtt.MqttError):
     """No broker connection within the publish timeout; the message was not sent."""
+
+
+MAX_TOPIC_KINDS = 64
+
+
+def topic_kind(topic: str) -> str:
+    """What a topic is about, without ids: `node/<id>/params/local` -> params/local; other
+    topics: their first level."""
+    levels = topic.split("/")
+    kind = "/".join(levels[2:]) if levels[0] == "node" and len(levels) > 2 else levels[0]
+    return kind[:64] or "-"
+
+
+def _count_kind(counts: dict[str, int], topic: str) -> None:
+    kind = topic_kind(topic)
+    if kind not in counts and len(counts) >= MAX_TOPIC_KINDS:
+        kind = "other"  # bounded: kinds become metric labels
+    counts[kind] = counts.get(kind, 0) + 1
 
 
 def topic_matches(topic_filter: str, topic: str) -> bool:
@@ -76,6 +104,7 @@ class AiomqttBus:
         overflow: str = "drop", client_queue_size: int = 10_000,
         random: Callable[[float, float], float] = _random.uniform,
         clock: Callable[[], float] = time.monotonic,
+        heartbeat_interval: float | None = None,
     ) -> None:
         if queue_size < 1 or workers < 1 or client_queue_size < 1:
             raise ValueError("queue_size, client_queue_size and workers must be at least 1")
@@ -104,10 +133,30 @@ class AiomqttBus:
         self._changed = asyncio.Condition()
         self.connects = self.reconnect_attempts = 0
         self.received = self.dropped = self.handled = self.handler_errors = self.unmatched = 0
+        if heartbeat_interval is not None and heartbeat_interval <= 0:
+            raise ValueError("heartbeat_interval must be positive")
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_topic = f"fleetgate/heartbeat/{secrets.token_hex(12)}"
+        self._last_heartbeat: float | None = None  # on the current connection
+        self._held_back = 0  # _enqueue calls waiting for room in a full queue
+        self.heartbeats = self.heartbeat_misses = self.resubscribes = 0
+        self.heartbeat_reconnects = 0
+        self.received_by_kind: dict[str, int] = {}  # by topic_kind(), for metrics
+        self.published_by_kind: dict[str, int] = {}
 
     @property
     def connected(self) -> bool:
         return self._client is not None
+
+    def heartbeat_age(self) -> float | None:
+        """Seconds since the subscription last proved to work on this connection (its own
+        heartbeat arrived, or a message is being held back by a full queue: 0); None when
+        disconnected or before the first heartbeat."""
+        if self._client is None or self._last_heartbeat is None:
+            return None
+        if self._held_back:
+            return 0.0
+        return max(0.0, self._clock() - self._last_heartbeat)
 
     def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
         aiomqtt.Wildcard(topic_filter)  # raises ValueError for a malformed filter
@@ -136,6 +185,7 @@ class AiomqttBus:
             try:
                 await client.publish(topic, payload, qos=qos, retain=retain,
                                      timeout=max(deadline - loop.time(), 0.001))
+                _count_kind(self.published_by_kind, topic)
                 return
             except aiomqtt.MqttError as exc:
                 failure = exc
@@ -201,16 +251,78 @@ class AiomqttBus:
                     await self._set_client(client)
                     log.info("connected to MQTT %s:%s as %s, %d filters subscribed",
                              self.host, self.port, self.client_id, len(self._filters))
-                    async for message in client.messages:
-                        await self._enqueue(message)
-                    raise aiomqtt.MqttError("message stream ended")
+                    await self._serve(client)
                 finally:
                     self._live = None
+                    self._last_heartbeat = None
                     await self._set_client(None)
         except (aiomqtt.MqttError, OSError) as exc:
             log.warning("MQTT connection to %s:%s %s: %s", self.host, self.port,
                         "lost" if up_since is not None else "failed", exc)
         return up_since
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            await self._enqueue(message)
+        raise aiomqtt.MqttError("message stream ended")
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Reads messages until the connection fails, or the heartbeat watchdog gives up on
+        it (then raises MqttError, and run() reconnects)."""
+        if self.heartbeat_interval is None:
+            await self._read(client)
+            return
+        await client.subscribe(self.heartbeat_topic, qos=0)  # never shared: ours alone
+        reader = asyncio.create_task(self._read(client), name="mqtt-reader")
+        watchdog = asyncio.create_task(self._watch(client), name="mqtt-heartbeat")
+        try:
+            done, _ = await asyncio.wait([reader, watchdog],
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                reader.result()  # raises what ended the connection
+            raise aiomqtt.MqttError("no heartbeat through our own subscription: reconnecting")
+        finally:
+            for task in (reader, watchdog):
+                task.cancel()
+            await asyncio.gather(reader, watchdog, return_exceptions=True)
+
+    async def _watch(self, client: aiomqtt.Client) -> None:
+        """Publishes a heartbeat every interval; returns when the connection should be
+        dropped (no heartbeat even after subscribing everything again)."""
+        interval = self.heartbeat_interval
+        assert interval is not None
+        window = interval * HEARTBEAT_MISSES
+        evidence = self._clock()  # the connection's start counts as evidence
+        resubscribed_at: float | None = None
+        beat = 0
+        while True:
+            beat += 1
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.publish(self.heartbeat_topic, str(beat).encode(), qos=0)
+            await asyncio.sleep(interval)
+            now = self._clock()
+            if self._held_back:
+                evidence = now
+            if self._last_heartbeat is not None:
+                evidence = max(evidence, self._last_heartbeat)
+            if now - evidence < window:
+                resubscribed_at = None
+                continue
+            self.heartbeat_misses += 1
+            if resubscribed_at is None:
+                log.warning("no heartbeat through our own MQTT subscription for %.0fs: "
+                            "subscribing every filter again", now - evidence)
+                self.resubscribes += 1
+                resubscribed_at = now
+                with contextlib.suppress(aiomqtt.MqttError):
+                    await client.subscribe(self.heartbeat_topic, qos=0)
+                    if self._filters:
+                        await self._subscribe(client, list(self._filters))
+            elif now - resubscribed_at >= window:
+                log.error("still no heartbeat %.0fs after subscribing again: reconnecting",
+                          now - resubscribed_at)
+                self.heartbeat_reconnects += 1
+                return
 
     async def _set_client(self, client: aiomqtt.Client | None) -> None:
         async with self._changed:
@@ -268,7 +380,12 @@ class AiomqttBus:
                 "max_queued_incoming_messages": self._client_queue_size}
 
     async def _enqueue(self, message: aiomqtt.Message) -> None:
+        if self.heartbeat_interval is not None and message.topic.value == self.heartbeat_topic:
+            self.heartbeats += 1
+            self._last_heartbeat = self._clock()
+            return
         self.received += 1
+        _count_kind(self.received_by_kind, message.topic.value)
         payload = message.payload
         inbound = InboundMessage(
             topic=message.topic.value, qos=message.qos, retain=message.retain,
@@ -276,7 +393,17 @@ class AiomqttBus:
             else str(payload or "").encode())
         queue = self._queues[self._worker_for(inbound.topic)]
         if self._wait_when_full:
-            await queue.put(inbound)
+            if queue.full():
+                self._held_back += 1
+                try:
+                    await queue.put(inbound)
+                except asyncio.CancelledError:  # the connection is being dropped
+                    self._record_drop(inbound.topic, "connection dropped while queue full")
+                    raise
+                finally:
+                    self._held_back -= 1
+            else:
+                queue.put_nowait(inbound)
             return
         try:
             queue.put_nowait(inbound)

@@ -1,20 +1,24 @@
 """An admin's queries over an organization's nodes (SqlNodeRepository delegates here): a
 NodeFilter as WHERE clauses, so filtering, paging and counting run in the database.
 
-Tags are a JSON array per node; its elements are read with json_each on SQLite and
-json_array_elements_text on PostgreSQL. Ids are compared byte-wise on both (COLLATE "C" on
-PostgreSQL), so pages follow the same order as Python's sorted().
+A page walks ix_nodes_org_page (org_id, id) in id order and stops at its limit: it costs the
+same at 50 nodes and 50,000, and nothing sorts the organization. Ids are compared byte-wise on
+both databases (COLLATE "C" on PostgreSQL, as that index is), so pages follow the same order
+as Python's sorted(). A tag condition probes node_tags (one row per node and tag, kept by
+triggers) instead of expanding every node's JSON.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, false, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import BindParameter
 
-from adapters.sql.tables import nodes
+from adapters.sql.tables import node_tags, nodes
 from domain.access.rbac.model import NodeReach
 from domain.devices.model import (
     DEACTIVATED,
@@ -28,15 +32,30 @@ from domain.devices.model import (
 c = nodes.c
 
 
-def tag_rows(dialect: str) -> Any:
-    """The elements of nodes.tags as rows with one `value` column (correlated to nodes)."""
-    if dialect == "postgresql":
-        return func.json_array_elements_text(c.tags).table_valued("value").render_derived()
-    return func.json_each(c.tags).table_valued("value")
+def has_tag(tags: Iterable[str]) -> Any:
+    """The node has one of these tags: a primary-key probe of node_tags per node, or (the
+    planner's choice, for a rare tag) the tag's rows of the organization, then their nodes."""
+    return tagged(c.id, tags, org_id=c.org_id)
+
+
+def tagged(node_id: Any, tags: Iterable[str] | BindParameter[Any], *,
+           org_id: Any = None) -> Any:
+    """The node whose id is the column node_id has one of these tags (or of an expanding
+    parameter's)."""
+    wanted = tags if isinstance(tags, BindParameter) else sorted(set(tags))
+    where = [node_tags.c.node_id == node_id, node_tags.c.tag.in_(wanted)]
+    if org_id is not None:
+        where.append(node_tags.c.org_id == org_id)
+    return exists(select(1).select_from(node_tags).where(*where))
+
+
+def byte_order(column: Any, dialect: str) -> Any:
+    """The column compared byte-wise, as Python's sorted() orders ids (an index matches)."""
+    return column.collate("C") if dialect == "postgresql" else column
 
 
 def id_order(dialect: str) -> Any:
-    return c.id.collate("C") if dialect == "postgresql" else c.id
+    return byte_order(c.id, dialect)
 
 
 def _info(name: str) -> Any:
@@ -63,7 +82,7 @@ def _status(status: str, since_ms: int) -> Any:
         else activity_conditions(since_ms).get(status, false())
 
 
-def filter_clauses(node_filter: NodeFilter, dialect: str) -> list[Any]:
+def filter_clauses(node_filter: NodeFilter) -> list[Any]:
     """NodeFilter.matches, stated in SQL."""
     where: list[Any] = []
     for attr in ("type", "model", "fw_version"):
@@ -75,44 +94,47 @@ def filter_clauses(node_filter: NodeFilter, dialect: str) -> list[Any]:
         if wanted is not None:
             where.append(_info(attr) == wanted)
     if node_filter.tags and node_filter.tags_all:
-        for tag in node_filter.tags:
-            rows = tag_rows(dialect)
-            where.append(exists(select(1).select_from(rows).where(rows.c.value == tag)))
+        where.extend(has_tag([tag]) for tag in node_filter.tags)
     elif node_filter.tags:
-        rows = tag_rows(dialect)
-        where.append(exists(select(1).select_from(rows).where(
-            rows.c.value.in_(list(node_filter.tags)))))
+        where.append(has_tag(node_filter.tags))
     if node_filter.status is not None:
         where.append(_status(node_filter.status, node_filter.active_since_ms))
     if node_filter.reach is not None:
-        where.append(or_(*[_reach(r, dialect) for r in node_filter.reach])
+        where.append(or_(*[_reach(r) for r in node_filter.reach])
                      if node_filter.reach else false())
     return where
 
 
-def _reach(reach: NodeReach, dialect: str) -> Any:
+def _reach(reach: NodeReach) -> Any:
     """NodeReach.matches: any of its tags (if named) and one of its types (if named)."""
     parts: list[Any] = []
     if reach.tags:
-        rows = tag_rows(dialect)
-        parts.append(exists(select(1).select_from(rows).where(rows.c.value.in_(
-            list(reach.tags)))))
+        parts.append(has_tag(reach.tags))
     if reach.types:
         parts.append(c.type.in_(list(reach.types)))
     return and_(*parts) if parts else true()
+
+
+def page_query(scope: Any, node_filter: NodeFilter, dialect: str, *,
+               start_id: str | None, limit: int) -> Select[Any]:
+    """The page: matching nodes from start_id on, in id order (an index range, no sort)."""
+    query = select(nodes).where(scope, *filter_clauses(node_filter))
+    if start_id is not None:
+        query = query.where(id_order(dialect) >= start_id)
+    return query.order_by(id_order(dialect)).limit(limit)
+
+
+def count_query(scope: Any, node_filter: NodeFilter) -> Select[Any]:
+    return select(func.count()).select_from(nodes).where(scope, *filter_clauses(node_filter))
 
 
 async def search(conn: AsyncConnection, scope: Any, node_filter: NodeFilter, *,
                  start_id: str | None, limit: int) -> tuple[list[Any], int]:
     """(rows of the page, total matching): two queries."""
     dialect = conn.dialect.name
-    where = [scope, *filter_clauses(node_filter, dialect)]
-    total = (await conn.execute(select(func.count()).select_from(nodes).where(*where))
-             ).scalar_one()
-    query = select(nodes).where(*where)
-    if start_id is not None:
-        query = query.where(id_order(dialect) >= start_id)
-    rows = (await conn.execute(query.order_by(id_order(dialect)).limit(limit))).all()
+    total = (await conn.execute(count_query(scope, node_filter))).scalar_one()
+    rows = (await conn.execute(page_query(scope, node_filter, dialect, start_id=start_id,
+                                          limit=limit))).all()
     return list(rows), int(total)
 
 
@@ -120,14 +142,14 @@ async def activity_counts(conn: AsyncConnection, scope: Any, node_filter: NodeFi
                           since_ms: int) -> dict[str, int]:
     columns = [func.coalesce(func.sum(case((condition, 1), else_=0)), 0).label(name)
                for name, condition in activity_conditions(since_ms).items()]
-    where = [scope, *filter_clauses(node_filter, conn.dialect.name)]
+    where = [scope, *filter_clauses(node_filter)]
     row = (await conn.execute(select(*columns).select_from(nodes).where(*where))).one()
     return {name: int(value) for name, value in row._mapping.items()}
 
 
 async def tag_values(conn: AsyncConnection, scope: Any) -> list[str]:
-    rows = tag_rows(conn.dialect.name)
-    query = select(rows.c.value).distinct().select_from(nodes).join(rows, true()).where(scope)
+    """Every tag of the organization's nodes; scope is on node_tags.org_id."""
+    query = select(node_tags.c.tag).distinct().where(scope)
     return sorted(str(v) for v in (await conn.execute(query)).scalars().all())
 
 

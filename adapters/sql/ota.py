@@ -6,6 +6,11 @@ Ids are compared byte-wise on both databases (COLLATE "C" on PostgreSQL), so pag
 same order as Python's sorted(). A name search ("contains") is case-insensitive on both, with
 % and _ in the searched text matched literally. A job whose image was deleted (with force)
 keeps its row; its image_id is null in the table and "" in the domain.
+
+Image writes are optimistic: every write bumps the row's revision, and save_image of an image
+this unit of work read applies only if the row still has the revision it read, else
+Conflict(image_changed). So two transactions that read an image and then write it cannot both
+win (two PUTs racing on one upload link, an upload racing a confirm or a new upload request).
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, updat
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from adapters.sql.repositories import _Scoped, aware
+from adapters.sql.repositories import Transaction, _Scoped, aware
 from adapters.sql.tables import ota_images, ota_jobs, ota_node_status
+from domain.errors import Conflict
 from domain.ota.model import (
     IN_FLIGHT,
     AbortRule,
@@ -133,6 +139,14 @@ def _name_clause(column: Any, name: str, contains: bool) -> Any:
 
 
 class SqlOtaRepository(_Scoped):
+    def __init__(self, tx: Transaction, org_id: str) -> None:
+        super().__init__(tx, org_id)
+        self._revisions: dict[str, int] = {}  # image id -> the revision this transaction read
+
+    def _read_image(self, row: Any) -> OtaImage:
+        self._revisions[row.id] = int(row.revision)
+        return _image(row)
+
     async def _dialect(self) -> str:
         return str((await self._tx.connection()).dialect.name)
 
@@ -155,17 +169,28 @@ class SqlOtaRepository(_Scoped):
 
     async def add_image(self, image: OtaImage) -> None:
         await self._exec(insert(ota_images).values(
-            id=image.id, org_id=image.org_id, created_at=image.created_at,
+            id=image.id, org_id=image.org_id, created_at=image.created_at, revision=0,
             **_image_values(image)))
+        self._revisions[image.id] = 0
 
     async def get_image(self, image_id: str) -> OtaImage | None:
         row = (await self._exec(select(ota_images).where(
             i.id == image_id, self._in_scope(i.org_id)))).first()
-        return _image(row) if row else None
+        return self._read_image(row) if row else None
 
     async def save_image(self, image: OtaImage) -> None:
-        await self._exec(update(ota_images).where(
-            i.id == image.id, self._in_scope(i.org_id)).values(**_image_values(image)))
+        where = [i.id == image.id, self._in_scope(i.org_id)]
+        read = self._revisions.get(image.id)
+        if read is not None:
+            where.append(i.revision == read)
+        result = await self._exec(update(ota_images).where(*where).values(
+            revision=i.revision + 1, **_image_values(image)))
+        if read is None:
+            return
+        if result.rowcount != 1:
+            raise Conflict("The OTA image was changed meanwhile; read it again",
+                           reason="image_changed")
+        self._revisions[image.id] = read + 1
 
     async def delete_image(self, image_id: str) -> None:
         # the jobs that used it keep their rows: image_id is set null by the foreign key
@@ -185,7 +210,8 @@ class SqlOtaRepository(_Scoped):
             where.append(i.model == query.model)
         if query.archived is not None:
             where.append(i.archived.is_(query.archived))
-        return await self._page(ota_images, where, _image, start_id=start_id, limit=limit)
+        return await self._page(ota_images, where, self._read_image, start_id=start_id,
+                                limit=limit)
 
     async def jobs_using_image(self, image_id: str) -> Sequence[OtaJob]:
         rows = (await self._exec(select(ota_jobs).where(

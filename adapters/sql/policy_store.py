@@ -31,7 +31,9 @@ class SqlPolicyStore:
         self._engine = engine
 
     async def load_rules(self) -> list[list[str]]:
+        """Every organization's rules and the built-in ones (the system scope)."""
         async with self._engine.connect() as conn:
+            await set_scope(conn, SYSTEM_SCOPE)
             rows = (await conn.execute(select(*[casbin_rule.c[c] for c in COLUMNS])
                                        .order_by(casbin_rule.c.id))).all()
         return [list(r) for r in rows]
@@ -43,6 +45,7 @@ class SqlPolicyStore:
             return
         dialect_insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
         async with self._engine.begin() as conn:
+            await set_scope(conn, SYSTEM_SCOPE)  # the built-in rules are no organization's
             await conn.execute(dialect_insert(casbin_rule).values(values).on_conflict_do_nothing())
 
     async def load_filters(self) -> dict[tuple[str, str], tuple[NodeReach, ...]]:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    Integer,
     and_,
     bindparam,
     case,
     delete,
+    exists,
     false,
     func,
     insert,
     select,
+    true,
     tuple_,
     union_all,
     update,
@@ -36,6 +39,7 @@ from adapters.sql.tables import (
     node_registration_tokens,
     node_secrets,
     node_sharing_requests,
+    node_tags,
     nodes,
     organizations,
     refresh_tokens,
@@ -408,6 +412,24 @@ def _device_values(node: Node) -> dict[str, Any]:
     return {column: values[column] for column in _DEVICE_COLUMNS}
 
 
+_PREPARED: dict[tuple[str, bool], Any] = {}
+Scope = Callable[[Any], Any]
+
+
+def prepared(name: str, org_id: str, build: Callable[[Scope], Any]) -> tuple[Any, dict[str, str]]:
+    """A statement of the node list built once per shape and reused with parameters (the org
+    as b_org), with those parameters: the list runs on every app refresh, and building its
+    union cost more CPU than running it (a reused construct also keeps its cache key). Only
+    SQL structure is shared, never rows."""
+    system = org_id == SYSTEM_SCOPE
+    statement = _PREPARED.get((name, system))
+    if statement is None:
+        def scope(column: Any) -> Any:
+            return true() if system else column == bindparam("b_org")
+        statement = _PREPARED[(name, system)] = build(scope)
+    return statement, ({} if system else {"b_org": org_id})
+
+
 class SqlNodeRepository(_Scoped):
     async def add(self, node: Node, secrets: NodeSecrets) -> None:
         await self._exec(insert(nodes).values(id=node.id, org_id=node.org_id,
@@ -429,8 +451,11 @@ class SqlNodeRepository(_Scoped):
     async def get_many(self, node_ids: Sequence[str]) -> Sequence[Node]:
         if not node_ids:
             return []
-        q = select(nodes).where(nodes.c.id.in_(list(node_ids)), self._in_scope(nodes.c.org_id))
-        return [node_from_row(r) for r in (await self._exec(q)).all()]
+        statement, params = prepared("nodes.get_many", self._org, lambda scope: select(
+            nodes).where(nodes.c.id.in_(bindparam("b_ids", expanding=True)),
+                         scope(nodes.c.org_id)))
+        rows = (await self._exec(statement, {**params, "b_ids": list(node_ids)})).all()
+        return [node_from_row(r) for r in rows]
 
     async def save_if_version(self, node: Node, expected_version: int) -> bool:
         result = await self._exec(update(nodes).where(
@@ -470,6 +495,27 @@ class SqlNodeRepository(_Scoped):
         won = {node.id for node, _ in winners}
         return [node.id for node, _ in pairs if node.id not in won]
 
+    async def connected_page(self, *, after_id: str | None, limit: int) -> Sequence[Node]:
+        q = select(nodes).where(nodes.c.connected.is_(True), self._in_scope(nodes.c.org_id))
+        if after_id is not None:
+            q = q.where(nodes.c.id > after_id)
+        rows = (await self._exec(q.order_by(nodes.c.id).limit(limit))).all()
+        return [node_from_row(r) for r in rows]
+
+    async def save_connectivity_if_unchanged(self, pairs: Sequence[tuple[Node, Connectivity]]
+                                             ) -> Sequence[str]:
+        """One conditional UPDATE per node (run once per restart, for the few stale nodes)."""
+        left = []
+        for node, read in pairs:
+            result = await self._exec(update(nodes).where(
+                nodes.c.id == node.id, nodes.c.connected == read.connected,
+                nodes.c.connection_ts == read.timestamp_ms, self._in_scope(nodes.c.org_id),
+            ).values(connected=node.connectivity.connected,
+                     connection_ts=node.connectivity.timestamp_ms))
+            if result.rowcount != 1:
+                left.append(node.id)
+        return left
+
     async def secrets(self, node_id: str) -> NodeSecrets | None:
         q = select(node_secrets).where(node_secrets.c.node_id == node_id,
                                        self._in_scope(node_secrets.c.org_id))
@@ -496,7 +542,7 @@ class SqlNodeRepository(_Scoped):
 
     async def tag_values(self) -> Sequence[str]:
         return await node_queries.tag_values(await self._tx.connection(),
-                                             self._in_scope(nodes.c.org_id))
+                                             self._in_scope(node_tags.c.org_id))
 
     async def set_active_many(self, node_ids: Sequence[str], active: bool) -> None:
         await node_queries.set_active_many(await self._tx.connection(),
@@ -546,12 +592,12 @@ class SqlMembershipRepository(_Scoped):
     derived when read (never stored), so it follows the group's members, its shares and its
     owner's own access on every request."""
 
-    def _direct(self, *where: Any) -> Any:
+    def _direct(self, *where: Any, scope: Scope | None = None) -> Any:
         m = node_memberships
         return select(m.c.node_id, m.c.user_id, m.c.org_id, m.c.role, m.c.source,
-                      m.c.created_at).where(*where, self._in_scope(m.c.org_id))
+                      m.c.created_at).where(*where, (scope or self._in_scope)(m.c.org_id))
 
-    def _through_groups(self, *where: Any) -> Any:
+    def _through_groups(self, *where: Any, scope: Scope | None = None) -> Any:
         """(node, user) pairs reached through a shared group: the node is a member of the
         group and its owner holds the node directly; primary only when both the share and
         the owner's own access are primary. (A sub-group's nodes are all in its parent, so a
@@ -566,12 +612,15 @@ class SqlMembershipRepository(_Scoped):
                              .join(m, m.c.group_id == s.c.group_id)
                              .join(own, and_(own.c.node_id == m.c.node_id,
                                              own.c.user_id == g.c.user_id)))
-                .where(*where, self._in_scope(s.c.org_id)))
+                .where(*where, (scope or self._in_scope)(s.c.org_id)))
+
+    @staticmethod
+    def _ordered(direct: Any, derived: Any) -> Any:
+        both = union_all(direct, derived).subquery()
+        return select(both).order_by(both.c.node_id, both.c.user_id, both.c.source)
 
     async def _effective(self, direct: Any, derived: Any) -> list[NodeMembership]:
-        both = union_all(direct, derived).subquery()
-        rows = (await self._exec(select(both).order_by(both.c.node_id, both.c.user_id,
-                                                       both.c.source))).all()
+        rows = (await self._exec(self._ordered(direct, derived))).all()
         return [_membership(r) for r in rows]
 
     async def add(self, membership: NodeMembership) -> None:
@@ -598,12 +647,108 @@ class SqlMembershipRepository(_Scoped):
 
     async def for_user(self, user_id: str) -> Sequence[NodeMembership]:
         m, s = node_memberships, node_group_shares
-        found = await self._effective(self._direct(m.c.user_id == user_id),
-                                      self._through_groups(s.c.user_id == user_id))
+        user = bindparam("b_user")
+        statement, params = prepared("memberships.for_user", self._org, lambda scope: (
+            self._ordered(self._direct(m.c.user_id == user, scope=scope),
+                          self._through_groups(s.c.user_id == user, scope=scope))))
+        rows = (await self._exec(statement, {**params, "b_user": user_id})).all()
+        found = [_membership(r) for r in rows]
         by_node: dict[str, list[NodeMembership]] = {}
         for membership in found:
             by_node.setdefault(membership.node_id, []).append(membership)
         return [m for m in (strongest(ms) for ms in by_node.values()) if m is not None]
+
+    def _reached_ids(self, scope: Scope, dialect: str, *, from_start: bool,
+                     tagged: bool) -> tuple[Any, Any]:
+        """Ids of the nodes the user b_user reaches, as two disjoint selects of a `node_id`
+        column: direct memberships, and nodes reached only through shared groups (distinct);
+        from b_start (byte order: COLLATE "C" on PostgreSQL) and with any of b_tags when
+        asked."""
+        m, gm, s, g = node_memberships, node_group_members, node_group_shares, node_groups
+        own, mine = node_memberships.alias("owner_access"), node_memberships.alias("mine")
+        user = bindparam("b_user")
+
+        def ids(node_id: Any, query: Any) -> Any:
+            query = query.add_columns(node_queries.byte_order(node_id, dialect).label("node_id"))
+            if from_start:
+                query = query.where(node_queries.byte_order(node_id, dialect)
+                                    >= bindparam("b_start"))
+            if tagged:
+                query = query.where(node_queries.tagged(
+                    node_id, bindparam("b_tags", expanding=True)))
+            return query
+
+        direct = ids(m.c.node_id, select().select_from(m).where(
+            m.c.user_id == user, scope(m.c.org_id)))
+        derived = ids(gm.c.node_id, select().select_from(
+            s.join(g, g.c.id == s.c.group_id).join(gm, gm.c.group_id == s.c.group_id)
+            .join(own, and_(own.c.node_id == gm.c.node_id, own.c.user_id == g.c.user_id)))
+            .where(s.c.user_id == user, scope(s.c.org_id), ~exists().where(
+                mine.c.node_id == gm.c.node_id, mine.c.user_id == user))).distinct()
+        return direct, derived
+
+    def _page_statement(self, scope: Scope, dialect: str, *, from_start: bool,
+                        tagged: bool) -> Any:
+        """The page's memberships: the first ids of each part (the direct ones walked from
+        ix_node_memberships_user_node), merged, computed once (a MATERIALIZED CTE, with the
+        page size rendered as a literal), so no plan PostgreSQL caches for the prepared
+        statement can re-run the page per row of a big user's memberships."""
+        m, gm, s = node_memberships, node_group_members, node_group_shares
+        size = bindparam("b_size", type_=Integer(), literal_execute=True)
+
+        def first(part: Any) -> Any:
+            return select(part.order_by(part.selected_columns.node_id).limit(size)
+                          .subquery().c.node_id)
+
+        direct, derived = self._reached_ids(scope, dialect, from_start=from_start,
+                                            tagged=tagged)
+        both = union_all(first(direct), first(derived)).subquery()
+        page = select(both.c.node_id).order_by(node_queries.byte_order(
+            both.c.node_id, dialect)).limit(size).cte("page_ids").prefix_with("MATERIALIZED")
+        user = bindparam("b_user")
+        return self._ordered(
+            self._direct(m.c.user_id == user, m.c.node_id.in_(select(page.c.node_id)),
+                         scope=scope),
+            self._through_groups(s.c.user_id == user,
+                                 gm.c.node_id.in_(select(page.c.node_id)), scope=scope))
+
+    def _count_statement(self, scope: Scope, dialect: str, *, tagged: bool) -> Any:
+        counts = [select(func.count()).select_from(part.subquery()).scalar_subquery()
+                  for part in self._reached_ids(scope, dialect, from_start=False,
+                                                tagged=tagged)]
+        return select(counts[0] + counts[1])
+
+    async def page_for_user(self, user_id: str, *, start_id: str | None, limit: int,
+                            tags: Collection[str] = ()
+                            ) -> tuple[Sequence[NodeMembership], str | None, int]:
+        """One query for the page; a count (of index entries) only when the page is not
+        the whole list. Statements are built once per shape."""
+        dialect = (await self._tx.connection()).dialect.name
+        shape = f"{dialect}:{start_id is not None}:{bool(tags)}"
+        statement, params = prepared(f"memberships.page:{shape}", self._org, lambda scope: (
+            self._page_statement(scope, dialect, from_start=start_id is not None,
+                                 tagged=bool(tags))))
+        binds: dict[str, Any] = {**params, "b_user": user_id, "b_size": int(limit) + 1}
+        if start_id is not None:
+            binds["b_start"] = start_id
+        if tags:
+            binds["b_tags"] = sorted(set(tags))
+        by_node: dict[str, list[NodeMembership]] = {}
+        for row in (await self._exec(statement, binds)).all():
+            by_node.setdefault(row.node_id, []).append(_membership(row))
+        ids = sorted(by_node)  # code-point order: the byte order of the ids' UTF-8
+        following = ids[limit] if len(ids) > limit else None
+        if start_id is None and following is None:
+            total = len(ids)  # the whole list is this page
+        else:
+            count, _ = prepared(f"memberships.count:{dialect}:{bool(tags)}", self._org,
+                                lambda scope: self._count_statement(scope, dialect,
+                                                                    tagged=bool(tags)))
+            binds.pop("b_start", None)
+            binds.pop("b_size", None)
+            total = int((await self._exec(count, binds)).scalar_one())
+        page = (strongest(by_node[node_id]) for node_id in ids[:limit])
+        return [membership for membership in page if membership is not None], following, total
 
     async def remove(self, node_id: str, user_id: str) -> None:
         m = node_memberships

@@ -148,6 +148,17 @@ nodes = Table(
     Column("metadata", JSON, nullable=True),
     Column("active", Boolean, nullable=False, default=True),
     _ts("created_at"),
+    # pages in id order; on PostgreSQL the index is on id COLLATE "C" (migration 0016)
+    Index("ix_nodes_org_page", "org_id", "id"),
+)
+
+node_tags = Table(
+    "node_tags", metadata,
+    # one row per node and tag, kept equal to nodes.tags by triggers (migration 0016)
+    Column("node_id", String(64), primary_key=True),
+    Column("tag", String(256), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Index("ix_node_tags_org_tag", "org_id", "tag", "node_id"),
 )
 
 node_secrets = Table(
@@ -182,6 +193,8 @@ node_memberships = Table(
     Column("role", String(16), nullable=False),
     Column("source", String(64), nullable=False),
     _ts("created_at"),
+    # a user's nodes in id order; node_id COLLATE "C" on PostgreSQL (migration 0016)
+    Index("ix_node_memberships_user_node", "user_id", "node_id", "org_id"),
 )
 
 node_mapping_requests = Table(
@@ -357,6 +370,8 @@ ota_images = Table(
     Column("created_by", String(64), nullable=True),
     _ts("created_at"),
     _ts("upload_expires_at", nullable=True),
+    # bumped by every write: a write based on an older read matches nothing (0015)
+    Column("revision", Integer, nullable=False, server_default="0"),
     Index("ix_ota_images_org_name", "org_id", "name"),
 )
 

@@ -3,7 +3,10 @@
 The connection is opened on the first query, so a use case served from the read cache
 touches no connection at all. On PostgreSQL the scope is also set as `fleetgate.org_id` for
 the transaction, which the row-level security policies read, so a query that forgot its org
-filter still cannot see another organization's rows.
+filter still cannot see another organization's rows; and each transaction carries
+statement_timeout, so one organization's heavy query cannot hold a pooled connection for
+long (a statement past it is cancelled; work outside units of work, such as migrations,
+carries none).
 """
 
 from __future__ import annotations
@@ -33,16 +36,29 @@ from adapters.sql.repositories import (
     SqlVerificationCodeRepository,
 )
 
+DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 
-async def set_scope(conn: AsyncConnection, org_id: str) -> None:
-    if conn.dialect.name == "postgresql":
+
+async def set_scope(conn: AsyncConnection, org_id: str,
+                    statement_timeout_ms: int | None = None) -> None:
+    """PostgreSQL: the transaction's organization (and statement_timeout, when given and
+    above 0), both transaction-local (SET LOCAL), in one round trip."""
+    if conn.dialect.name != "postgresql":
+        return
+    if statement_timeout_ms:
+        await conn.execute(text("SELECT set_config('fleetgate.org_id', :org, true), "
+                                "set_config('statement_timeout', :timeout, true)"),
+                           {"org": org_id, "timeout": str(int(statement_timeout_ms))})
+    else:
         await conn.execute(text("SELECT set_config('fleetgate.org_id', :org, true)"),
                            {"org": org_id})
 
 
 class SqlUnitOfWork:
-    def __init__(self, engine: AsyncEngine, org_id: str, cache: ReadCache | None) -> None:
+    def __init__(self, engine: AsyncEngine, org_id: str, cache: ReadCache | None,
+                 statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS) -> None:
         self._engine, self._org, self.cache = engine, org_id, cache
+        self._timeout = statement_timeout_ms
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
         self.touched_users: set[str] = set()
@@ -52,7 +68,7 @@ class SqlUnitOfWork:
             self._conn = await self._engine.connect()
         if self._tx is None:
             self._tx = await self._conn.begin()
-            await set_scope(self._conn, self._org)
+            await set_scope(self._conn, self._org, self._timeout)
         return self._conn
 
     async def __aenter__(self) -> SqlUnitOfWork:
@@ -98,8 +114,12 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: AsyncEngine, cache: ReadCache | None = None) -> None:
-        self._engine, self._cache = engine, cache
+    def __init__(self, engine: AsyncEngine, cache: ReadCache | None = None, *,
+                 statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS) -> None:
+        """statement_timeout_ms: 0 for none."""
+        if statement_timeout_ms < 0:
+            raise ValueError("the statement timeout is 0 (none) or a number of milliseconds")
+        self._engine, self._cache, self._timeout = engine, cache, statement_timeout_ms
 
     def __call__(self, org_id: str) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._engine, org_id, self._cache)
+        return SqlUnitOfWork(self._engine, org_id, self._cache, self._timeout)

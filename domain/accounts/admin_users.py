@@ -20,6 +20,7 @@ from domain.accounts.model import (
     normalize_user_name,
 )
 from domain.accounts.registration import issue_code
+from domain.accounts.signals import SessionSignals, announce, user_subject
 from domain.billing.model import Metric
 from domain.billing.quotas import QuotaGuard
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -78,9 +79,11 @@ class AdminUsers:
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
                  hasher: PasswordHasher, outbox: Outbox, authorizer: Authorizer,
-                 quotas: QuotaGuard | None = None) -> None:
+                 quotas: QuotaGuard | None = None, signals: SessionSignals | None = None
+                 ) -> None:
         self.uow, self.ids, self.clock, self.hasher = uow, ids, clock, hasher
         self.outbox, self.authorizer, self.quotas = outbox, authorizer, quotas
+        self.signals = signals
 
     async def _audit(self, uow: UnitOfWork, actor: Principal, action: str, user: User,
                      before: object, after: object) -> None:
@@ -95,8 +98,12 @@ class AdminUsers:
                           admin: object = None, roles: object = None) -> User:
         """Creates a user of the caller's organization and mails them a code to set a password.
 
-        - user names are e-mail addresses or E.164 numbers, unique in the deployment: a taken
-          one (in any organization) is "User account already exist";
+        - user names are e-mail addresses or E.164 numbers, unique in the deployment: one
+          taken in the caller's organization is "User account already exist"; one taken in
+          another organization gets the answer a fresh address gets, after the same work
+          (the creation is rehearsed and rolled back), so organizations cannot probe each
+          other's addresses: nothing is created, and the address's owner is mailed that an
+          administrator elsewhere tried (issue 15 item 9);
         - the account is confirmed (the admin vouches for the address) but has a random
           password nobody knows: the mailed code is a password-reset code, used with
           PUT /v1/forgotpassword2 (user_name, verification_code, password); when it has
@@ -115,23 +122,39 @@ class AdminUsers:
             wanted.add(ADMIN)
         wanted.discard(END_USER)  # every user holds it already
         async with self.uow(SYSTEM_SCOPE) as everywhere:
-            if await everywhere.users.get_by_user_name(normalized) is not None:
-                raise Conflict("User account already exist", reason="user_exists")
+            taken = await everywhere.users.get_by_user_name(normalized)
+        if taken is not None and taken.org_id == principal.org_id:
+            raise Conflict("User account already exist", reason="user_exists")
         user = User(id=self.ids.new_id(), org_id=principal.org_id, user_name=normalized,
                     password_hash=self.hasher.hash(self.ids.secret()),
                     created_at=self.clock.now(), confirmed=True, roles={END_USER})
+        # taken elsewhere: the same checks and writes on a stand-in name, then rolled back
+        stored = user if taken is None else User(
+            id=user.id, org_id=user.org_id, user_name=f"{user.id}@rehearsal.invalid",
+            password_hash=user.password_hash, created_at=user.created_at, confirmed=True,
+            roles={END_USER})
         async with self.uow(principal.org_id) as uow:
             if self.quotas is not None:
                 await self.quotas.require(uow, principal.org_id, Metric.USERS)
-            await uow.users.add(user)
-            await self._audit(uow, principal, "user.create", user, None,
-                              {"roles": sorted(user.roles)})
+            await uow.users.add(stored)
+            await self._audit(uow, principal, "user.create", stored, None,
+                              {"roles": sorted(stored.roles)})
             if wanted:
-                await change_user_roles(uow, actor=principal, user=user, add=sorted(wanted),
+                await change_user_roles(uow, actor=principal, user=stored, add=sorted(wanted),
                                         audit_id=self.ids.new_id(), now=self.clock.now())
-            code = await issue_code(uow, user=user, purpose=CodePurpose.RESET_PASSWORD,
+            code = await issue_code(uow, user=stored, purpose=CodePurpose.RESET_PASSWORD,
                                     ids=self.ids, clock=self.clock)
-            await uow.commit()
+            if taken is None:
+                await uow.commit()
+        if taken is not None:
+            await self.outbox.send(OutgoingMessage(
+                org_id=taken.org_id, to=taken.user_name, subject="Your Fleetgate account",
+                body="An administrator of another organization tried to create a Fleetgate "
+                     "account for this address. You have one already, so nothing changed; "
+                     "if you expected this, tell them.",
+                kind="account_exists"))
+            user.roles = set(stored.roles)
+            return user
         await self.outbox.send(OutgoingMessage(
             org_id=user.org_id, to=user.user_name, subject="Your Fleetgate account",
             body=f"An administrator created a Fleetgate account for you. Your verification "
@@ -177,6 +200,8 @@ class AdminUsers:
                                         remove=sorted(remove), audit_id=self.ids.new_id(),
                                         now=self.clock.now())
                 await uow.commit()
+        if add or remove:  # a live connection may have lost what it needs
+            await announce(self.signals, user_subject(user.id))
         return user
 
     @staticmethod
@@ -275,7 +300,7 @@ class AdminUsers:
           cannot delete admins);
         - unlike RainMaker's request / verification_code two-step, the deletion is
           immediate: the caller is already authenticated as an admin of the organization;
-        - the deletion is audited.
+        - the deletion is audited; the user's live connections (subscriptions) close at once.
         """
         principal = caller.require_principal()
         normalized = normalize_user_name(user_name)
@@ -296,6 +321,7 @@ class AdminUsers:
                               {"roles": sorted(user.roles)}, None)
             await uow.users.delete(user)
             await uow.commit()
+        await announce(self.signals, user_subject(user.id))
 
     @requires("/v1/admin/user2/summary", "GET")
     async def active_count(self, caller: Caller, *, start_time: object) -> int:

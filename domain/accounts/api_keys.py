@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from domain.access.model import Caller, requires
 from domain.accounts.model import ADMIN, ApiKey, check_api_key_name
+from domain.accounts.signals import SessionSignals, announce, api_key_subject
 from domain.accounts.tokens import API_KEY_PREFIX, IssuedApiKey, sha256_hex
 from domain.errors import NotFound, ValidationFailed
 from ports.repositories import UnitOfWorkFactory
@@ -20,8 +21,9 @@ class ApiKeys:
     """Create, list and revoke the organization's API keys."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
-                 authorizer: Authorizer) -> None:
+                 authorizer: Authorizer, signals: SessionSignals | None = None) -> None:
         self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
+        self._signals = signals
 
     @requires("/v1/admin/apikeys", "POST")
     async def create_api_key(self, caller: Caller, *, name: object,
@@ -64,7 +66,8 @@ class ApiKeys:
     async def revoke_api_key(self, caller: Caller, *, key_id: str) -> ApiKey:
         """Revokes a key of the caller's organization; it fails on its next use.
 
-        - another organization's key id is NOT_FOUND, like an unknown one.
+        - another organization's key id is NOT_FOUND, like an unknown one;
+        - its live connections (subscriptions) are closed at once, on every replica.
         """
         principal = caller.require_principal()
         if not (key_id.isascii() and key_id.isalnum() and len(key_id) <= 32):
@@ -76,4 +79,5 @@ class ApiKeys:
             key.revoke(self._clock.now())
             await uow.api_keys.save(key)
             await uow.commit()
+        await announce(self._signals, api_key_subject(key.id))
         return key

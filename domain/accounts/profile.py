@@ -12,7 +12,16 @@ from domain.accounts.model import (
     check_password_policy,
     normalize_user_name,
 )
-from domain.accounts.registration import Limits, check_code, code_message, issue_code, throttle
+from domain.accounts.registration import (
+    Limits,
+    answer_after,
+    check_code,
+    code_message,
+    issue_code,
+    throttle,
+    wrong_code,
+)
+from domain.accounts.signals import SessionSignals, announce, user_subject
 from domain.errors import NotFound, Unauthenticated, ValidationFailed
 from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator, Outbox, PasswordHasher, RateLimiter
@@ -36,8 +45,9 @@ class Profiles:
 
     def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, ids: IdGenerator,
                  clock: Clock, outbox: Outbox, limiter: RateLimiter, authorizer: Authorizer,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, signals: SessionSignals | None = None) -> None:
         self._uow, self._hasher, self._ids, self._clock = uow, hasher, ids, clock
+        self._signals = signals
         self._outbox, self._limiter, self.authorizer = outbox, limiter, authorizer
         self._limits = limits or Limits()
 
@@ -65,7 +75,8 @@ class Profiles:
         """Changes the caller's password and ends all of their sessions.
 
         - the current password must be given and right (attempts are rate-limited);
-        - the new one follows the password policy.
+        - the new one follows the password policy;
+        - the user's live connections (subscriptions) are closed at once, on every replica.
         """
         principal, user_id = caller.require_user()
         if new_password in (None, ""):
@@ -83,31 +94,37 @@ class Profiles:
             await uow.users.save(user)
             await uow.sessions.revoke_all_for_user(user.id, self._clock.now())
             await uow.commit()
+        await announce(self._signals, user_subject(user.id))
 
     @public
     async def request_password_reset(self, caller: Caller, *, user_name: object) -> None:
         """Sends a reset code to a confirmed user.
 
         - rate-limited per IP and per user name;
-        - an unknown user name is NOT_FOUND, as RainMaker answers (101025).
+        - an unknown or unconfirmed user name gets the same answer, and nothing is mailed;
+          every answer takes at least ANSWER_FLOOR_SECONDS, so neither the answer nor its
+          timing tells whether the address has an account (issue 15 item 9).
         """
         normalized = normalize_user_name(user_name)
         await throttle(self._limiter, "forgot", caller, normalized, self._limits)
-        async with self._uow(SYSTEM_SCOPE) as uow:
-            user = await uow.users.get_by_user_name(normalized)
-            if user is None or not user.confirmed:
-                raise NotFound("User does not exist", reason="user_not_found")
-            code = await issue_code(uow, user=user, purpose=CodePurpose.RESET_PASSWORD,
-                                    ids=self._ids, clock=self._clock)
-            await uow.commit()
-        await self._outbox.send(code_message(user, CodePurpose.RESET_PASSWORD, code))
+        async with answer_after():  # the transaction ends before the wait
+            async with self._uow(SYSTEM_SCOPE) as uow:
+                user = await uow.users.get_by_user_name(normalized)
+                if user is None or not user.confirmed:
+                    return
+                code = await issue_code(uow, user=user, purpose=CodePurpose.RESET_PASSWORD,
+                                        ids=self._ids, clock=self._clock)
+                await uow.commit()
+            await self._outbox.send(code_message(user, CodePurpose.RESET_PASSWORD, code))
 
     @public
     async def reset_password(self, caller: Caller, *, user_name: object, code: object,
                              new_password: object) -> None:
         """Sets a new password with a reset code and ends every session of the user.
 
-        - wrong codes count against a limit of attempts; the code works once.
+        - wrong codes count against a limit of attempts; the code works once;
+        - an unknown or unconfirmed user name answers like a wrong code; those answers take at
+          least ANSWER_FLOOR_SECONDS, so their timing does not tell the two apart.
         """
         normalized = normalize_user_name(user_name)
         await throttle(self._limiter, "forgot", caller, normalized, self._limits)
@@ -115,16 +132,17 @@ class Profiles:
             raise ValidationFailed("Password is missing", reason="password_missing")
         check_password_policy(new_password)
         assert isinstance(new_password, str)
-        async with self._uow(SYSTEM_SCOPE) as uow:
+        async with answer_after(), self._uow(SYSTEM_SCOPE) as uow:
             user = await uow.users.get_by_user_name(normalized)
             if user is None or not user.confirmed:
-                raise NotFound("User does not exist", reason="user_not_found")
+                raise wrong_code()
             await check_code(uow, user=user, purpose=CodePurpose.RESET_PASSWORD, code=code,
                              clock=self._clock)
             user.password_hash = self._hasher.hash(new_password)
             await uow.users.save(user)
             await uow.sessions.revoke_all_for_user(user.id, self._clock.now())
             await uow.commit()
+        await announce(self._signals, user_subject(user.id))
 
     @requires("/v1/user2", "DELETE")
     async def request_account_deletion(self, caller: Caller) -> None:
@@ -159,6 +177,7 @@ class Profiles:
                              clock=self._clock)
             await uow.users.delete(user)
             await uow.commit()
+        await announce(self._signals, user_subject(user.id))
 
     @requires("/v1/organization", "GET")
     async def get_organization(self, caller: Caller) -> OrganizationView:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from domain.access.model import Caller, public
@@ -97,6 +101,28 @@ async def check_code(uow: UnitOfWork, *, user: User, purpose: CodePurpose, code:
         raise ValidationFailed("Verification code is incorrect", reason="code_incorrect")
 
 
+ANSWER_FLOOR_SECONDS = 0.05
+"""How long at least a password-reset answer takes, whichever path it took (a real reset
+writes a code and a mail, about 2-12 ms on SQLite; an unknown address writes nothing)."""
+
+
+@contextlib.asynccontextmanager
+async def answer_after(seconds: float = ANSWER_FLOOR_SECONDS) -> AsyncIterator[None]:
+    """The block takes at least `seconds`, also when it raises, so an answer's timing does
+    not tell which path produced it (an existing or an unknown address)."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        left = seconds - (time.monotonic() - started)
+        if left > 0:
+            await asyncio.sleep(left)
+
+
+def wrong_code() -> ValidationFailed:
+    return ValidationFailed("Verification code is incorrect", reason="code_incorrect")
+
+
 CODE_SUBJECTS = {
     CodePurpose.SIGN_UP: "Your Fleetgate verification code",
     CodePurpose.RESET_PASSWORD: "Your Fleetgate password reset code",
@@ -145,11 +171,14 @@ class Registration:
 
         - user names are e-mail addresses or E.164 numbers, unique in the deployment;
         - passwords follow RainMaker's policy and are stored as argon2id hashes only;
-        - a confirmed user name cannot be taken again (CONFLICT); an unconfirmed one is
-          re-issued a code with the new password, since nobody owns it yet;
+        - a confirmed user name cannot be taken again: "User account already exist"
+          (RainMaker apps rely on that answer, so it stays distinct; the per-IP limit below
+          bounds how many names one address can probe); an unconfirmed one is re-issued a
+          code with the new password, since nobody owns it yet;
         - with organization_name a new organization is created and the user is its
           superadmin; otherwise the user joins the caller's organization as an end user;
-        - attempts are rate-limited per IP and per user name.
+        - attempts are rate-limited per IP and per user name (the login limits,
+          FLEETGATE_LOGIN_LIMIT_PER_IP / _PER_USER), counted before the name is looked up.
         """
         normalized = normalize_user_name(user_name)
         await throttle(self._limiter, "sign_up", caller, normalized, self._limits)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hmac
+from datetime import timedelta
 
 from domain.access.model import Caller, Principal, PrincipalKind, public, requires
 from domain.accounts.model import SESSION_TTL, Session, User, normalize_user_name
 from domain.accounts.registration import Limits, throttle
+from domain.accounts.signals import SessionSignals, announce, user_subject
 from domain.accounts.tokens import REFRESH_PREFIX, SessionTokens, parse_api_key, sha256_hex
 from domain.errors import Unauthenticated, ValidationFailed
 from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
@@ -29,8 +31,10 @@ class Sessions:
 
     def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, tokens: TokenIssuer,
                  ids: IdGenerator, clock: Clock, limiter: RateLimiter, authorizer: Authorizer,
-                 principals: PrincipalLookup, limits: Limits | None = None) -> None:
+                 principals: PrincipalLookup, limits: Limits | None = None,
+                 signals: SessionSignals | None = None) -> None:
         self._uow, self._hasher, self._tokens, self._ids = uow, hasher, tokens, ids
+        self._signals = signals
         self._clock, self._limiter, self.authorizer = clock, limiter, authorizer
         self._principals, self._limits = principals, limits or Limits()
         # Verifying against a real hash when the user does not exist keeps response times
@@ -111,6 +115,7 @@ class Sessions:
                 session.revoke(now)
                 await uow.sessions.save(session)
                 await uow.commit()
+                await announce(self._signals, user_subject(session.user_id))
                 raise Unauthenticated("Refresh token reused; session revoked",
                                       reason="refresh_reused")
             user = await uow.users.get(session.user_id)
@@ -127,7 +132,8 @@ class Sessions:
                      refresh_token: object = None) -> None:
         """Ends the caller's session, or every session of the user with logout_all.
 
-        - access tokens of an ended session stop working on the next request;
+        - access tokens of an ended session stop working on the next request, and its live
+          connections (subscriptions) are closed at once, on every replica;
         - a refresh token given in the body must belong to the caller, else it is ignored.
         """
         principal = caller.require_principal()
@@ -149,6 +155,7 @@ class Sessions:
                         session.revoke(now)
                         await uow.sessions.save(session)
             await uow.commit()
+        await announce(self._signals, user_subject(principal.user_id))
 
     async def authenticate(self, token: str) -> Principal:
         """Turns a bearer credential (JWT access token or sk_ API key) into a Principal.
@@ -178,3 +185,15 @@ class Sessions:
                                   reason="session_ended")
         return principal
 
+    async def remaining(self, token: str) -> timedelta | None:
+        """How long an authenticated credential keeps working by itself from now: until a
+        JWT's exp (its verification leeway not counted) or an API key's expiry; None when it
+        has no end. A connection that outlives its request ends there."""
+        now = self._clock.now()
+        parsed = parse_api_key(token)
+        if parsed is not None:
+            api_key = await self._principals.api_key(parsed[0])
+            if api_key is None:
+                return timedelta(0)
+            return None if api_key.expires_at is None else api_key.expires_at - now
+        return self._tokens.verify_access(token).expires_at - now

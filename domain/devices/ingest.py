@@ -34,6 +34,7 @@ from domain.devices.model import (
     ParamsHistoryEntry,
     check_node_id,
 )
+from domain.devices.storable import unstorable
 from domain.errors import DomainError
 from domain.jsonshape import nesting_exceeds
 from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
@@ -55,6 +56,8 @@ class IngestResult:
     accepted: bool
     reason: str = ""
     events: tuple[NodeEvent, ...] = ()
+    refused: bool = False
+    """Refused before batching: the payload holds what the database cannot store."""
 
 
 def parse_topic(topic: str) -> tuple[str, str] | None:
@@ -154,6 +157,9 @@ class DeviceIngest:
 
         - malformed input, unknown topics and unknown or inactive nodes are logged and
           dropped, never raised: the consumer must keep running whatever a device sends;
+        - a payload the database could not store (U+0000, a lone surrogate, an integer
+          beyond 64 bits, NaN or infinity, anywhere in it: storable.unstorable) is refused
+          before it joins the batch, so it cannot fail the others' write;
         - a message already seen within the dedupe window is dropped as a duplicate;
         - a node's messages are applied in arrival order; one that changes nothing (a
           redelivery, stale connectivity) is accepted with reason "no change";
@@ -199,6 +205,11 @@ class DeviceIngest:
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             self._digests.forget(key)
             return self._drop(topic, f"malformed payload: {exc}")
+        problem = unstorable(body)
+        if problem is not None:
+            self._digests.forget(key)
+            dropped = self._drop(topic, f"refused payload: {problem}")
+            return IngestResult(accepted=False, reason=dropped.reason, refused=True)
         return _Pending(index, topic, node_id, suffix, body, key)
 
     async def _attempt(self, by_node: dict[str, list[_Pending]],

@@ -9,13 +9,13 @@ import binascii
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.access.model import Caller, public, requires
 from domain.billing.model import Metric
 from domain.billing.quotas import QuotaGuard
 from domain.blobs.model import StoredBlob
-from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from domain.ota import links
 from domain.ota.esp_image import HEADER_BYTES, read_app_description
 from domain.ota.model import (
@@ -108,6 +108,45 @@ async def _keep(uow: UnitOfWork, image: OtaImage, stored: StoredBlob, *, new: bo
     image.uploaded, image.upload_expires_at, image.expected_md5 = True, None, None
     await (uow.ota.add_image(image) if new else uow.ota.save_image(image))
     await uow.commit()
+
+
+def _upload_key(image: OtaImage, expires: datetime) -> str:
+    """What an upload link is signed for: the image and the expiry of the request that issued
+    it, so a newer request's link supersedes the older ones."""
+    return f"{image.org_id}/{image.id}/{int(expires.timestamp())}"
+
+
+def _parse_upload_key(key: str) -> tuple[str, str, int]:
+    parts = key.split("/")
+    if len(parts) != 3 or not all(parts) or not (parts[2].isascii() and parts[2].isdigit()):
+        # a link from before single-use links (no issuing request in it): request a new one
+        raise Forbidden("The link is not valid.", reason="link_invalid")
+    org_id, image_id, issued = parts
+    return org_id, image_id, int(issued)
+
+
+def _next_link_expiry(found: OtaImage | None, expires: datetime) -> datetime:
+    """`expires`, or one second past the image's previous link, so the two links differ."""
+    last = found.upload_expires_at if found is not None else None
+    if last is not None and int(expires.timestamp()) <= int(last.timestamp()):
+        return last.replace(microsecond=0) + timedelta(seconds=1)
+    return expires
+
+
+async def _open_for_upload(uow: UnitOfWork, image: OtaImage, issued: int) -> None:
+    """The upload link issued by the request that expires at `issued` may still upload:
+    no job uses the image, it is not confirmed, and no upload consumed the link (an upload
+    names its bytes; an upload request clears them) nor a newer request replaced it."""
+    if await uow.ota.jobs_using_image(image.id):
+        raise Conflict("OTA Image is associated with another OTA job, can't update",
+                       reason="image_in_use_update")
+    if image.uploaded:
+        raise Conflict("The OTA image is confirmed: its bytes cannot change",
+                       reason="image_confirmed")
+    waiting = image.upload_expires_at
+    if image.blob_key or waiting is None or int(waiting.timestamp()) != issued:
+        raise Conflict("This upload link has been used or replaced; request a new one",
+                       reason="upload_link_used")
 
 
 class OtaImages:
@@ -271,23 +310,30 @@ class OtaImages:
     async def request_upload(self, caller: Caller, *, name: object, image_type: object = None,
                              md5_checksum: object = None) -> UploadTicket:
         """An image waiting for its bytes on a signed upload URL (valid 24 hours); confirm
-        it after the upload."""
+        it after the upload.
+
+        - an image of that name that no job uses waits again for new bytes: its old bytes
+          are dropped and every upload link handed out for it before stops working
+        - the link is single-use: its first successful upload consumes it (receive_upload)
+        """
         principal = caller.require_principal()
         image_name = check_text(name, "Image Name", required=True, limit=NAME_MAX,
                                 reason="image_name_missing")
         kind, expected = _kind(image_type), check_md5(md5_checksum)
         now = self.clock.now()
-        expires = now + UPLOAD_URL_TTL
         async with self.uow(principal.org_id) as uow:
             found = await self._reusable(uow, principal.org_id, image_name)
             image = found or OtaImage(id=self.ids.new_id(), org_id=principal.org_id,
                                       name=image_name, kind=kind,
                                       created_by=principal.user_id, created_at=now)
+            expires = _next_link_expiry(found, now + UPLOAD_URL_TTL)
+            previous = blob_key(found) if found is not None else None
             image.kind, image.expected_md5, image.upload_expires_at = kind, expected, expires
-            image.uploaded = False
+            image.uploaded, image.blob_key, image.size, image.md5 = False, "", 0, ""
             await (uow.ota.save_image(image) if found else uow.ota.add_image(image))
             await uow.commit()
-        token = links.sign(self._secret, UPLOAD, f"{image.org_id}/{image.id}",
+        await self._drop_blob(previous)
+        token = links.sign(self._secret, UPLOAD, _upload_key(image, expires),
                            int(expires.timestamp()))
         return UploadTicket(image=image, token=token, expires_at=expires)
 
@@ -295,11 +341,21 @@ class OtaImages:
     async def receive_upload(self, caller: Caller, *, token: str, chunks: AsyncIterator[bytes],
                              content_md5: str | None = None) -> OtaImage:
         """The bytes PUT to a signed upload URL (the token is the credential): streamed to the
-        blob store, at most 200 MB; an expired URL is refused (403)."""
+        blob store, at most 200 MB.
+
+        - an expired or tampered URL is refused (403)
+        - the URL is consumed by its first successful upload: a second PUT, a PUT to an
+          image that is confirmed or used by a job, or a URL superseded by a newer upload
+          request is refused (409) and changes nothing
+        - of two PUTs racing on one URL exactly one wins (the image row is written
+          optimistically; the loser's bytes are dropped)
+        - a refused upload (Content-MD5 mismatch, too large) leaves the URL usable
+        """
         key = links.verify(self._secret, token, UPLOAD, int(self.clock.now().timestamp()))
-        org_id, _, image_id = key.partition("/")
+        org_id, image_id, issued = _parse_upload_key(key)
         async with self.uow(org_id) as uow:
             image = await _image(uow, image_id)
+            await _open_for_upload(uow, image, issued)
         stored = await self.blobs.put(self._fresh_key(image), chunks, max_bytes=MAX_IMAGE_BYTES)
         async with self._dropped_on_failure(stored):
             if content_md5 is not None:
@@ -312,14 +368,12 @@ class OtaImages:
                                            reason="content_md5_mismatch")
             async with self.uow(org_id) as uow:
                 image = await _image(uow, image_id)
-                previous = blob_key(image)
+                await _open_for_upload(uow, image, issued)
                 await self._room(uow, org_id, stored.size - image.size)
                 image.size, image.md5, image.blob_key = stored.size, stored.md5, stored.key
                 image.uploaded = False  # until confirmed
                 await uow.ota.save_image(image)
                 await uow.commit()
-        if previous != stored.key:
-            await self._drop_blob(previous)
         return image
 
     @requires("/v1/admin/otaimage", "POST")
@@ -346,8 +400,8 @@ class OtaImages:
                     break
             self._describe(image, head[:HEADER_BYTES], fw_version=fw_version, model=model,
                            type=type)
+            # upload_expires_at stays: the next upload request's link must differ from it
             image.size, image.md5, image.uploaded = stored.size, stored.md5, True
-            image.upload_expires_at = None
             await uow.ota.save_image(image)
             await uow.commit()
         return image
@@ -411,8 +465,9 @@ class OtaImages:
         return cancelled
 
     def download_token(self, image: OtaImage, now: datetime) -> str:
-        """A signed link token for a node to download the image (valid one hour)."""
-        return links.sign(self._secret, DOWNLOAD, f"{image.org_id}/{image.id}",
+        """A signed link token for a node to download the image (valid one hour); it names
+        the bytes (their md5), so it never serves others (an image replaced by name)."""
+        return links.sign(self._secret, DOWNLOAD, f"{image.org_id}/{image.id}/{image.md5}",
                           int((now + DOWNLOAD_URL_TTL).timestamp()))
 
     @public
@@ -420,9 +475,10 @@ class OtaImages:
                                                                      AsyncIterator[bytes]]:
         """The image behind a signed download link (the token is the credential)."""
         key = links.verify(self._secret, token, DOWNLOAD, int(self.clock.now().timestamp()))
-        org_id, _, image_id = key.partition("/")
+        org_id, _, rest = key.partition("/")
+        image_id, _, md5 = rest.partition("/")  # no md5: a link from before they named one
         async with self.uow(org_id) as uow:
             image = await _image(uow, image_id)
-        if not image.uploaded:
+        if not image.uploaded or (md5 and md5 != image.md5):
             raise NotFound("OTA image not found", reason="image_not_found")
         return image, await self.blobs.open(blob_key(image))

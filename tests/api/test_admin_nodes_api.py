@@ -4,14 +4,17 @@ are refused and nothing of another organization is reachable."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from domain.devices.model import Connectivity
+from fleetgate.settings import Settings
 from ports.repositories import SYSTEM_SCOPE
-from tests.conftest import Env
+from tests.conftest import Env, start_env, with_settings
 
 EMQX_AUTH, GO_USER = "/v1/mqtt/emqx/auth", "/v1/mqtt/gomosq/user"
 MAPPING = "/v1/admin/users/{}/nodes/{}/mapping"
@@ -138,7 +141,16 @@ async def test_listing_costs_the_same_statements_for_any_page_size(env: Env) -> 
     assert sizes[0] == sizes[1]
 
 
-async def test_a_deactivated_node_is_refused_by_the_broker(env: Env) -> None:
+@pytest.fixture
+async def hooked(settings: Settings) -> AsyncIterator[Env]:
+    """The broker hooks served: an external broker, calling from the test client's address."""
+    async for env in start_env(with_settings(settings, mqtt_url="mqtt://broker.invalid:1883",
+                                             broker_hook_allow=("203.0.113.7",))):
+        yield env
+
+
+async def test_a_deactivated_node_is_refused_by_the_broker(hooked: Env) -> None:
+    env = hooked
     acme = await org_with_devices(env, "acme", 2)
     device, other = acme.devices
     login = {"username": device.node_id, "password": device.mqtt_password,
@@ -151,7 +163,8 @@ async def test_a_deactivated_node_is_refused_by_the_broker(env: Env) -> None:
     assert r.status_code == 200 and r.json()["status"] == "success", r.text
     assert (await env.client.post(EMQX_AUTH, json=login)).json() == {"result": "deny"}
     assert (await env.client.post(GO_USER, json=login)).status_code == 403
-    other_login = {"username": other.node_id, "password": other.mqtt_password}
+    other_login = {"username": other.node_id, "password": other.mqtt_password,
+                   "clientid": other.node_id}
     assert (await env.client.post(EMQX_AUTH, json=other_login)).json()["result"] == "allow"
     r = await env.client.get(f"/v1/admin/nodes?node_id={device.node_id}", headers=acme.admin)
     assert r.json()["node_status"] == "deactivated"

@@ -106,6 +106,7 @@ def _problem(response: Any) -> str | None:
     return None
 
 
+@pytest.mark.timeout(900)  # thousands of generated requests: minutes on a busy machine
 def test_graphql_answers_every_generated_document_without_an_unexpected_error(
         graphql_schema: tuple[Any, str]) -> None:
     schema, token = graphql_schema

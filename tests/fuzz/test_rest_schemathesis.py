@@ -313,6 +313,7 @@ def run_engine(schema: Any) -> Run:
     return run
 
 
+@pytest.mark.timeout(900)  # thousands of generated requests: minutes on a busy machine
 def test_rest_compat_conforms_to_its_openapi_document(rest_schema: Any) -> None:
     session = AdminSession(rest_schema)
 

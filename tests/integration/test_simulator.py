@@ -51,7 +51,8 @@ def simulator(env: Env, state: Path, nodes: int, *, user: str | None = ADMIN,
 
 def gateway_client(env: Env, name: str) -> aiomqtt.Client:
     host, port = broker_address(env)
-    return aiomqtt.Client(host, port, identifier=f"fg-test-{name}-{os.getpid()}",
+    prefix = env.container.gateway_client_prefix()  # the gateway's credential needs its id
+    return aiomqtt.Client(host, port, identifier=f"{prefix}-test-{name}-{os.getpid()}",
                           username=GATEWAY_USERNAME, password=env.container.gateway_password())
 
 
@@ -127,10 +128,9 @@ async def test_a_device_reconnects_and_reports_its_full_state_again(
         task = asyncio.create_task(sim.run(stop))
         try:
             await wait_for(env, device.node_id, up(device))
-            # the cloud's copy goes wrong behind the device's back (its own credentials)
-            async with aiomqtt.Client(host, port, identifier=f"fg-test-liar-{os.getpid()}",
-                                      username=device.node_id,
-                                      password=device.credentials.mqtt_password) as liar:
+            # the cloud's copy goes wrong behind the device's back (a device's credentials
+            # only work under its own client id, which would take the device's session over)
+            async with gateway_client(env, "liar") as liar:
                 await liar.publish(device.topic("params/local/init"),
                                    json.dumps({"Light": {"power": True}}), qos=1)
             await wait_for(env, device.node_id, lambda n: n.reported["Light"]["power"] is True

@@ -23,6 +23,7 @@ from domain.accounts.model import (
 from domain.devices.model import (
     PRIMARY,
     SECONDARY,
+    Connectivity,
     MappingRequest,
     Node,
     NodeFilter,
@@ -355,6 +356,23 @@ class InMemoryNodes(_Repo):
             saved.desired, saved.active = stored.desired, stored.active
             self.s.nodes[node.id] = saved
         return lost
+
+    async def connected_page(self, *, after_id: str | None, limit: int) -> Sequence[Node]:
+        found = [n for n in self._scoped() if n.connectivity.connected
+                 and (after_id is None or n.id > after_id)]
+        return [copy.deepcopy(n) for n in found[:limit]]
+
+    async def save_connectivity_if_unchanged(self, pairs: Sequence[tuple[Node, Connectivity]]
+                                             ) -> Sequence[str]:
+        left = []
+        for node, read in pairs:
+            stored = self.s.nodes.get(node.id)
+            if stored is None or not self.visible(stored.org_id) \
+                    or stored.connectivity != read:
+                left.append(node.id)
+                continue
+            stored.connectivity = copy.deepcopy(node.connectivity)
+        return left
 
     async def secrets(self, node_id: str) -> NodeSecrets | None:
         found = self.s.node_secrets.get(node_id)

@@ -227,9 +227,14 @@ async def test_password_reset_with_code(world: World) -> None:
                                             new_password="Again-pass4")
 
 
-async def test_password_reset_for_unknown_user_is_not_found(world: World) -> None:
-    with pytest.raises(NotFound):
-        await world.profiles.request_password_reset(ANON, user_name="nobody@example.com")
+async def test_password_reset_for_unknown_user_answers_alike_and_mails_nothing(
+        world: World) -> None:
+    await world.profiles.request_password_reset(ANON, user_name="nobody@example.com")
+    assert not [m for m in world.outbox.sent if m.to == "nobody@example.com"]
+    with pytest.raises(ValidationFailed) as err:
+        await world.profiles.reset_password(ANON, user_name="nobody@example.com",
+                                            code="123456", new_password="Secret-pass9")
+    assert err.value.reason == "code_incorrect"
 
 
 async def test_account_deletion_needs_a_request_then_the_code(world: World) -> None:

@@ -62,12 +62,16 @@ async def test_created_user_is_mailed_a_reset_code_and_joins_the_callers_organiz
     assert outbox.last_code("new@acme.com")
 
 
-async def test_a_user_name_taken_in_another_organization_is_a_conflict(
-        store: Store, admin_users: AdminUsers) -> None:
+async def test_a_user_name_taken_in_another_organization_is_not_told(
+        store: Store, outbox: FakeOutbox, admin_users: AdminUsers) -> None:
     root = _user(store, "root", "acme", SUPERADMIN)
     _user(store, "boss", "other", SUPERADMIN)
-    with pytest.raises(Conflict):
-        await admin_users.create_user(root, user_name="boss@other.com")
+    before = dict(store.users)
+    await admin_users.create_user(root, user_name="boss@other.com")  # answered as if created
+    assert store.users == before  # nothing created, nothing changed
+    assert [m.kind for m in outbox.sent if m.to == "boss@other.com"] == ["account_exists"]
+    with pytest.raises(Conflict):  # in the caller's own organization it is said
+        await admin_users.create_user(root, user_name="root@acme.com")
 
 
 async def test_admin_cannot_create_an_admin(store: Store, admin_users: AdminUsers) -> None:
