@@ -50,3 +50,10 @@ class BillingUnavailable(DomainError):
     """The payment provider could not be reached or failed: try again later (503)."""
 
     code = "BILLING_UNAVAILABLE"
+
+
+class Unavailable(DomainError):
+    """A dependency could not answer in time (the database cancelled a statement past its
+    statement_timeout): nothing was written; try again later (503)."""
+
+    code = "UNAVAILABLE"

@@ -197,12 +197,8 @@ def create_app(settings: Settings, *, container: Container | None = None,
 
 def broker_hook_gate(settings: Settings) -> HookGate:
     """/v1/mqtt/* only with an external broker, and then only for the broker."""
-    gate = HookGate.of(enabled=settings.mqtt_url is not None,
+    return HookGate.of(enabled=settings.mqtt_url is not None,
                        secret=settings.broker_hook_secret, allow=settings.broker_hook_allow)
-    if gate.enabled and gate.secret is None and not gate.allow:
-        log.warning("MQTT_URL is set but neither FLEETGATE_BROKER_HOOK_SECRET nor "
-                    "FLEETGATE_BROKER_HOOK_ALLOW: the broker hooks refuse every caller")
-    return gate
 
 
 def _identify(accounts: AccountUseCases) -> Callable[[str], Awaitable[Identity | None]]:

@@ -56,6 +56,10 @@ def serve(host: str | None, port: int | None) -> None:
     settings = Settings.from_env()
     if problems := settings.production_problems():
         raise click.UsageError("; ".join(problems))
+    if settings.mqtt_url and not (settings.broker_hook_secret or settings.broker_hook_allow):
+        click.echo("warning: MQTT_URL is set but neither FLEETGATE_BROKER_HOOK_SECRET nor "
+                   "FLEETGATE_BROKER_HOOK_ALLOW: the broker hooks refuse every caller",
+                   err=True)
 
     async def prepare(container: Container) -> None:
         await migrate(container)

@@ -172,7 +172,7 @@ class Container(containers.DeclarativeContainer):
     catalogue = providers.Singleton(ApiCatalogue)
     roles_policies = providers.Singleton(
         RolesAndPolicies, uow=uow, ids=ids, clock=clock, authorizer=authorizer,
-        watcher=policy_watcher, catalogue=catalogue)
+        watcher=policy_watcher, catalogue=catalogue, signals=session_signals)
 
     registration = providers.Singleton(
         Registration, uow=uow, hasher=hasher, ids=ids, clock=clock, outbox=outbox,

@@ -12,7 +12,7 @@ from domain.errors import DomainError
 API_PREFIX = "/api/"
 STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404, "VALIDATION": 400,
           "CONFLICT": 409, "QUOTA_EXCEEDED": 402, "RATE_LIMITED": 429,
-          "BILLING_UNAVAILABLE": 503}
+          "BILLING_UNAVAILABLE": 503, "UNAVAILABLE": 503}
 BY_REASON = {"body_too_large": 413}
 
 ERROR_SCHEMA: dict[str, Any] = {

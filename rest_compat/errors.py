@@ -21,6 +21,7 @@ BY_CODE: dict[str, tuple[int, int]] = {
     "QUOTA_EXCEEDED": (402, 100011),
     "RATE_LIMITED": (429, 101057),
     "BILLING_UNAVAILABLE": (503, 100903),
+    "UNAVAILABLE": (503, 100001),
 }
 
 # finer reasons -> (HTTP status, RainMaker error_code), from Rainmaker_Swagger.yaml

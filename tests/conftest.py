@@ -4,6 +4,7 @@ DATABASE_URL is set), the ASGI app with its lifespan, an HTTP client, and accoun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -177,13 +178,10 @@ def with_settings(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
 
 
-@pytest.fixture
-async def gateway(settings: Settings) -> AsyncIterator[Env]:
-    """A running gateway for device tests: the app with its broker (embedded on a free port,
-    or MQTT_URL's) and its own MQTT client connected, as `fleetgate serve` runs."""
-    from tests.integration.test_mqtt_broker import free_port
-
-    settings = replace(settings, mqtt_port=free_port())
+@contextlib.asynccontextmanager
+async def running_gateway(settings: Settings) -> AsyncIterator[Env]:
+    """`fleetgate serve` as devices see it: the app with its broker (embedded, or MQTT_URL's)
+    and its own MQTT client connected."""
     container = Container(settings=settings)
     await migrate(container)
     app = create_app(settings, container=container, start_mqtt=True)
@@ -195,3 +193,12 @@ async def gateway(settings: Settings) -> AsyncIterator[Env]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             yield Env(app=app, container=container, client=client, settings=settings)
+
+
+@pytest.fixture
+async def gateway(settings: Settings) -> AsyncIterator[Env]:
+    """A running gateway for device tests, its embedded broker on a free port."""
+    from tests.integration.test_mqtt_broker import free_port
+
+    async with running_gateway(replace(settings, mqtt_port=free_port())) as env:
+        yield env

@@ -54,6 +54,17 @@ def make_engine(url: str, *, app_role: bool = True) -> AsyncEngine:
     return engine
 
 
+def cancelled_by_timeout(error: BaseException) -> bool:
+    """A statement PostgreSQL cancelled because it ran past statement_timeout."""
+    original = getattr(error, "orig", None) or error
+    cause = getattr(original, "__cause__", None)
+    for candidate in (original, cause):
+        if (getattr(candidate, "sqlstate", None) == QUERY_CANCELED
+                and "statement timeout" in str(candidate)):
+            return True
+    return False
+
+
 def _log_cancelled(context: ExceptionContext) -> None:
     """A statement cut off by statement_timeout: named in the log for the operator (the
     caller only gets a bare server error; the exception itself is left as it is)."""

@@ -20,6 +20,7 @@ from adapters.sql.access import SqlAccessRepository
 from adapters.sql.admin_groups import SqlAdminGroupRepository
 from adapters.sql.billing import SqlBillingRepository
 from adapters.sql.cache import ReadCache
+from adapters.sql.engine import cancelled_by_timeout
 from adapters.sql.groups import SqlGroupRepository, SqlGroupShareRepository
 from adapters.sql.ota import SqlOtaRepository
 from adapters.sql.repositories import (
@@ -35,6 +36,7 @@ from adapters.sql.repositories import (
     SqlUserRepository,
     SqlVerificationCodeRepository,
 )
+from domain.errors import Unavailable
 
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 
@@ -101,6 +103,9 @@ class SqlUnitOfWork:
             if self._conn is not None:
                 await self._conn.close()
                 self._conn = None
+        if exc is not None and cancelled_by_timeout(exc):  # rolled back: nothing written
+            raise Unavailable("The database took too long to answer; try again later",
+                              reason="statement_timeout") from exc
 
     async def commit(self) -> None:
         if self._tx is not None:

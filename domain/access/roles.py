@@ -31,6 +31,7 @@ from domain.access.rbac.model import (
     parse_policy,
 )
 from domain.accounts.model import BUILTIN_ROLE_LEVELS, SUPERADMIN, User, normalize_user_name
+from domain.accounts.signals import SessionSignals, announce, user_subject
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ports.repositories import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
@@ -148,9 +149,10 @@ class RolesAndPolicies:
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
                  authorizer: Authorizer, watcher: PolicyWatcher,
-                 catalogue: ApiCatalogue) -> None:
+                 catalogue: ApiCatalogue, signals: SessionSignals | None = None) -> None:
         self.uow, self.ids, self.clock = uow, ids, clock
         self.authorizer, self.watcher, self.catalogue = authorizer, watcher, catalogue
+        self.signals = signals
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -434,6 +436,7 @@ class RolesAndPolicies:
             await change_user_roles(uow, actor=principal, user=user, add=add, remove=remove,
                                     audit_id=self.ids.new_id(), now=self.clock.now())
             await uow.commit()
+        await announce(self.signals, user_subject(user.id))  # live connections re-check
         return sorted(user.roles)
 
     # --- reading the trail and explaining decisions ---------------------------------------

@@ -15,37 +15,17 @@ from dataclasses import replace
 from datetime import timedelta
 
 import aiomqtt
-import httpx
 
 from domain.devices.model import NodeEvent
 from domain.devices.presence import NodePresence
 from domain.devices.provisioning import ProvisionedNode
-from fleetgate.app import create_app
-from fleetgate.bootstrap import migrate
-from fleetgate.container import Container
 from fleetgate.settings import Settings
 from ports.repositories import SYSTEM_SCOPE
-from tests.conftest import Env
+from tests.conftest import Env, running_gateway
 from tests.integration.test_device_runtime import broker_address, node_state, wait_for
 from tests.integration.test_mqtt_broker import free_port
 
 GRACE = 2.0
-
-
-@contextlib.asynccontextmanager
-async def running_gateway(settings: Settings) -> AsyncIterator[Env]:
-    """`fleetgate serve` with its embedded broker, listening (as the `gateway` fixture)."""
-    container = Container(settings=settings)
-    await migrate(container)
-    app = create_app(settings, container=container, start_mqtt=True)
-    async with app.router.lifespan_context(app):
-        deadline = asyncio.get_running_loop().time() + 10
-        while not app.state.devices_runtime.bus.connected:
-            assert asyncio.get_running_loop().time() < deadline, "gateway never connected"
-            await asyncio.sleep(0.05)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield Env(app=app, container=container, client=client, settings=settings)
 
 
 @contextlib.asynccontextmanager

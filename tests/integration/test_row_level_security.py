@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from adapters.sql.engine import APP_ROLE, make_engine
 from adapters.sql.tables import billing_events, casbin_rule
 from adapters.sql.uow import SqlUnitOfWorkFactory
+from domain.errors import Unavailable
 from fleetgate.settings import Settings
 from ports.repositories import SYSTEM_SCOPE
 from tests.conftest import ON_POSTGRES, Env, start_env, with_settings
@@ -183,19 +184,22 @@ async def test_a_statement_running_past_the_timeout_is_cancelled(settings: Setti
     async for env in start_env(with_settings(settings, db_statement_timeout_ms=300)):
         loop = asyncio.get_running_loop()
         started = loop.time()
-        with pytest.raises(DBAPIError, match="statement timeout") as caught:
+        with pytest.raises(Unavailable) as caught:
             async with _uow(env)(SYSTEM_SCOPE) as tx:
                 conn = await tx.connection()
                 await conn.execute(text("SELECT pg_sleep(5)"))
         assert loop.time() - started < 3
-        assert getattr(caught.value.orig, "sqlstate", None) == "57014"
+        assert caught.value.reason == "statement_timeout"
+        cause = caught.value.__cause__
+        assert isinstance(cause, DBAPIError)
+        assert getattr(cause.orig, "sqlstate", None) == "57014"
         # the next unit of work on the same pool works
         async with _uow(env)(SYSTEM_SCOPE) as tx:
             conn = await tx.connection()
             assert (await conn.execute(text("SHOW statement_timeout"))).scalar() == "300ms"
 
 
-async def test_a_request_stuck_past_the_timeout_answers_a_bare_server_error(
+async def test_a_request_stuck_past_the_timeout_answers_503_and_the_next_one_works(
         settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     async for env in start_env(with_settings(settings, db_statement_timeout_ms=300)):
         token = await env.provision("ops@acme.io", org="acme")
@@ -217,9 +221,9 @@ async def test_a_request_stuck_past_the_timeout_answers_a_bare_server_error(
                 await conn.rollback()
         finally:
             await blocker.dispose()
-        assert r.status_code == 500
-        assert r.json() == {"status": "failure", "error_code": 100001,
-                            "description": "Internal server error"}
+        assert r.status_code == 503
+        assert r.json() == {"status": "failure", "error_code": 100001, "description":
+                            "The database took too long to answer; try again later"}
         assert any("statement_timeout" in m for m in caplog.messages), caplog.messages
         assert (await env.client.get("/v1/user/nodes", headers=headers)).status_code == 200
 
