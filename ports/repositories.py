@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol
@@ -220,6 +220,15 @@ class MembershipRepository(Protocol):
     async def for_user(self, user_id: str) -> Sequence[NodeMembership]:
         """The user's effective access, one membership per node (the strongest), ordered
         by node id, in one query whatever the number of groups and nodes."""
+        ...
+
+    async def page_for_user(self, user_id: str, *, start_id: str | None, limit: int,
+                            tags: Collection[str] = ()
+                            ) -> tuple[Sequence[NodeMembership], str | None, int]:
+        """A page of for_user: at most limit memberships from node id start_id on, only of
+        nodes having any of tags (when given); with the id the next page starts at (None on
+        the last page) and how many match in all. Costs the same whatever the number of
+        nodes the user reaches (ids compared byte-wise, like Python's sorted())."""
         ...
 
     async def remove(self, node_id: str, user_id: str) -> None:

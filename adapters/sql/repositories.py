@@ -39,7 +39,6 @@ from adapters.sql.tables import (
     node_registration_tokens,
     node_secrets,
     node_sharing_requests,
-    node_tags,
     nodes,
     organizations,
     refresh_tokens,
@@ -530,27 +529,25 @@ class SqlNodeRepository(_Scoped):
                      ) -> tuple[Sequence[Node], int]:
         with refusing_nul():
             rows, total = await node_queries.search(
-                await self._tx.connection(), self._in_scope(nodes.c.org_id), node_filter,
+                await self._tx.connection(), self._in_scope, node_filter,
                 start_id=start_id, limit=limit)
         return [node_from_row(r) for r in rows], total
 
     async def activity_counts(self, node_filter: NodeFilter, since_ms: int) -> Mapping[str, int]:
         with refusing_nul():
             return await node_queries.activity_counts(
-                await self._tx.connection(), self._in_scope(nodes.c.org_id), node_filter,
-                since_ms)
+                await self._tx.connection(), self._in_scope, node_filter, since_ms)
 
     async def tag_values(self) -> Sequence[str]:
-        return await node_queries.tag_values(await self._tx.connection(),
-                                             self._in_scope(node_tags.c.org_id))
+        return await node_queries.tag_values(await self._tx.connection(), self._in_scope)
 
     async def set_active_many(self, node_ids: Sequence[str], active: bool) -> None:
-        await node_queries.set_active_many(await self._tx.connection(),
-                                           self._in_scope(nodes.c.org_id), node_ids, active)
+        await node_queries.set_active_many(await self._tx.connection(), self._in_scope,
+                                           node_ids, active)
 
     async def save_tags_many(self, changed: Sequence[Node]) -> None:
-        await node_queries.save_tags_many(await self._tx.connection(),
-                                          self._in_scope(nodes.c.org_id), changed)
+        await node_queries.save_tags_many(await self._tx.connection(), self._in_scope,
+                                          changed)
 
 
 class SqlRegistrationTokenRepository(_Scoped):

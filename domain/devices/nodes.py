@@ -165,8 +165,10 @@ class UserNodes:
         - start_id is the next_id of the previous page; num_records 1..100;
         - tags "k:v,k2:v2" keeps nodes having any of them (OR);
         - node_id narrows to that one node (NOT_FOUND when the caller does not reach it);
-        - two queries whatever the page size (memberships, then the nodes), no N+1; without
-          a tag filter only the page's nodes are read.
+        - a page costs the same whatever the number of nodes the caller reaches: its ids
+          are walked in id order from an index, then only the page's memberships and nodes
+          are read (two queries, no N+1); the total is an index-only count, skipped when
+          the page holds the whole list.
         """
         principal, user_id = caller.require_user()
         org_id = principal.org_id
@@ -180,28 +182,12 @@ class UserNodes:
                 membership = await uow.memberships.get(node.id, user_id)
                 assert membership is not None
                 return NodePage(entries=[(node, membership)], next_id=None, total=1)
-            memberships = {m.node_id: m for m in await uow.memberships.for_user(user_id)}
-            start = start_id if isinstance(start_id, str) and start_id else ""
-            if wanted_tags is None:
-                # page on the memberships, then read only the page's nodes
-                ids = sorted(n for n in memberships if n >= start)
-                found = await uow.nodes.get_many(ids[:num_records])
-                page = sorted(found, key=lambda n: n.id)
-                following = ids[num_records] if len(ids) > num_records else None
-                return NodePage(entries=[(n, memberships[n.id]) for n in page],
-                                next_id=following, total=len(memberships))
-            found = await uow.nodes.get_many(list(memberships))
-        matching = sorted((n for n in found
-                           if wanted_tags is None or wanted_tags.intersection(n.tags)),
-                          key=lambda n: n.id)
-        if isinstance(start_id, str) and start_id:
-            matching_from = [n for n in matching if n.id >= start_id]
-        else:
-            matching_from = matching
-        page = matching_from[:num_records]
-        more = matching_from[num_records:]
-        return NodePage(entries=[(n, memberships[n.id]) for n in page],
-                        next_id=more[0].id if more else None, total=len(matching))
+            start = start_id if isinstance(start_id, str) and start_id else None
+            page, following, total = await uow.memberships.page_for_user(
+                user_id, start_id=start, limit=num_records, tags=sorted(wanted_tags or ()))
+            found = {n.id: n for n in await uow.nodes.get_many([m.node_id for m in page])}
+        return NodePage(entries=[(found[m.node_id], m) for m in page if m.node_id in found],
+                        next_id=following, total=total)
 
     @requires("/v1/user/nodes/mapping", "GET")
     async def mapping_status(self, caller: Caller, *, request_id: object) -> MappingRequest:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -468,6 +468,15 @@ class InMemoryMemberships(_Repo):
                 by_node.setdefault(m.node_id, []).append(m)
         return [m for m in (strongest(ms) for _, ms in sorted(by_node.items()))
                 if m is not None]
+
+    async def page_for_user(self, user_id: str, *, start_id: str | None, limit: int,
+                            tags: Collection[str] = ()
+                            ) -> tuple[Sequence[NodeMembership], str | None, int]:
+        matching = [m for m in await self.for_user(user_id)
+                    if not tags or set(tags).intersection(self.s.nodes[m.node_id].tags)]
+        following = [m for m in matching if start_id is None or m.node_id >= start_id]
+        more = following[limit:]
+        return following[:limit], more[0].node_id if more else None, len(matching)
 
     async def remove(self, node_id: str, user_id: str) -> None:
         self.s.memberships.pop((node_id, user_id), None)
