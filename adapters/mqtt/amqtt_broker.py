@@ -73,6 +73,16 @@ class FleetgateBroker(Broker):
     def __init__(self, config: dict[str, Any], *, access: Any = None) -> None:
         super().__init__(config)
         self._access = access
+        self._closing = False
+
+    def begin_stop(self) -> None:
+        """Stops accepting clients before shutdown() cleans the sessions up: amqtt closed its
+        listeners last, so a device reconnecting meanwhile got a session shutdown() never saw
+        and went on publishing, acknowledged, into a broker nobody listened to."""
+        self._closing = True
+        for server in list(self._servers.values()):
+            with contextlib.suppress(Exception):
+                server.instance.close()
 
     # --- 1 and 4: authenticate the CONNECT before any session is touched --------------------
 
@@ -121,6 +131,8 @@ class FleetgateBroker(Broker):
         return handler, client_session
 
     async def _admit(self, session: Session) -> bool:
+        if self._closing:
+            return False
         if not await super()._authenticate(session, None):  # type: ignore[arg-type]
             return False
         if session.will_flag and session.will_topic and not await self._topic_filtering(

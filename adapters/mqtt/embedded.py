@@ -70,6 +70,7 @@ class EmbeddedBroker:
                 self._stopping = None
 
     async def _stop(self, broker: FleetgateBroker) -> None:
+        broker.begin_stop()  # no client gets in while the sessions are cleaned up
         shutdown = asyncio.create_task(broker.shutdown())
         done, _ = await asyncio.wait([shutdown], timeout=self._stop_seconds)
         if not done:
@@ -85,4 +86,5 @@ class EmbeddedBroker:
                     server.instance.close()
         elif (error := shutdown.exception()) is not None:
             log.warning("embedded broker shutdown failed: %r", error)
+        broker.abort_all()  # whatever shutdown left connected
         self._broker = None

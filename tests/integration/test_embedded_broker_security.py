@@ -267,7 +267,8 @@ async def test_the_gateway_bus_heals_a_subscription_the_broker_dropped() -> None
         assert isinstance(inner, FleetgateBroker)
         await inner._delete_session(bus.client_id)  # the defect, reproduced directly
         await until(lambda: bus.heartbeat_reconnects > 0, "a reconnect")
-        await until(lambda: bus.heartbeat_age() is not None, "heartbeats again")
+        await until(lambda: bus.connects >= 2 and bus.heartbeat_age() is not None,
+                    "heartbeats again on the new connection")
         async with device(broker, "NODEA") as a:
             await a.publish("node/NODEA/params/local", b"{}", qos=1)
         await until(lambda: bool(got), "the report")
@@ -309,3 +310,15 @@ async def test_a_running_gateway_uses_its_secret_client_id_and_stays_subscribed(
             await asyncio.sleep(0.05)
     assert bus.heartbeat_misses == 0
 
+
+async def test_no_client_gets_in_while_the_broker_stops(broker: EmbeddedBroker) -> None:
+    """A device reconnecting during shutdown used to get a session shutdown() never saw: it
+    went on publishing, acknowledged, into a broker nobody listened to."""
+    inner = broker._broker
+    assert isinstance(inner, FleetgateBroker)
+    async with device(broker, "NODEA"):
+        pass
+    inner.begin_stop()
+    with pytest.raises(aiomqtt.MqttError):
+        async with device(broker, "NODEA"):
+            pass
