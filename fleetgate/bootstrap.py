@@ -48,7 +48,7 @@ async def run_demo_devices(app: Any, settings: Settings, stop: asyncio.Event) ->
     kept in .fleetgate-demo-devices.json), claimed by the demo user, then reporting until
     the server stops. They talk to the app in process over ASGI and to the embedded broker
     over MQTT, like any device."""
-    from fleetgate.simulator import Simulator
+    from fleetgate.simulator.fleet import Simulator
 
     (admin, password, _), (user, _, _) = DEMO_USERS
     transport = httpx.ASGITransport(app=app)

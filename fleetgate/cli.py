@@ -232,7 +232,8 @@ def simulate(nodes: int, url: str, mqtt: str, user: str | None, password: str | 
     import os
     import signal
 
-    from fleetgate.simulator import Simulator, SimulatorError, parse_hostport
+    from fleetgate.simulator.fleet import Simulator
+    from fleetgate.simulator.provisioning import SimulatorError, parse_hostport
 
     configure_logging((os.environ.get("LOG_LEVEL") or "INFO").upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise

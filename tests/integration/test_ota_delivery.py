@@ -33,7 +33,10 @@ from fleetgate.bootstrap import migrate
 from fleetgate.container import Container
 from fleetgate.device_runtime import DeviceRuntime
 from fleetgate.settings import Settings
-from fleetgate.simulator import DeviceCredentials, VirtualDevice, http_fetch, run_device
+from fleetgate.simulator.device import VirtualDevice
+from fleetgate.simulator.ota import http_fetch
+from fleetgate.simulator.provisioning import DeviceCredentials
+from fleetgate.simulator.session import run_device
 from tests.conftest import Env
 from tests.integration.test_device_runtime import broker_address, wait_for
 from tests.integration.test_mqtt_broker import free_port

@@ -17,7 +17,10 @@ import pytest
 
 from domain.devices.model import Node
 from fleetgate.container import GATEWAY_USERNAME
-from fleetgate.simulator import Backoff, DeviceCredentials, Simulator, VirtualDevice, run_device
+from fleetgate.simulator.device import Backoff, VirtualDevice
+from fleetgate.simulator.fleet import Simulator
+from fleetgate.simulator.provisioning import DeviceCredentials
+from fleetgate.simulator.session import run_device
 from tests.conftest import PASSWORD, Env
 from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_device_runtime import broker_address, wait_for
