@@ -44,12 +44,13 @@ import logging
 import random as _random
 import secrets
 import time
-import zlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiomqtt
 
+from adapters.mqtt.topics import BusUnavailable, count_kind
+from adapters.mqtt.workers import InboundWorkers
 from ports.messaging import InboundMessage, MessageHandler
 
 log = logging.getLogger("fleetgate.mqtt.bus")
@@ -58,43 +59,7 @@ HEARTBEAT_MISSES = 3
 """Intervals without a heartbeat after which the bus resubscribes (as many again: reconnects)."""
 
 
-class BusUnavailable(aiomqtt.MqttError):
-    """No broker connection within the publish timeout; the message was not sent."""
-
-
-MAX_TOPIC_KINDS = 64
-
-
-def topic_kind(topic: str) -> str:
-    """What a topic is about, without ids: `node/<id>/params/local` -> params/local; other
-    topics: their first level."""
-    levels = topic.split("/")
-    kind = "/".join(levels[2:]) if levels[0] == "node" and len(levels) > 2 else levels[0]
-    return kind[:64] or "-"
-
-
-def _count_kind(counts: dict[str, int], topic: str) -> None:
-    kind = topic_kind(topic)
-    if kind not in counts and len(counts) >= MAX_TOPIC_KINDS:
-        kind = "other"  # bounded: kinds become metric labels
-    counts[kind] = counts.get(kind, 0) + 1
-
-
-def topic_matches(topic_filter: str, topic: str) -> bool:
-    """MQTT 3.1.1 §4.7: `+` is one level, `#` the rest (parent included); a filter starting
-    with a wildcard does not match `$`-topics."""
-    if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
-        return False
-    levels = topic.split("/")
-    for i, part in enumerate(topic_filter.split("/")):
-        if part == "#":
-            return True
-        if i >= len(levels) or (part != "+" and part != levels[i]):
-            return False
-    return len(topic_filter.split("/")) == len(levels)
-
-
-class AiomqttBus:
+class AiomqttBus(InboundWorkers):
     def __init__(
         self, host: str, port: int = 1883, *, client_id: str,
         username: str | None = None, password: str | None = None, keepalive: int = 60,
@@ -185,7 +150,7 @@ class AiomqttBus:
             try:
                 await client.publish(topic, payload, qos=qos, retain=retain,
                                      timeout=max(deadline - loop.time(), 0.001))
-                _count_kind(self.published_by_kind, topic)
+                count_kind(self.published_by_kind, topic)
                 return
             except aiomqtt.MqttError as exc:
                 failure = exc
@@ -385,7 +350,7 @@ class AiomqttBus:
             self._last_heartbeat = self._clock()
             return
         self.received += 1
-        _count_kind(self.received_by_kind, message.topic.value)
+        count_kind(self.received_by_kind, message.topic.value)
         payload = message.payload
         inbound = InboundMessage(
             topic=message.topic.value, qos=message.qos, retain=message.retain,
@@ -409,56 +374,3 @@ class AiomqttBus:
             queue.put_nowait(inbound)
         except asyncio.QueueFull:
             self._record_drop(inbound.topic, "queue full")
-
-    def _worker_for(self, topic: str) -> int:
-        if len(self._queues) == 1:
-            return 0
-        levels = topic.split("/", 2)
-        key = levels[1] if levels[0] == "node" and len(levels) > 1 else topic
-        return zlib.crc32(key.encode()) % len(self._queues)
-
-    def _record_drop(self, topic: str, reason: str) -> None:
-        self.dropped += 1
-        log.warning("dropped MQTT message on %s (%s); %d dropped so far",
-                    topic, reason, self.dropped)
-
-    async def _consume(self, queue: asyncio.Queue[InboundMessage]) -> None:
-        while True:
-            message = await queue.get()
-            try:
-                await self._dispatch(message)
-            except asyncio.CancelledError:
-                self._record_drop(message.topic, "handler cancelled by stop")
-                raise
-            finally:
-                queue.task_done()
-
-    async def _dispatch(self, message: InboundMessage) -> None:
-        handlers = [h for f, h in self._routes if topic_matches(f, message.topic)]
-        if not handlers:
-            self.unmatched += 1
-            log.warning("no handler for MQTT message on %s", message.topic)
-            return
-        for handler in handlers:
-            try:
-                await handler(message)
-            except Exception:
-                self.handler_errors += 1
-                log.exception("MQTT handler %s failed on %s",
-                              getattr(handler, "__qualname__", handler), message.topic)
-        self.handled += 1
-
-    async def _finish_workers(self, drain_timeout: float) -> None:
-        if drain_timeout > 0 and self._workers:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(drain_timeout):
-                    for queue in self._queues:
-                        await queue.join()
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
-        for queue in self._queues:
-            while not queue.empty():
-                self._record_drop(queue.get_nowait().topic, "still queued at stop")
-                queue.task_done()

@@ -9,7 +9,8 @@ import json
 import logging
 from typing import Any
 
-from adapters.mqtt.bus import AiomqttBus, BusUnavailable
+from adapters.mqtt.bus import AiomqttBus
+from adapters.mqtt.topics import BusUnavailable
 
 log = logging.getLogger("fleetgate.mqtt.ota")
 

@@ -18,8 +18,9 @@ from urllib.parse import urlparse
 import aiomqtt
 import pytest
 
-from adapters.mqtt.bus import AiomqttBus, BusUnavailable, topic_matches
+from adapters.mqtt.bus import AiomqttBus
 from adapters.mqtt.embedded import EmbeddedBroker
+from adapters.mqtt.topics import BusUnavailable, topic_matches
 from ports.messaging import InboundMessage, MessageBus
 from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_mqtt_broker import free_port
