@@ -173,7 +173,7 @@ def policy_check(file: Path, table: Path | None) -> None:
 
 def _org_access(org: str, directory: Path, action: str) -> list[str]:
     from fleetgate.app import create_app
-    from fleetgate.policy_tools import export_org, import_org, operator
+    from fleetgate.policy_exchange import export_org, import_org, operator
 
     async def work(container: Container) -> list[str]:
         await migrate(container)
