@@ -111,13 +111,9 @@ def _chunks(rows: Sequence[dict[str, Any]]) -> Iterator[Sequence[dict[str, Any]]
 async def build(container: Any, nodes: int) -> Dataset:
     """An organization, its owner with `nodes` nodes in GROUPS groups shared with a second
     user, and a third user holding the same nodes directly (secondary)."""
-    from adapters.sql.tables import (
-        node_group_members,
-        node_group_shares,
-        node_groups,
-        node_memberships,
-    )
-    from adapters.sql.tables import nodes as nodes_table
+    from adapters.sql.tables.devices import nodes as nodes_table
+    from adapters.sql.tables.groups import node_group_members, node_groups
+    from adapters.sql.tables.sharing import node_group_shares, node_memberships
     from domain.accounts.model import END_USER, Organization, User
     from domain.devices.model import PRIMARY, SECONDARY
     from ports.repositories import SYSTEM_SCOPE

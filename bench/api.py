@@ -139,7 +139,8 @@ def create_user(env: dict[str, str], workdir: Path) -> str:
 
 async def give_nodes(env: dict[str, str], user_id: str) -> None:
     """USER_NODES nodes held (primary) by the user, written into the server's database."""
-    from adapters.sql.tables import node_memberships, nodes
+    from adapters.sql.tables.devices import nodes
+    from adapters.sql.tables.sharing import node_memberships
     from bench.rows import insert_rows, membership_row, node_row
     from domain.devices.model import PRIMARY
     from fleetgate.container import Container

@@ -291,7 +291,9 @@ async def give_nodes(container: Any, org_id: str, user_id: str) -> None:
     """NODES nodes held by the user (primary), and the custom role ROLE."""
     from sqlalchemy import insert
 
-    from adapters.sql.tables import node_memberships, nodes, user_roles
+    from adapters.sql.tables.accounts import user_roles
+    from adapters.sql.tables.devices import nodes
+    from adapters.sql.tables.sharing import node_memberships
     from domain.devices.model import PRIMARY
 
     now = datetime.now(UTC)

@@ -75,8 +75,8 @@ async def build_org(container: Any, client: Any, nodes: int) -> Org:
     """An organization with `nodes` nodes, its superadmin primary on every one; logged in."""
     from sqlalchemy import text
 
-    from adapters.sql.tables import node_memberships
-    from adapters.sql.tables import nodes as nodes_table
+    from adapters.sql.tables.devices import nodes as nodes_table
+    from adapters.sql.tables.sharing import node_memberships
     from bench.rows import insert_rows, membership_row, node_row
     from domain.devices.model import PRIMARY
     from ports.repositories import SYSTEM_SCOPE

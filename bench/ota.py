@@ -237,7 +237,7 @@ class Bench:
 
 
 async def build(container: Any, nodes: int) -> Bench:
-    from adapters.sql.tables import nodes as nodes_table
+    from adapters.sql.tables.devices import nodes as nodes_table
     from domain.access.model import Caller, Principal, PrincipalKind
     from domain.accounts.model import SUPERADMIN
     from ports.repositories import SYSTEM_SCOPE

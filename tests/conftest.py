@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 
 from adapters.sql.engine import make_engine
 from adapters.sql.migrate import upgrade
-from adapters.sql.tables import outbox_messages
+from adapters.sql.tables.accounts import outbox_messages
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import ADMIN
 from domain.devices.provisioning import ProvisionedNode

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from adapters.sql.repositories import _Scoped, aware
-from adapters.sql.tables import admin_node_group_members, admin_node_groups, nodes
+from adapters.sql.tables.devices import nodes
+from adapters.sql.tables.groups import admin_node_group_members, admin_node_groups
 from domain.groups.admin.model import AdminGroup, GroupQuery
 
 _FIELDS = ("name", "parent_id", "type", "description", "mutually_exclusive", "custom_data")

@@ -11,14 +11,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.sql.repositories import _Scoped, aware
-from adapters.sql.tables import (
-    billing_api_usage,
-    billing_events,
-    billing_subscriptions,
-    nodes,
-    ota_images,
-    users,
-)
+from adapters.sql.tables.accounts import users
+from adapters.sql.tables.billing import billing_api_usage, billing_events, billing_subscriptions
+from adapters.sql.tables.devices import nodes
+from adapters.sql.tables.ota import ota_images
 from domain.billing.model import Subscription, SubscriptionStatus, Usage
 
 b = billing_subscriptions.c

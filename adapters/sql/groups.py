@@ -18,7 +18,9 @@ from sqlalchemy import (
 )
 
 from adapters.sql.repositories import _Scoped, aware
-from adapters.sql.tables import node_group_members, node_group_shares, node_groups, users
+from adapters.sql.tables.accounts import users
+from adapters.sql.tables.groups import node_group_members, node_groups
+from adapters.sql.tables.sharing import node_group_shares
 from domain.devices.model import PRIMARY
 from domain.groups.model import MAX_DEPTH, NodeGroup
 from domain.sharing.model import GroupShare

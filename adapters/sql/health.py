@@ -17,7 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.migrate import alembic_config
-from adapters.sql.tables import nodes, ota_jobs, ota_node_status
+from adapters.sql.tables.devices import nodes
+from adapters.sql.tables.ota import ota_jobs, ota_node_status
 from adapters.sql.uow import set_scope
 
 SYSTEM = "*"  # the row-level security scope that sees every organization (fleet counts)

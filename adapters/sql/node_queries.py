@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import BindParameter
 
-from adapters.sql.tables import node_tags, nodes
+from adapters.sql.tables.devices import node_tags, nodes
 from domain.access.rbac.model import NodeReach
 from domain.devices.model import (
     DEACTIVATED,

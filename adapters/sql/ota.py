@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.sql.repositories import Transaction, _Scoped, aware
-from adapters.sql.tables import ota_images, ota_jobs, ota_node_status
+from adapters.sql.tables.ota import ota_images, ota_jobs, ota_node_status
 from domain.errors import Conflict
 from domain.ota.model import (
     IN_FLIGHT,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sql.tables import outbox_messages
+from adapters.sql.tables.accounts import outbox_messages
 from adapters.sql.uow import set_scope
 from ports.services import OutgoingMessage
 

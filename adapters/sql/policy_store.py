@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sql.tables import access_policies, casbin_rule
+from adapters.sql.tables.access import access_policies, casbin_rule
 from adapters.sql.uow import set_scope
 from domain.access.rbac.model import NodeReach, parse_policy
 from ports.repositories import SYSTEM_SCOPE

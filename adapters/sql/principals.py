@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.cache import ReadCache
 from adapters.sql.repositories import api_key_from_row, aware
-from adapters.sql.tables import api_keys, sessions, user_roles, users
+from adapters.sql.tables.accounts import api_keys, sessions, user_roles, users
 from adapters.sql.uow import set_scope
 from domain.access.model import Principal, PrincipalKind
 from domain.accounts.model import ApiKey

@@ -28,18 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql import node_queries
 from adapters.sql.cache import ReadCache
-from adapters.sql.tables import (
+from adapters.sql.tables.accounts import (
     api_keys,
-    node_group_members,
-    node_group_shares,
-    node_groups,
-    node_mapping_requests,
-    node_memberships,
-    node_params_history,
-    node_registration_tokens,
-    node_secrets,
-    node_sharing_requests,
-    nodes,
     organizations,
     refresh_tokens,
     sessions,
@@ -47,6 +37,15 @@ from adapters.sql.tables import (
     users,
     verification_codes,
 )
+from adapters.sql.tables.devices import (
+    node_mapping_requests,
+    node_params_history,
+    node_registration_tokens,
+    node_secrets,
+    nodes,
+)
+from adapters.sql.tables.groups import node_group_members, node_groups
+from adapters.sql.tables.sharing import node_group_shares, node_memberships, node_sharing_requests
 from domain.accounts.model import (
     ApiKey,
     CodePurpose,

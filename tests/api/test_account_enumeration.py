@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from adapters.sql.tables import outbox_messages
+from adapters.sql.tables.accounts import outbox_messages
 from fleetgate.settings import Settings
 from tests.conftest import PASSWORD, Env, start_env, with_settings
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text, update
 
-from adapters.sql.tables import api_keys
+from adapters.sql.tables.accounts import api_keys
 from domain.accounts.sessions import Sessions
 from graphql_api.types import encode_cursor
 from tests.conftest import PASSWORD, Env, start_env

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from adapters.sql.tables import billing_events
+from adapters.sql.tables.billing import billing_events
 from fleetgate.settings import Settings
 from tests.api.test_admin_nodes_api import org_with_devices
 from tests.conftest import Env, start_env

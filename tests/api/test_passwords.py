@@ -14,7 +14,7 @@ from argon2 import PasswordHasher, Type
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.sql.tables import users
+from adapters.sql.tables.accounts import users
 from tests.conftest import PASSWORD, Env, start_env
 
 PHC = re.compile(r"^\$(?P<type>argon2(?:id|i|d))\$v=(?P<v>\d+)\$m=(?P<m>\d+),t=(?P<t>\d+),"

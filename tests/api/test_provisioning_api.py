@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, text
 
-from adapters.sql.tables import node_registration_tokens
+from adapters.sql.tables.devices import node_registration_tokens
 from domain.access.model import Caller
 from tests.conftest import Env
 

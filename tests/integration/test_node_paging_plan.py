@@ -17,16 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql import node_queries
 from adapters.sql.engine import make_engine
-from adapters.sql.tables import (
-    node_group_members,
-    node_group_shares,
-    node_groups,
-    node_memberships,
-    node_tags,
-    nodes,
-    organizations,
-    users,
-)
+from adapters.sql.tables.accounts import organizations, users
+from adapters.sql.tables.devices import node_tags, nodes
+from adapters.sql.tables.groups import node_group_members, node_groups
+from adapters.sql.tables.sharing import node_group_shares, node_memberships
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.access.rbac.model import NodeReach
 from domain.devices.model import NodeFilter

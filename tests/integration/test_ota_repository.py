@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import delete, event, insert, select
 
 from adapters.sql.engine import make_engine
-from adapters.sql.tables import nodes, organizations, ota_node_status
+from adapters.sql.tables.accounts import organizations
+from adapters.sql.tables.devices import nodes
+from adapters.sql.tables.ota import ota_node_status
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.accounts.model import Organization
 from domain.ota.model import (

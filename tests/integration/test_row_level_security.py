@@ -17,7 +17,8 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from adapters.sql.engine import APP_ROLE, make_engine
-from adapters.sql.tables import billing_events, casbin_rule
+from adapters.sql.tables.access import casbin_rule
+from adapters.sql.tables.billing import billing_events
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.errors import Unavailable
 from fleetgate.settings import Settings

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from adapters.sql.engine import make_engine
-from adapters.sql.tables import metadata
+from adapters.sql.tables.catalog import complete_metadata
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.accounts.model import ApiKey, Organization, Session, User
 from ports.repositories import SYSTEM_SCOPE
@@ -91,11 +91,12 @@ async def test_tables_match_the_migrations(database_url: str) -> None:
             from sqlalchemy import inspect
 
             insp = inspect(sync_conn)
-            return {t: {c["name"] for c in insp.get_columns(t)} for t in metadata.tables}
+            return {t: {c["name"] for c in insp.get_columns(t)} for t in complete_metadata().tables}
 
         live = await conn.run_sync(columns)
     await engine.dispose()
-    assert live == {name: {c.name for c in t.columns} for name, t in metadata.tables.items()}
+    tables = complete_metadata().tables
+    assert live == {name: {c.name for c in t.columns} for name, t in tables.items()}
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="row-level security exists on PostgreSQL only")

@@ -8,13 +8,13 @@ from alembic import context
 from sqlalchemy import Connection
 
 from adapters.sql.engine import make_engine
-from adapters.sql.tables import metadata
+from adapters.sql.tables.catalog import complete_metadata
 
 config = context.config
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata,
+    context.configure(connection=connection, target_metadata=complete_metadata(),
                       render_as_batch=connection.dialect.name == "sqlite")
     with context.begin_transaction():
         context.run_migrations()
