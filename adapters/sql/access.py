@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
 
-from adapters.sql.repositories import _Scoped, aware
+from adapters.sql.kit import _Scoped, aware
 from adapters.sql.tables import (
     access_policies,
     access_roles,

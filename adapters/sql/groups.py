@@ -17,7 +17,7 @@ from sqlalchemy import (
     update,
 )
 
-from adapters.sql.repositories import _Scoped, aware
+from adapters.sql.kit import _Scoped, aware
 from adapters.sql.tables import node_group_members, node_group_shares, node_groups, users
 from domain.devices.model import PRIMARY
 from domain.groups.model import MAX_DEPTH, NodeGroup
