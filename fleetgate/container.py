@@ -41,6 +41,7 @@ from adapters.sql.outbox import SqlOutbox
 from adapters.sql.policy_store import SqlPolicyStore
 from adapters.sql.principals import SqlPrincipalLookup
 from adapters.sql.uow import SqlUnitOfWorkFactory
+from domain.access.assignments import UserRoleChanges
 from domain.access.roles import RolesAndPolicies
 from domain.accounts.admin_users import AdminUsers
 from domain.accounts.api_keys import ApiKeys
@@ -186,8 +187,9 @@ class Container(containers.DeclarativeContainer):
     api_keys = providers.Singleton(ApiKeys, uow=uow, ids=ids, clock=clock, authorizer=authorizer,
                                    signals=session_signals)
     admin_users = providers.Singleton(AdminUsers, uow=uow, ids=ids, clock=clock, hasher=hasher,
-                                      outbox=outbox, authorizer=authorizer, quotas=quotas,
-                                      signals=session_signals)
+                                      outbox=outbox, authorizer=authorizer,
+                                      roles=providers.Singleton(UserRoleChanges),
+                                      quotas=quotas, signals=session_signals)
     signatures = providers.Singleton(CryptographySignatures)
     provisioning = providers.Singleton(Provisioning, uow=uow, ids=ids, clock=clock,
                                        authorizer=authorizer, signatures=signatures,

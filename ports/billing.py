@@ -1,5 +1,6 @@
 """Billing ports: the payment provider (BillingGateway: LocalBilling by default, StripeBilling
-when STRIPE_API_KEY is set) and the verifier of its webhooks."""
+when STRIPE_API_KEY is set), the verifier of its webhooks, and the quota check other areas
+make (QuotaCheck: domain.billing.quotas.QuotaGuard)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from domain.billing.model import (
     BillingEvent,
     Invoice,
     InvoicePage,
+    Metric,
     PaymentMethod,
     Plan,
     ProviderSubscription,
     SetupIntent,
 )
+from ports.repositories.uow import UnitOfWork
 
 
 class BillingGateway(Protocol):
@@ -76,3 +79,12 @@ class WebhookVerifier(Protocol):
         """The event when the signature header is valid for the payload and recent enough;
         raises ValidationFailed (reason webhook_signature) otherwise."""
         ...
+
+
+class QuotaCheck(Protocol):
+    """Inside the caller's unit of work and before it writes: raises QuotaExceeded when
+    `adding` more of the metric does not fit the organization's plan. Locks the
+    organization's row first (PostgreSQL), so two requests cannot both take the last place."""
+
+    async def require(self, uow: UnitOfWork, org_id: str, metric: Metric,
+                      adding: int = 1) -> None: ...

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
 
-from adapters.sql.repositories import _Scoped, aware
+from adapters.sql.kit import _Scoped, aware
 from adapters.sql.tables.access import access_policies, access_roles, audit_log, casbin_rule
 from adapters.sql.tables.accounts import user_roles, users
 from domain.access.rbac.model import AuditEntry, Policy, Role, Rule, parse_policy

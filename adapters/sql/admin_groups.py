@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from adapters.sql.repositories import _Scoped, aware
+from adapters.sql.kit import _Scoped, aware
 from adapters.sql.tables.devices import nodes
 from adapters.sql.tables.groups import admin_node_group_members, admin_node_groups
 from domain.groups.admin.model import AdminGroup, GroupQuery

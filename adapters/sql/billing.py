@@ -10,7 +10,7 @@ from sqlalchemy import func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from adapters.sql.repositories import _Scoped, aware
+from adapters.sql.kit import _Scoped, aware
 from adapters.sql.tables.accounts import users
 from adapters.sql.tables.billing import billing_api_usage, billing_events, billing_subscriptions
 from adapters.sql.tables.devices import nodes

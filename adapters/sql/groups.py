@@ -17,7 +17,7 @@ from sqlalchemy import (
     update,
 )
 
-from adapters.sql.repositories import _Scoped, aware
+from adapters.sql.kit import _Scoped, aware
 from adapters.sql.tables.accounts import users
 from adapters.sql.tables.groups import node_group_members, node_groups
 from adapters.sql.tables.sharing import node_group_shares

@@ -23,7 +23,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, updat
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from adapters.sql.repositories import Transaction, _Scoped, aware
+from adapters.sql.kit import Transaction, _Scoped, aware
 from adapters.sql.tables.ota import ota_images, ota_jobs, ota_node_status
 from domain.errors import Conflict
 from domain.ota.model import (

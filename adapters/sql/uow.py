@@ -17,25 +17,26 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from adapters.sql.access import SqlAccessRepository
-from adapters.sql.admin_groups import SqlAdminGroupRepository
-from adapters.sql.billing import SqlBillingRepository
-from adapters.sql.cache import ReadCache
-from adapters.sql.engine import cancelled_by_timeout
-from adapters.sql.groups import SqlGroupRepository, SqlGroupShareRepository
-from adapters.sql.ota import SqlOtaRepository
-from adapters.sql.repositories import (
+from adapters.sql.accounts import (
     SqlApiKeyRepository,
-    SqlMappingRequestRepository,
-    SqlMembershipRepository,
-    SqlNodeRepository,
     SqlOrganizationRepository,
-    SqlParamsHistoryRepository,
-    SqlRegistrationTokenRepository,
     SqlSessionRepository,
-    SqlSharingRequestRepository,
     SqlUserRepository,
     SqlVerificationCodeRepository,
 )
+from adapters.sql.admin_groups import SqlAdminGroupRepository
+from adapters.sql.billing import SqlBillingRepository
+from adapters.sql.cache import ReadCache
+from adapters.sql.devices import (
+    SqlMappingRequestRepository,
+    SqlNodeRepository,
+    SqlParamsHistoryRepository,
+    SqlRegistrationTokenRepository,
+)
+from adapters.sql.engine import cancelled_by_timeout
+from adapters.sql.groups import SqlGroupRepository, SqlGroupShareRepository
+from adapters.sql.ota import SqlOtaRepository
+from adapters.sql.sharing import SqlMembershipRepository, SqlSharingRequestRepository
 from domain.errors import Unavailable
 
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import wraps
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from domain.errors import Unauthenticated, ValidationFailed
 
@@ -62,20 +62,25 @@ class Caller:
         return principal, principal.user_id
 
 
+def user_subject(user_id: str) -> str:
+    """How a user is named as a principal (as Principal.subject does; ports.signals)."""
+    return f"user:{user_id}"
+
+
+def api_key_subject(key_id: str) -> str:
+    """How an API key is named as a principal (as Principal.subject does; ports.signals)."""
+    return f"apikey:{key_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Permission:
     resource: str
     action: str
 
 
-class _Authorizing(Protocol):
-    @property
-    def authorizer(self) -> Any: ...
-
-
 P = ParamSpec("P")
 R = TypeVar("R")
-S = TypeVar("S", bound=_Authorizing)
+S = TypeVar("S")  # a use-case class: it holds the ports.services.Authorizer as .authorizer
 UseCase = Callable[Concatenate[S, Caller, P], Awaitable[R]]
 
 
@@ -86,7 +91,7 @@ def requires(resource: str, action: str) -> Callable[[UseCase[S, P, R]], UseCase
     def decorate(fn: UseCase[S, P, R]) -> UseCase[S, P, R]:
         @wraps(fn)
         async def run(self: S, caller: Caller, *args: P.args, **kwargs: P.kwargs) -> R:
-            await self.authorizer.authorize(caller.require_principal(), permission)
+            await cast(Any, self).authorizer.authorize(caller.require_principal(), permission)
             return await fn(self, caller, *args, **kwargs)
 
         run.__permission__ = permission  # type: ignore[attr-defined]

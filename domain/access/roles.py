@@ -1,20 +1,20 @@
 """Use cases of policy authors: policies, roles, who holds which role, the audit trail, and
-explaining a decision. The rules live in domain/access/policy.py."""
+explaining a decision. The rules live in domain/access/rbac/model.py; changing a user's roles
+in assignments.py; what a policy may name and grant in grants.py."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from domain.access.model import Caller, Permission, Principal, PrincipalKind, requires
+from domain.access.assignments import change_user_roles, find_user, role_levels
+from domain.access.grants import check_grants, check_resources
+from domain.access.model import Caller, Permission, Principal, PrincipalKind, requires, user_subject
 from domain.access.rbac.model import (
-    ALLOW,
-    ANY_METHOD,
     BUILTIN_ROLES,
     AuditEntry,
-    NodeReach,
+    AuditPage,
+    Explanation,
     Policy,
     PolicyDocument,
     Role,
@@ -25,67 +25,23 @@ from domain.access.rbac.model import (
     check_name,
     check_policy_names,
     compile_role,
-    key_match,
+    decision_reason,
     level_of,
     lookup_name,
     parse_policy,
 )
-from domain.accounts.model import BUILTIN_ROLE_LEVELS, SUPERADMIN, User, normalize_user_name
-from domain.accounts.signals import SessionSignals, announce, user_subject
-from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.accounts.model import BUILTIN_ROLE_LEVELS
+from domain.errors import Conflict, NotFound, ValidationFailed
+from ports.access import ApiCatalogue, PolicyWatcher
 from ports.repositories import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
+from ports.signals import SessionSignals, announce
 
 AUDIT_PAGE_MAX = 100
 
 
-class ApiCatalogue(Protocol):
-    """What the APIs expose: REST paths with their methods, and every declared permission."""
-
-    def paths(self) -> Sequence[tuple[str, Sequence[str]]]: ...
-    def permissions(self) -> frozenset[Permission]: ...
-
-
-class PolicyWatcher(Protocol):
-    """Tells every replica's Authorizer that an organization's rules changed."""
-
-    async def changed(self, org_id: str) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Explanation:
-    allowed: bool
-    user_id: str
-    user_name: str
-    roles: tuple[str, ...]
-    matched: tuple[Rule, ...]  # every rule that matched the request
-    deciding: tuple[Rule, ...]  # the Deny rules that refused it, or the Allow rules
-    node_reach: tuple[NodeReach, ...] | None  # None: every node of the organization
-    node_in_reach: bool | None  # whether node_id (when given) is within reach
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class AuditPage:
-    entries: Sequence[AuditEntry]
-    next_id: str | None
-
-
 def _json(value: Any) -> Any:
     return value.as_json() if hasattr(value, "as_json") else value
-
-
-async def _user(uow: UnitOfWork, *, user_name: object = None, user_id: object = None) -> User:
-    if user_id not in (None, ""):
-        user = await uow.users.get(str(user_id))
-    elif user_name not in (None, ""):
-        user = await uow.users.get_by_user_name(normalize_user_name(user_name))
-    else:
-        raise ValidationFailed("Error, either of role_name or [username/userId] is required",
-                               reason="user_or_role_required")
-    if user is None:
-        raise NotFound("User does not exist", reason="user_not_found")
-    return user
 
 
 async def _policy(uow: UnitOfWork, name: str) -> Policy:
@@ -102,48 +58,6 @@ async def _role(uow: UnitOfWork, name: str) -> Role:
     return role
 
 
-async def role_levels(uow: UnitOfWork) -> dict[str, int]:
-    return {r.name: r.level for r in await uow.access.list_roles()} | dict(BUILTIN_ROLE_LEVELS)
-
-
-async def change_user_roles(uow: UnitOfWork, *, actor: Principal, user: User,
-                            add: Sequence[str] = (), remove: Sequence[str] = (),
-                            audit_id: str, now: datetime) -> None:
-    """Adds and removes roles of a user in one unit of work (not committed here).
-
-    Every role must exist; the actor needs a strictly lower level than each role it adds or
-    removes (level 0: any); nobody changes their own roles; the organization keeps a
-    superadmin. Recorded in the audit trail.
-    """
-    if actor.user_id is not None and actor.user_id == user.id:
-        raise Forbidden("Error, self-operations are prohibited", reason="self_operation")
-    levels = await role_levels(uow)
-    for name in [*add, *remove]:
-        if name not in levels and name not in BUILTIN_ROLES:
-            raise ValidationFailed(f"Invalid role name {name!r}", reason="invalid_role_name")
-    actor_level = level_of(actor.roles, levels)
-    for name in [*add, *remove]:
-        if name in levels:
-            check_may_manage(actor_level, name, levels[name])
-        elif actor_level != 0:  # the end-user role has no level: superadmins only
-            check_may_manage(actor_level, name, 0)
-    before = sorted(user.roles)
-    if SUPERADMIN in remove and SUPERADMIN in user.roles:
-        others = [uid for uid, _ in await uow.access.holders(SUPERADMIN) if uid != user.id]
-        if not others:
-            raise Conflict("Cannot remove the last superadmin of the organization",
-                           reason="last_superadmin")
-    user.roles = (set(user.roles) | set(add)) - set(remove)
-    if sorted(user.roles) == before:
-        return
-    await uow.users.save(user)
-    subject, name = actor_of(actor)
-    await uow.access.add_audit(AuditEntry(
-        id=audit_id, org_id=user.org_id, at=now, actor=subject, actor_name=name,
-        action="user_role.change", target=user.user_name,
-        before={"roles": before}, after={"roles": sorted(user.roles)}))
-
-
 class RolesAndPolicies:
     """Policies and roles of the caller's organization, role assignments and the audit log."""
 
@@ -158,32 +72,11 @@ class RolesAndPolicies:
 
     def _document(self, raw: object) -> PolicyDocument:
         document = parse_policy(raw)
-        known = self.catalogue.paths()
-        for st in document.statements:
-            for resource in st.resources:
-                if not any(key_match(path, resource) for path, _ in known):
-                    raise ValidationFailed(
-                        f"Json policy is invalid: resource {resource!r} matches no API path "
-                        "(GET /v1/admin/api_paths_methods?all_paths=true lists them)",
-                        reason="resource_not_in_api")
+        check_resources(document, self.catalogue)
         return document
 
     def _check_grants(self, actor: Principal, documents: Sequence[PolicyDocument]) -> None:
-        """Nobody grants what they do not hold: every permission an Allow statement reaches
-        must be allowed to the actor."""
-        permissions = self.catalogue.permissions()
-        for document in documents:
-            for st in document.statements:
-                if st.effect != ALLOW:
-                    continue
-                for resource in st.resources:
-                    for perm in permissions:
-                        if key_match(perm.resource, resource) \
-                                and (ANY_METHOD in st.methods or perm.action in st.methods) \
-                                and not self.authorizer.allowed(actor, perm):
-                            raise Forbidden(
-                                f"You cannot grant {perm.action} {perm.resource}: you do not "
-                                "hold it yourself", reason="grant_exceeds_own")
+        check_grants(actor, documents, self.catalogue, self.authorizer)
 
     async def _audit(self, uow: UnitOfWork, actor: Principal, action: str, target: str,
                      before: Any, after: Any) -> None:
@@ -406,7 +299,7 @@ class RolesAndPolicies:
                          user_id: object = None) -> list[str]:
         principal = caller.require_principal()
         async with self.uow(principal.org_id) as uow:
-            return sorted((await _user(uow, user_name=user_name, user_id=user_id)).roles)
+            return sorted((await find_user(uow, user_name=user_name, user_id=user_id)).roles)
 
     @requires("/v1/admin/user_role", "GET")
     async def role_holders(self, caller: Caller, *, role_name: object) -> list[str]:
@@ -431,7 +324,7 @@ class RolesAndPolicies:
         names = [lookup_name(r, what="role") for r in roles]
         async with self.uow(principal.org_id) as uow:
             await uow.access.lock()
-            user = await _user(uow, user_name=user_name, user_id=user_id)
+            user = await find_user(uow, user_name=user_name, user_id=user_id)
             add, remove = (names, []) if operation.lower() == "add" else ([], names)
             await change_user_roles(uow, actor=principal, user=user, add=add, remove=remove,
                                     audit_id=self.ids.new_id(), now=self.clock.now())
@@ -473,7 +366,7 @@ class RolesAndPolicies:
                                    reason="invalid_action")
         method = action.strip().upper().removeprefix("API:")
         async with self.uow(principal.org_id) as uow:
-            user = await _user(uow, user_name=user_name, user_id=user_id)
+            user = await find_user(uow, user_name=user_name, user_id=user_id)
             node = await uow.nodes.get(str(node_id)) if node_id not in (None, "") else None
             if node_id not in (None, "") and node is None:
                 raise NotFound("Node does not exist", reason="node_not_found")
@@ -486,12 +379,8 @@ class RolesAndPolicies:
         if node is not None:
             in_reach = reach is None or any(r.matches(node.tags, node.type) for r in reach)
         ok = allowed and in_reach is not False
-        reason = ("denied by a Deny rule" if any(r.effect != ALLOW for r in deciding)
-                  else "no rule allows it" if not allowed
-                  else "the node is outside the role's node filters" if not ok
-                  else "allowed")
         return Explanation(allowed=ok, user_id=user.id, user_name=user.user_name,
                            roles=tuple(sorted(user.roles)), matched=tuple(matched),
                            deciding=tuple(deciding), node_reach=reach, node_in_reach=in_reach,
-                           reason=reason)
+                           reason=decision_reason(deciding, allowed=allowed, in_reach=ok))
 

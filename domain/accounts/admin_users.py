@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from domain.access.model import Caller, Principal, requires
+from domain.access.model import Caller, Principal, requires, user_subject
 from domain.access.rbac.model import NAME_MAX, AuditEntry, actor_of, level_of
-from domain.access.roles import change_user_roles, role_levels
 from domain.accounts.model import (
     ADMIN,
     END_USER,
@@ -20,12 +19,13 @@ from domain.accounts.model import (
     normalize_user_name,
 )
 from domain.accounts.registration import issue_code
-from domain.accounts.signals import SessionSignals, announce, user_subject
 from domain.billing.model import Metric
-from domain.billing.quotas import QuotaGuard
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ports.access import UserRoles
+from ports.billing import QuotaCheck
 from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator, Outbox, OutgoingMessage, PasswordHasher
+from ports.signals import SessionSignals, announce
 
 DEFAULT_PAGE, MAX_PAGE = 25, 100
 ROLE_NAME_MAX = NAME_MAX  # role names are 2..256 characters
@@ -79,11 +79,11 @@ class AdminUsers:
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
                  hasher: PasswordHasher, outbox: Outbox, authorizer: Authorizer,
-                 quotas: QuotaGuard | None = None, signals: SessionSignals | None = None
-                 ) -> None:
+                 roles: UserRoles, quotas: QuotaCheck | None = None,
+                 signals: SessionSignals | None = None) -> None:
         self.uow, self.ids, self.clock, self.hasher = uow, ids, clock, hasher
         self.outbox, self.authorizer, self.quotas = outbox, authorizer, quotas
-        self.signals = signals
+        self.roles, self.signals = roles, signals
 
     async def _audit(self, uow: UnitOfWork, actor: Principal, action: str, user: User,
                      before: object, after: object) -> None:
@@ -140,7 +140,7 @@ class AdminUsers:
             await self._audit(uow, principal, "user.create", stored, None,
                               {"roles": sorted(stored.roles)})
             if wanted:
-                await change_user_roles(uow, actor=principal, user=stored, add=sorted(wanted),
+                await self.roles.change(uow, actor=principal, user=stored, add=sorted(wanted),
                                         audit_id=self.ids.new_id(), now=self.clock.now())
             code = await issue_code(uow, user=stored, purpose=CodePurpose.RESET_PASSWORD,
                                     ids=self.ids, clock=self.clock)
@@ -196,7 +196,7 @@ class AdminUsers:
             add, remove = self._flag_changes(user, set_super, set_admin)
             add |= {r for r in extra if r not in user.roles}
             if add or remove:
-                await change_user_roles(uow, actor=principal, user=user, add=sorted(add),
+                await self.roles.change(uow, actor=principal, user=user, add=sorted(add),
                                         remove=sorted(remove), audit_id=self.ids.new_id(),
                                         now=self.clock.now())
                 await uow.commit()
@@ -310,7 +310,7 @@ class AdminUsers:
                 raise NotFound("User does not exist", reason="delete_user_not_found")
             _self(principal, user)
             user.ensure_deletable()
-            levels = await role_levels(uow)
+            levels = await self.roles.levels(uow)
             target = level_of(user.roles, levels)
             if target is not None:
                 mine = level_of(principal.roles, levels)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from domain.access.model import Caller, requires
+from domain.access.model import Caller, api_key_subject, requires
 from domain.accounts.model import ADMIN, ApiKey, check_api_key_name
-from domain.accounts.signals import SessionSignals, announce, api_key_subject
-from domain.accounts.tokens import API_KEY_PREFIX, IssuedApiKey, sha256_hex
+from domain.accounts.tokens import API_KEY_PREFIX, IssuedApiKey
 from domain.errors import NotFound, ValidationFailed
+from domain.hashing import sha256_hex
 from ports.repositories import UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
+from ports.signals import SessionSignals, announce
 
 MAX_PAGE = 100
 MAX_TTL_DAYS = 3650

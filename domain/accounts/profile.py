@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.access.model import Caller, public, requires
+from domain.access.model import Caller, public, requires, user_subject
 from domain.accounts.model import (
     CodePurpose,
     Organization,
@@ -21,10 +21,10 @@ from domain.accounts.registration import (
     throttle,
     wrong_code,
 )
-from domain.accounts.signals import SessionSignals, announce, user_subject
 from domain.errors import NotFound, Unauthenticated, ValidationFailed
 from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator, Outbox, PasswordHasher, RateLimiter
+from ports.signals import SessionSignals, announce
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

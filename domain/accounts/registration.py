@@ -24,10 +24,10 @@ from domain.accounts.model import (
     check_password_policy,
     normalize_user_name,
 )
-from domain.accounts.tokens import sha256_hex
 from domain.billing.model import Metric
-from domain.billing.quotas import QuotaGuard
 from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.hashing import sha256_hex
+from ports.billing import QuotaCheck
 from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import (
     Authorizer,
@@ -145,7 +145,7 @@ class Registration:
 
     def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, ids: IdGenerator,
                  clock: Clock, outbox: Outbox, limiter: RateLimiter, authorizer: Authorizer,
-                 limits: Limits | None = None, quotas: QuotaGuard | None = None) -> None:
+                 limits: Limits | None = None, quotas: QuotaCheck | None = None) -> None:
         self._uow, self._hasher, self._ids, self._clock = uow, hasher, ids, clock
         self._outbox, self._limiter, self.authorizer = outbox, limiter, authorizer
         self._limits, self._quotas = limits or Limits(), quotas

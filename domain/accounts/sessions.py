@@ -5,12 +5,12 @@ from __future__ import annotations
 import hmac
 from datetime import timedelta
 
-from domain.access.model import Caller, Principal, PrincipalKind, public, requires
+from domain.access.model import Caller, Principal, PrincipalKind, public, requires, user_subject
 from domain.accounts.model import SESSION_TTL, Session, User, normalize_user_name
 from domain.accounts.registration import Limits, throttle
-from domain.accounts.signals import SessionSignals, announce, user_subject
-from domain.accounts.tokens import REFRESH_PREFIX, SessionTokens, parse_api_key, sha256_hex
+from domain.accounts.tokens import REFRESH_PREFIX, SessionTokens, parse_api_key
 from domain.errors import Unauthenticated, ValidationFailed
+from domain.hashing import sha256_hex
 from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import (
     Authorizer,
@@ -21,6 +21,7 @@ from ports.services import (
     RateLimiter,
     TokenIssuer,
 )
+from ports.signals import SessionSignals, announce
 
 ACCESS_TTL_SECONDS = 3600
 _BAD_LOGIN = "Incorrect user name or password"

@@ -1,17 +1,10 @@
-"""Value objects for what sign-in hands out, and the hashing of presented secrets."""
+"""Value objects for what sign-in hands out, and the shapes of presented keys and tokens."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from domain.accounts.model import ApiKey
-
-
-def sha256_hex(value: str) -> str:
-    # surrogatepass: any presented string hashes (and then simply matches nothing), even one
-    # with a lone surrogate that strict UTF-8 cannot encode
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

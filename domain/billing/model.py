@@ -8,11 +8,13 @@ speaks to the domain in the value objects at the end of this module.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.errors import QuotaExceeded, ValidationFailed
+from domain.errors import NotFound, QuotaExceeded, ValidationFailed
 
 FREE_PLAN = "free"
 DEFAULT_GRACE = timedelta(days=7)
@@ -292,3 +294,53 @@ def check_plan_id(raw: object) -> str:
         raise ValidationFailed("plan_id is required (see GET /api/v1/billing/plans)",
                                reason="plan_id_missing")
     return raw.strip()
+
+
+BILLING = "/api/v1/billing"
+"""Where the billing API lives (plans, subscription, usage, invoices)."""
+
+
+def month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageItem:
+    metric: Metric
+    used: int
+    limit: int | None
+
+    @property
+    def percent(self) -> float | None:
+        if self.limit is None:
+            return None
+        return round(100.0 * self.used / self.limit, 2) if self.limit else 100.0
+
+
+class PlanCatalog:
+    """The plans on offer (from the gateway); the free plan must be one of them."""
+
+    def __init__(self, plans: Sequence[Plan]) -> None:
+        self._plans = {plan.id: plan for plan in plans}
+        if FREE_PLAN not in self._plans:
+            raise ValueError("the plans must include the free plan")
+        self.ordered = list(plans)
+
+    def get(self, plan_id: str) -> Plan:
+        plan = self._plans.get(plan_id)
+        if plan is None:
+            raise NotFound(f"No plan {plan_id!r}; see GET {BILLING}/plans",
+                           reason="plan_not_found")
+        return plan
+
+    def find(self, plan_id: str | None) -> Plan | None:
+        return self._plans.get(plan_id) if plan_id is not None else None
+
+    @property
+    def free(self) -> Plan:
+        return self._plans[FREE_PLAN]
+
+
+def provider_key(*parts: object) -> str:
+    """An idempotency key for the provider, stable for the same logical request."""
+    return "fg-" + hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:40]

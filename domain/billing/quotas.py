@@ -13,6 +13,8 @@ from ports.services import Clock
 
 
 class QuotaGuard:
+    """ports.billing.QuotaCheck over the plans and the organization's usage."""
+
     def __init__(self, *, plans: Sequence[Plan], clock: Clock,
                  grace: timedelta = DEFAULT_GRACE) -> None:
         self._plans = {plan.id: plan for plan in plans}

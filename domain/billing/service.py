@@ -6,15 +6,13 @@ Quota checks for the other areas live in QuotaGuard (domain/billing/quotas.py)."
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.access.model import Caller, public, requires
 from domain.billing.model import (
+    BILLING,
     DEFAULT_GRACE,
-    FREE_PLAN,
     HARD_METRICS,
     BillingEvent,
     EventKind,
@@ -23,39 +21,25 @@ from domain.billing.model import (
     Metric,
     PaymentMethod,
     Plan,
+    PlanCatalog,
     ProviderSubscription,
     Quotas,
     SetupIntent,
     Subscription,
     SubscriptionStatus,
     Usage,
+    UsageItem,
     check_plan_id,
+    month_start,
     overages,
+    provider_key,
 )
 from domain.errors import BillingUnavailable, Conflict, NotFound, ValidationFailed
 from ports.billing import BillingGateway, WebhookVerifier
 from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
 from ports.services import Authorizer, Clock
 
-BILLING = "/api/v1/billing"
 MAX_INVOICE_PAGE = 100
-
-
-def month_start(now: datetime) -> datetime:
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-@dataclass(frozen=True, slots=True)
-class UsageItem:
-    metric: Metric
-    used: int
-    limit: int | None
-
-    @property
-    def percent(self) -> float | None:
-        if self.limit is None:
-            return None
-        return round(100.0 * self.used / self.limit, 2) if self.limit else 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,35 +54,6 @@ class UsageReport:
     plan: Plan
     period_start: datetime
     items: list[UsageItem]
-
-
-class PlanCatalog:
-    """The plans on offer (from the gateway); the free plan must be one of them."""
-
-    def __init__(self, plans: Sequence[Plan]) -> None:
-        self._plans = {plan.id: plan for plan in plans}
-        if FREE_PLAN not in self._plans:
-            raise ValueError("the plans must include the free plan")
-        self.ordered = list(plans)
-
-    def get(self, plan_id: str) -> Plan:
-        plan = self._plans.get(plan_id)
-        if plan is None:
-            raise NotFound(f"No plan {plan_id!r}; see GET {BILLING}/plans",
-                           reason="plan_not_found")
-        return plan
-
-    def find(self, plan_id: str | None) -> Plan | None:
-        return self._plans.get(plan_id) if plan_id is not None else None
-
-    @property
-    def free(self) -> Plan:
-        return self._plans[FREE_PLAN]
-
-
-def _key(*parts: object) -> str:
-    """An idempotency key for the provider, stable for the same logical request."""
-    return "fg-" + hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:40]
 
 
 class Billing:
@@ -194,7 +149,7 @@ class Billing:
         customer = await self.gateway.ensure_customer(
             org_id=principal.org_id, name=org.name if org else principal.org_id,
             email=user.user_name if user is not None and "@" in user.user_name else None,
-            idempotency_key=_key("customer", principal.org_id))
+            idempotency_key=provider_key("customer", principal.org_id))
         now = self.clock.now()
         async with self.uow(principal.org_id) as uow:
             stored = await uow.billing.get_subscription(principal.org_id) or \
@@ -230,8 +185,8 @@ class Billing:
         customer = await self._customer(caller, sub)
         state = await self.gateway.create_subscription(
             customer_id=customer, plan=plan,
-            idempotency_key=_key("subscribe", org_id, plan.id, idempotency_key
-                                 or sub.canceled_at or sub.created_at))
+            idempotency_key=provider_key("subscribe", org_id, plan.id, idempotency_key
+                                         or sub.canceled_at or sub.created_at))
         return self._view(await self._save(org_id, sub, state, plan.id,
                                            request=(idempotency_key, plan.id)))
 
@@ -258,7 +213,8 @@ class Billing:
         assert sub.provider_id is not None
         state = await self.gateway.change_plan(
             subscription_id=sub.provider_id, plan=plan,
-            idempotency_key=_key("change", org_id, sub.provider_id, plan.id, sub.updated_at))
+            idempotency_key=provider_key("change", org_id, sub.provider_id, plan.id,
+                                         sub.updated_at))
         return self._view(await self._save(org_id, sub, state, plan.id))
 
     @requires(f"{BILLING}/subscription", "DELETE")
@@ -283,7 +239,7 @@ class Billing:
         assert sub.provider_id is not None
         state = await self.gateway.set_cancel_at_period_end(
             subscription_id=sub.provider_id, cancel=cancel,
-            idempotency_key=_key("ending", org_id, sub.provider_id, cancel, sub.updated_at))
+            idempotency_key=provider_key("ending", org_id, sub.provider_id, cancel, sub.updated_at))
         return self._view(await self._save(org_id, sub, state, sub.plan_id))
 
     # --- invoices and payment methods ----------------------------------------------------
@@ -349,7 +305,7 @@ class Billing:
         sub = await self._current(caller.require_principal().org_id)
         customer = await self._customer(caller, sub)
         return await self.gateway.create_setup_intent(
-            customer_id=customer, idempotency_key=_key(
+            customer_id=customer, idempotency_key=provider_key(
                 "setup", customer, idempotency_key or self.clock.now().isoformat()))
 
     @requires(f"{BILLING}/payment-methods", "GET")

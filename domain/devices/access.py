@@ -8,8 +8,8 @@ from __future__ import annotations
 import hmac
 
 from domain.access.model import Caller, public
-from domain.accounts.tokens import sha256_hex
 from domain.devices.model import NODE_ID
+from domain.hashing import sha256_hex
 from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
 
 ACTIONS = ("publish", "subscribe", "receive")

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain.access.model import Caller, requires
-from domain.accounts.tokens import sha256_hex
 from domain.devices.model import (
     BY_CHALLENGE,
     BY_HANDSHAKE,
@@ -36,6 +35,7 @@ from domain.devices.model import (
 )
 from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from domain.groups.model import MAX_DEPTH, GroupTree
+from domain.hashing import sha256_hex
 from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
 from domain.shadow import merge_shadow

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.access.model import Caller, requires
-from domain.accounts.tokens import sha256_hex
 from domain.devices.mapping import (
     DEFAULT_TTL_SECONDS,
     check_extras,
@@ -31,6 +30,7 @@ from domain.devices.model import (
 )
 from domain.devices.provisioning import device_secret_matches
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.hashing import sha256_hex
 from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
 from ports.commands import NodeCommands

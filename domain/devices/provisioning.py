@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from domain.access.model import Caller, public, requires
-from domain.accounts.tokens import sha256_hex
 from domain.billing.model import Metric
-from domain.billing.quotas import QuotaGuard
 from domain.devices.model import (
     REGISTRATION_TTL_MINUTES_MAX,
     Node,
@@ -18,6 +16,8 @@ from domain.devices.model import (
     check_node_name,
 )
 from domain.errors import Unauthenticated, ValidationFailed
+from domain.hashing import sha256_hex
+from ports.billing import QuotaCheck
 from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator, NodeSignatures
 
@@ -51,7 +51,7 @@ class Provisioning:
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
                  authorizer: Authorizer, signatures: NodeSignatures | None = None,
-                 quotas: QuotaGuard | None = None) -> None:
+                 quotas: QuotaCheck | None = None) -> None:
         self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
         self._signatures, self._quotas = signatures, quotas
 

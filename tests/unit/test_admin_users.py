@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from domain.access.assignments import UserRoleChanges
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.admin_users import AdminUsers, parse_epoch
 from domain.accounts.model import ADMIN, END_USER, SUPERADMIN, Organization, Session, User
@@ -49,7 +50,7 @@ def outbox() -> FakeOutbox:
 def admin_users(store: Store, outbox: FakeOutbox) -> AdminUsers:
     return AdminUsers(uow=lambda org: InMemoryUnitOfWork(store, org), ids=SequentialIds(),
                       clock=FakeClock(T0), hasher=FakeHasher(), outbox=outbox,
-                      authorizer=AllowAll())
+                      authorizer=AllowAll(), roles=UserRoleChanges())
 
 
 async def test_created_user_is_mailed_a_reset_code_and_joins_the_callers_organization(

@@ -39,8 +39,8 @@ from domain.errors import (
     QuotaExceeded,
     ValidationFailed,
 )
-from tests.unit.fake_billing import PassThroughVerifier, ScriptedGateway
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds, Store
+from tests.unit.fakes.billing import PassThroughVerifier, ScriptedGateway
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 FREE = Plan(id=FREE_PLAN, name="Free", description="", price_cents=0, currency="usd",
@@ -348,7 +348,7 @@ async def test_without_the_provider_the_newest_event_state_wins(order: tuple[int
 async def test_a_failure_mid_event_records_nothing_and_the_retry_applies_it(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """SECURITY.md D2: the event id and the state change commit together or not at all."""
-    from tests.unit.fake_billing import InMemoryBilling
+    from tests.unit.fakes.billing import InMemoryBilling
 
     await world.billing.subscribe(caller(), plan_id="pro")
     world.gateway.set(world.sub().provider_id or "", status=SubscriptionStatus.PAST_DUE)

@@ -8,9 +8,9 @@ import pytest
 
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import ADMIN
-from domain.accounts.tokens import sha256_hex
 from domain.devices.provisioning import Provisioning, device_secret_matches
 from domain.errors import Unauthenticated, ValidationFailed
+from domain.hashing import sha256_hex
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds, Store
 
 ADMIN_CALLER = Caller(principal=Principal(kind=PrincipalKind.USER, org_id="org-a", user_id="a1",

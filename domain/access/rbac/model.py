@@ -369,3 +369,30 @@ class AuditEntry:
 
 def actor_of(principal: Principal) -> tuple[str, str]:
     return principal.subject, principal.user_name or principal.api_key_id or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    allowed: bool
+    user_id: str
+    user_name: str
+    roles: tuple[str, ...]
+    matched: tuple[Rule, ...]  # every rule that matched the request
+    deciding: tuple[Rule, ...]  # the Deny rules that refused it, or the Allow rules
+    node_reach: tuple[NodeReach, ...] | None  # None: every node of the organization
+    node_in_reach: bool | None  # whether node_id (when given) is within reach
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    entries: Sequence[AuditEntry]
+    next_id: str | None
+
+
+def decision_reason(deciding: Sequence[Rule], *, allowed: bool, in_reach: bool) -> str:
+    """Why explain() decided as it did, in words."""
+    return ("denied by a Deny rule" if any(r.effect != ALLOW for r in deciding)
+            else "no rule allows it" if not allowed
+            else "the node is outside the role's node filters" if not in_reach
+            else "allowed")

@@ -1,10 +1,12 @@
 """Credential changes that connections outliving a request (GraphQL subscriptions) must hear
-of at once: a session ended, a password changed, an account was deleted, a key revoked.
+of at once: a session ended, a password changed, an account was deleted, a key revoked, a
+user's roles changed.
 
 A signal names principals by subject, as Principal.subject does ("user:<id>",
-"apikey:<id>"); it carries no verdict. Each live connection of a signalled subject checks
-its own credential again, so a signal that arrives twice, late, or for a change that ended
-nothing costs one look-up and closes nothing wrongly.
+"apikey:<id>"; domain.access.model.user_subject / api_key_subject); it carries no verdict.
+Each live connection of a signalled subject checks its own credential again, so a signal
+that arrives twice, late, or for a change that ended nothing costs one look-up and closes
+nothing wrongly.
 """
 
 from __future__ import annotations
@@ -18,14 +20,6 @@ class SessionSignals(Protocol):
     changed; delivery is best effort and may repeat."""
 
     async def changed(self, subjects: Collection[str]) -> None: ...
-
-
-def user_subject(user_id: str) -> str:
-    return f"user:{user_id}"
-
-
-def api_key_subject(key_id: str) -> str:
-    return f"apikey:{key_id}"
 
 
 async def announce(signals: SessionSignals | None, *subjects: str) -> None:
