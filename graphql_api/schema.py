@@ -35,13 +35,15 @@ from graphql_api.group_sharing import GroupSharingMutations, GroupSharingQueries
 from graphql_api.groups import GroupMutations, GroupQueries
 from graphql_api.nodes import NodeMutations, NodeQueries, NodeSubscription
 from graphql_api.observability import OperationMetrics, OperationObserver
-from graphql_api.ota import OtaMutations, OtaQueries, OtaSubscription
+from graphql_api.ota_images import OtaImageMutations, OtaImageQueries
+from graphql_api.ota_jobs import OtaJobMutations, OtaJobQueries, OtaJobSubscription
+from graphql_api.ota_updates import OtaUpdateMutations, OtaUpdateQueries
 from graphql_api.sharing import SharingMutations, SharingQueries
 
 
 @strawberry.type
-class Query(AccessQueries, BillingQueries, OtaQueries, AdminGroupQueries, GroupQueries,
-            GroupSharingQueries, NodeQueries, SharingQueries):
+class Query(AccessQueries, BillingQueries, OtaImageQueries, OtaJobQueries, OtaUpdateQueries,
+            AdminGroupQueries, GroupQueries, GroupSharingQueries, NodeQueries, SharingQueries):
     @strawberry.field(description="The signed-in user.", metadata=uses(Profiles.get_profile))
     async def me(self, info: Ctx) -> t.UserType:
         ctx = info.context
@@ -71,13 +73,14 @@ class Query(AccessQueries, BillingQueries, OtaQueries, AdminGroupQueries, GroupQ
 
 
 @strawberry.type
-class Subscription(NodeSubscription, OtaSubscription):
+class Subscription(NodeSubscription, OtaJobSubscription):
     pass
 
 
 @strawberry.type
-class Mutation(AccessMutations, BillingMutations, OtaMutations, AdminGroupMutations, GroupMutations,
-               GroupSharingMutations, NodeMutations, SharingMutations):
+class Mutation(AccessMutations, BillingMutations, OtaImageMutations, OtaJobMutations,
+               OtaUpdateMutations, AdminGroupMutations, GroupMutations, GroupSharingMutations,
+               NodeMutations, SharingMutations):
     @strawberry.mutation(metadata=uses(Registration.sign_up),
                          description="Sign up; with organizationName, found a new organization.")
     async def register(self, info: Ctx, input: t.RegisterInput) -> t.RegisterPayload:

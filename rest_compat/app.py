@@ -32,7 +32,9 @@ from rest_compat.http import PRINCIPAL_KEY, Authenticate, bearer_token
 from rest_compat.nodes import node_operations
 from rest_compat.openapi import openapi_document
 from rest_compat.operations import Handler, Operation
-from rest_compat.ota import ota_operations
+from rest_compat.ota_images import ota_image_operations
+from rest_compat.ota_jobs import ota_job_operations
+from rest_compat.ota_updates import ota_update_operations
 from rest_compat.schemas import violated_keyword
 from rest_compat.sharing import sharing_operations
 from rest_compat.users import user_operations
@@ -118,7 +120,9 @@ def rest_operations(accounts: AccountUseCases, devices: DeviceUseCases, *,
             + sharing_operations(devices, accounts.sessions.authenticate, max_body)
             + group_sharing_operations(devices, accounts.sessions.authenticate, max_body)
             + access_operations(accounts.access, accounts.sessions.authenticate, max_body)
-            + ota_operations(devices, accounts.sessions.authenticate, max_body)
+            + ota_image_operations(devices, accounts.sessions.authenticate, max_body)
+            + ota_job_operations(devices, accounts.sessions.authenticate, max_body)
+            + ota_update_operations(devices, accounts.sessions.authenticate, max_body)
             + billing_operations(accounts.billing, accounts.sessions.authenticate, max_body))
 
 

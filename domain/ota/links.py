@@ -15,6 +15,11 @@ import hmac
 
 from domain.errors import Forbidden
 
+# Where Fleetgate serves the links, relative to the API base URL: the REST routes are
+# declared on these paths and every API answers links built here.
+UPLOAD_PATH = "/v1/ota/upload"
+DOWNLOAD_PATH = "/v1/ota/download"
+
 _SEP = "\n"
 _MAC_HEX_LEN = hashlib.sha256().digest_size * 2
 _MAX_TOKEN_LEN = 4096
@@ -41,6 +46,16 @@ def sign(secret: bytes, purpose: str, key: str, expires_at: int) -> str:
     text = _SEP.join((purpose, str(int(expires_at)), key))
     payload = base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
     return f"{payload}.{_mac(secret, payload)}"
+
+
+def upload_path(token: str) -> str:
+    """The path to PUT an image's bytes to with an upload token."""
+    return f"{UPLOAD_PATH}/{token}"
+
+
+def download_path(token: str) -> str:
+    """The path to GET an image's bytes from with a download token."""
+    return f"{DOWNLOAD_PATH}/{token}"
 
 
 def _invalid() -> Forbidden:

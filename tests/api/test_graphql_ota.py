@@ -167,9 +167,9 @@ async def user_id(env: Env, token: str) -> str:
 
 async def test_job_progress_pages_through_every_change(env: Env, monkeypatch: Any) -> None:
     """More changes than a page between two polls: every one of them is streamed."""
-    import graphql_api.ota
+    import graphql_api.ota_jobs
 
-    monkeypatch.setattr(graphql_api.ota, "PROGRESS_PAGE", 2)
+    monkeypatch.setattr(graphql_api.ota_jobs, "PROGRESS_PAGE", 2)
     acme = await org_with_devices(env, "acme", 5)
     token = acme.admin["Authorization"]
     nodes = sorted(d.node_id for d in acme.devices)

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from domain.errors import Forbidden
-from domain.ota.links import sign, verify
+from domain.ota.links import download_path, sign, upload_path, verify
 
 SECRET = b"s" * 32
 NOW = 1_800_000_000
@@ -119,3 +119,9 @@ def test_tokens_differ_per_purpose_key_expiry_and_secret() -> None:
 def test_sign_refuses_what_it_could_not_verify(args: tuple[bytes, str, str, int]) -> None:
     with pytest.raises(ValueError):
         sign(*args)
+
+
+def test_every_api_answers_links_on_the_paths_the_rest_routes_serve() -> None:
+    token = sign(SECRET, "ota-upload", KEY, NOW + 60)
+    assert upload_path(token) == f"/v1/ota/upload/{token}"
+    assert download_path(token) == f"/v1/ota/download/{token}"

@@ -1,57 +1,26 @@
-"""OTA firmware updates in GraphQL: images, jobs with their per-node statuses and summary,
-user-approved updates, and otaJobProgress (a subscription streaming a job's counters and
-per-node changes). Resolvers translate and call the use cases named in "uses"."""
+"""OTA jobs in GraphQL: jobs with their per-node statuses and summary, create, cancel,
+archive, and otaJobProgress (a subscription streaming a job's counters and per-node
+changes). Resolvers translate and call the use cases named in "uses"."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
 
 import strawberry
-from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
-from domain.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
-from domain.ota.images import OtaImages
+from domain.errors import Forbidden, NotFound, Unauthenticated
 from domain.ota.jobs import OtaJobs, summary_counts
-from domain.ota.model import JobSummary, NodeJobStatus, OtaImage, OtaJob
+from domain.ota.model import JobSummary, NodeJobStatus, OtaJob
 from graphql_api.context import Ctx, uses
-from graphql_api.types import PageInfo, decode_cursor, encode_cursor
+from graphql_api.ota_images import after_anchor
+from graphql_api.types import PageInfo, encode_cursor
 
 PROGRESS_POLL_SECONDS = 0.5
 PROGRESS_PAGE = 500
 PROGRESS_LOOKBACK = timedelta(seconds=5)
-UPLOAD_CHUNK = 64 * 1024
-
-
-async def _read(upload: Upload) -> AsyncIterator[bytes]:
-    """The uploaded file (a starlette UploadFile, spooled by the multipart parser) as a
-    stream of chunks."""
-    while chunk := await upload.read(UPLOAD_CHUNK):
-        yield chunk
-
-
-@strawberry.type(name="OtaImage")
-class OtaImageType:
-    id: strawberry.ID
-    name: str
-    kind: str
-    type: str
-    model: str
-    fw_version: str
-    size: int
-    md5: str
-    uploaded: bool
-    archived: bool
-    created_at: datetime
-
-    @classmethod
-    def of(cls, image: OtaImage) -> OtaImageType:
-        return cls(id=strawberry.ID(image.id), name=image.name, kind=image.kind.value,
-                   type=image.type, model=image.model, fw_version=image.fw_version,
-                   size=image.size, md5=image.md5, uploaded=image.uploaded,
-                   archived=image.archived, created_at=image.created_at)
 
 
 @strawberry.type(name="OtaJobSummary", description="How many target nodes are in each "
@@ -129,7 +98,7 @@ class OtaJobType:
     async def node_statuses(self, info: Ctx, first: int = 25, after: str | None = None
                             ) -> OtaNodeStatusConnection:
         ctx = info.context
-        anchor = _anchor(after)
+        anchor = after_anchor(after)
         _, found, next_id = await ctx.devices.ota_jobs.job_status(
             await ctx.caller(), job_id=str(self.id),
             start_id=None if anchor is None else anchor + "\x00", num_records=first)
@@ -153,19 +122,6 @@ class OtaJobType:
 
 
 @strawberry.type
-class OtaImageEdge:
-    cursor: str
-    node: OtaImageType
-
-
-@strawberry.type
-class OtaImageConnection:
-    edges: list[OtaImageEdge]
-    page_info: PageInfo
-    total_count: int
-
-
-@strawberry.type
 class OtaJobEdge:
     cursor: str
     node: OtaJobType
@@ -176,74 +132,6 @@ class OtaJobConnection:
     edges: list[OtaJobEdge]
     page_info: PageInfo
     total_count: int
-
-
-@strawberry.input(description="Every field set narrows the list.")
-class OtaImageFilter:
-    name_contains: str | None = None
-    type: str | None = None
-    model: str | None = None
-    archived: bool | None = strawberry.field(default=False,
-                                             description="null: archived or not")
-
-
-@strawberry.input(description="An image from a file sent with the request (a GraphQL "
-                              "multipart request, at most 200 MB), from base64 content (at "
-                              "most 5 MB), or, with neither, an upload URL to PUT the bytes "
-                              "to, then confirmOtaImageUpload. fwVersion and model are read "
-                              "from an ESP image header when absent.")
-class UploadOtaImageInput:
-    name: str
-    file: Upload | None = strawberry.field(
-        default=None, description="The image, per the GraphQL multipart request spec (map "
-                                  "it to variables.input.file); the request needs an "
-                                  "Authorization header.")
-    content_base64: str | None = None
-    type: str | None = None
-    model: str | None = None
-    fw_version: str | None = None
-    kind: str = "firmware"
-    md5: str | None = None
-
-
-@strawberry.type
-class UploadOtaImagePayload:
-    image: OtaImageType
-    upload_path: str | None = strawberry.field(
-        default=None, description="Where to PUT the bytes (relative to the API base URL; "
-                                  "valid 24 hours), when no content was given.")
-
-
-@strawberry.input
-class ConfirmOtaImageUploadInput:
-    image_id: strawberry.ID
-    fw_version: str | None = None
-    model: str | None = None
-    type: str | None = None
-
-
-@strawberry.input
-class ArchiveOtaImageInput:
-    id: strawberry.ID
-    archived: bool = True
-
-
-@strawberry.input
-class DeleteOtaImageInput:
-    id: strawberry.ID
-    force: bool = strawberry.field(default=False,
-                                   description="Cancel the active jobs using it first.")
-
-
-@strawberry.type
-class OtaImagePayload:
-    image: OtaImageType
-
-
-@strawberry.type
-class DeleteOtaImagePayload:
-    id: strawberry.ID
-    cancelled_job_ids: list[strawberry.ID]
 
 
 @strawberry.input(description="Up to 100 nodes and/or 10 admin groups (FFFF-FFFF: every "
@@ -275,29 +163,9 @@ class OtaJobIdInput:
     id: strawberry.ID
 
 
-@strawberry.input
-class PushUpdateInput:
-    node_id: strawberry.ID
-    job_id: strawberry.ID
-
-
 @strawberry.type
 class OtaJobPayload:
     job: OtaJobType
-
-
-@strawberry.type
-class AvailableUpdate:
-    job_id: strawberry.ID
-    description: str
-    fw_version: str
-    file_size: int
-
-
-@strawberry.type
-class PushUpdatePayload:
-    job_id: strawberry.ID
-    node_id: strawberry.ID
 
 
 @strawberry.type
@@ -307,15 +175,6 @@ class OtaJobProgress:
     changed: list[OtaNodeStatusType] = strawberry.field(
         description="Node statuses changed since the previous event (all of them, up to "
                     "1,000, in the first).")
-
-
-def _anchor(after: str | None) -> str | None:
-    if after is None:
-        return None
-    anchor = decode_cursor(after)
-    if anchor is None:
-        raise ValidationFailed("after is not a valid cursor", reason="invalid_cursor")
-    return anchor
 
 
 async def _job(info: Ctx, job_id: str) -> OtaJobType:
@@ -330,42 +189,14 @@ async def _job(info: Ctx, job_id: str) -> OtaJobType:
 
 
 @strawberry.type
-class OtaQueries:
-    @strawberry.field(description="The organization's OTA images, ordered by id.",
-                      metadata=uses(OtaImages.list_images))
-    async def ota_images(self, info: Ctx, filter: OtaImageFilter | None = None,
-                         first: int = 25, after: str | None = None) -> OtaImageConnection:
-        ctx = info.context
-        anchor = _anchor(after)
-        wanted = filter or OtaImageFilter()
-        page = await ctx.devices.ota_images.list_images(
-            await ctx.caller(), name=wanted.name_contains, contains=True, type=wanted.type,
-            model=wanted.model, archived=bool(wanted.archived),
-            every=wanted.archived is None,
-            start_id=None if anchor is None else anchor + "\x00", num_records=first)
-        edges = [OtaImageEdge(cursor=encode_cursor(i.id), node=OtaImageType.of(i))
-                 for i in page.images]
-        return OtaImageConnection(edges=edges, total_count=page.total, page_info=PageInfo.of(
-            [e.cursor for e in edges], has_previous=anchor is not None,
-            has_next=page.next_id is not None))
-
-    @strawberry.field(metadata=uses(OtaImages.list_images))
-    async def ota_image(self, info: Ctx, id: strawberry.ID) -> OtaImageType:
-        ctx = info.context
-        caller = await ctx.caller()
-        page = await ctx.devices.ota_images.list_images(caller, image_id=str(id), every=True) \
-            if str(id) else None  # an empty id is no filter to list_images: no image either
-        if page is None or not page.images:
-            raise NotFound("OTA image not found", reason="image_not_found")
-        return OtaImageType.of(page.images[0])
-
+class OtaJobQueries:
     @strawberry.field(description="The organization's OTA jobs, ordered by id.",
                       metadata=uses(OtaJobs.list_jobs))
     async def ota_jobs(self, info: Ctx, name_contains: str | None = None,
                        image_id: strawberry.ID | None = None, archived: bool | None = False,
                        first: int = 25, after: str | None = None) -> OtaJobConnection:
         ctx = info.context
-        anchor = _anchor(after)
+        anchor = after_anchor(after)
         page = await ctx.devices.ota_jobs.list_jobs(
             await ctx.caller(), name=name_contains, image_id=image_id,
             archived=bool(archived), every=archived is None,
@@ -380,74 +211,9 @@ class OtaQueries:
     async def ota_job(self, info: Ctx, id: strawberry.ID) -> OtaJobType:
         return await _job(info, str(id))
 
-    @strawberry.field(description="The user-approval update waiting for one of the caller's "
-                                  "nodes (null: none).",
-                      metadata=uses(OtaJobs.available_update))
-    async def available_update(self, info: Ctx, node_id: strawberry.ID
-                               ) -> AvailableUpdate | None:
-        ctx = info.context
-        found = await ctx.devices.ota_jobs.available_update(await ctx.caller(),
-                                                            node_id=str(node_id))
-        if found is None:
-            return None
-        job, image = found
-        return AvailableUpdate(job_id=strawberry.ID(job.id), description=job.description,
-                               fw_version=image.fw_version, file_size=image.size)
-
 
 @strawberry.type
-class OtaMutations:
-    @strawberry.mutation(metadata=uses(OtaImages.create_image, OtaImages.upload_image,
-                                       OtaImages.request_upload))
-    async def upload_ota_image(self, info: Ctx, input: UploadOtaImageInput
-                               ) -> UploadOtaImagePayload:
-        ctx = info.context
-        images = ctx.devices.ota_images
-        if input.file is not None:
-            if input.content_base64 is not None:
-                raise ValidationFailed("Send the image as file or as contentBase64, not both",
-                                       reason="image_twice")
-            image = await images.upload_image(
-                await ctx.caller(), name=input.name, chunks=_read(input.file),
-                image_type=input.kind, type=input.type, model=input.model,
-                fw_version=input.fw_version, md5_checksum=input.md5)
-            return UploadOtaImagePayload(image=OtaImageType.of(image))
-        if input.content_base64 is not None:
-            image = await images.create_image(
-                await ctx.caller(), name=input.name, base64_fwimage=input.content_base64,
-                type=input.type, model=input.model, fw_version=input.fw_version)
-            return UploadOtaImagePayload(image=OtaImageType.of(image))
-        ticket = await images.request_upload(await ctx.caller(), name=input.name,
-                                             image_type=input.kind, md5_checksum=input.md5)
-        return UploadOtaImagePayload(image=OtaImageType.of(ticket.image),
-                                     upload_path=f"/v1/ota/upload/{ticket.token}")
-
-    @strawberry.mutation(metadata=uses(OtaImages.confirm_upload))
-    async def confirm_ota_image_upload(self, info: Ctx, input: ConfirmOtaImageUploadInput
-                                       ) -> OtaImagePayload:
-        ctx = info.context
-        image = await ctx.devices.ota_images.confirm_upload(
-            await ctx.caller(), image_id=str(input.image_id), fw_version=input.fw_version,
-            model=input.model, type=input.type)
-        return OtaImagePayload(image=OtaImageType.of(image))
-
-    @strawberry.mutation(metadata=uses(OtaImages.archive_image))
-    async def archive_ota_image(self, info: Ctx, input: ArchiveOtaImageInput
-                                ) -> OtaImagePayload:
-        ctx = info.context
-        image = await ctx.devices.ota_images.archive_image(
-            await ctx.caller(), image_id=str(input.id), archive=input.archived)
-        return OtaImagePayload(image=OtaImageType.of(image))
-
-    @strawberry.mutation(metadata=uses(OtaImages.delete_image))
-    async def delete_ota_image(self, info: Ctx, input: DeleteOtaImageInput
-                               ) -> DeleteOtaImagePayload:
-        ctx = info.context
-        cancelled = await ctx.devices.ota_images.delete_image(
-            await ctx.caller(), image_id=str(input.id), force=input.force)
-        return DeleteOtaImagePayload(id=input.id,
-                                     cancelled_job_ids=[strawberry.ID(i) for i in cancelled])
-
+class OtaJobMutations:
     @strawberry.mutation(metadata=uses(OtaJobs.create_job, OtaJobs.list_jobs))
     async def create_ota_job(self, info: Ctx, input: CreateOtaJobInput) -> OtaJobPayload:
         ctx = info.context
@@ -478,19 +244,9 @@ class OtaMutations:
             await ctx.caller(), job_id=str(input.id), archive=True)
         return OtaJobPayload(job=OtaJobType.of(job, summary))
 
-    @strawberry.mutation(metadata=uses(OtaJobs.push_update),
-                         description="A node's user approves its waiting update: the node is "
-                                     "offered it now.")
-    async def push_update(self, info: Ctx, input: PushUpdateInput) -> PushUpdatePayload:
-        ctx = info.context
-        offer = await ctx.devices.ota_jobs.push_update(
-            await ctx.caller(), node_id=str(input.node_id), job_id=str(input.job_id))
-        return PushUpdatePayload(job_id=strawberry.ID(offer.job.id),
-                                 node_id=strawberry.ID(offer.node_id))
-
 
 @strawberry.type
-class OtaSubscription:
+class OtaJobSubscription:
     @strawberry.subscription(metadata=uses(OtaJobs.job_progress),
                              description="A job's counters and every node status change, as "
                                          "they happen (read from the database, so every "
