@@ -9,11 +9,11 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from domain.billing.model import Metric
-from domain.billing.quotas import QuotaGuard
 from domain.blobs.model import StoredBlob
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.ota.esp_image import read_app_description
 from domain.ota.model import ImageKind, ImageQuery, OtaImage, check_text
+from ports.billing import QuotaCheck
 from ports.repositories import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, BlobStore, Clock, IdGenerator
 
@@ -48,7 +48,7 @@ class ImageStorage:
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
                  authorizer: Authorizer, blobs: BlobStore, link_secret: bytes,
-                 quotas: QuotaGuard | None = None) -> None:
+                 quotas: QuotaCheck | None = None) -> None:
         self.uow, self.ids, self.clock, self.authorizer = uow, ids, clock, authorizer
         self.blobs, self._secret, self.quotas = blobs, link_secret, quotas
 
