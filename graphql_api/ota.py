@@ -16,6 +16,7 @@ from domain.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from domain.ota.images import OtaImages
 from domain.ota.jobs import OtaJobs, summary_counts
 from domain.ota.model import JobSummary, NodeJobStatus, OtaImage, OtaJob
+from domain.ota.user_updates import OtaUpdates
 from graphql_api.context import Ctx, uses
 from graphql_api.types import PageInfo, decode_cursor, encode_cursor
 
@@ -382,11 +383,11 @@ class OtaQueries:
 
     @strawberry.field(description="The user-approval update waiting for one of the caller's "
                                   "nodes (null: none).",
-                      metadata=uses(OtaJobs.available_update))
+                      metadata=uses(OtaUpdates.available_update))
     async def available_update(self, info: Ctx, node_id: strawberry.ID
                                ) -> AvailableUpdate | None:
         ctx = info.context
-        found = await ctx.devices.ota_jobs.available_update(await ctx.caller(),
+        found = await ctx.devices.ota_updates.available_update(await ctx.caller(),
                                                             node_id=str(node_id))
         if found is None:
             return None
@@ -478,12 +479,12 @@ class OtaMutations:
             await ctx.caller(), job_id=str(input.id), archive=True)
         return OtaJobPayload(job=OtaJobType.of(job, summary))
 
-    @strawberry.mutation(metadata=uses(OtaJobs.push_update),
+    @strawberry.mutation(metadata=uses(OtaUpdates.push_update),
                          description="A node's user approves its waiting update: the node is "
                                      "offered it now.")
     async def push_update(self, info: Ctx, input: PushUpdateInput) -> PushUpdatePayload:
         ctx = info.context
-        offer = await ctx.devices.ota_jobs.push_update(
+        offer = await ctx.devices.ota_updates.push_update(
             await ctx.caller(), node_id=str(input.node_id), job_id=str(input.job_id))
         return PushUpdatePayload(job_id=strawberry.ID(offer.job.id),
                                  node_id=strawberry.ID(offer.node_id))

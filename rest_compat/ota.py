@@ -366,7 +366,7 @@ def _job_entry(job: OtaJob, summary: JobSummary) -> dict[str, Any]:
 
 def ota_operations(devices: DeviceUseCases, authenticate: Authenticate,
                    max_body: int) -> list[Operation]:
-    images, jobs = devices.ota_images, devices.ota_jobs
+    images, jobs, updates = devices.ota_images, devices.ota_jobs, devices.ota_updates
     base64_max = max(max_body, 7 * 1024 * 1024)
 
     def download_url(image: OtaImage) -> str:
@@ -586,7 +586,7 @@ def ota_operations(devices: DeviceUseCases, authenticate: Authenticate,
     async def available_update(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
         node_id = _required(request, "node_id", "NodeId is missing", "admin_node_id_missing")
-        found = await jobs.available_update(caller, node_id=node_id)
+        found = await updates.available_update(caller, node_id=node_id)
         if found is None:
             return JSONResponse({"status": "success", "ota_available": False})
         job, image = found
@@ -599,14 +599,14 @@ def ota_operations(devices: DeviceUseCases, authenticate: Authenticate,
         caller = await caller_for(request, authenticate, required=True)
         body = await json_body(request, max_bytes=max_body, schema=PUSH_UPDATE,
                                explain=_explain_job_id)
-        await jobs.push_update(caller, node_id=body["node_id"], job_id=body["ota_job_id"])
+        await updates.push_update(caller, node_id=body["node_id"], job_id=body["ota_job_id"])
         return success("OTA update pushed to the node")
 
     async def user_status(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
         node_id = _required(request, "node_id", "NodeId is missing", "admin_node_id_missing")
         job_id = _required(request, "ota_job_id", "OTA Job Id is missing", "job_id_missing")
-        return JSONResponse(_node_status(await jobs.user_status(caller, node_id=node_id,
+        return JSONResponse(_node_status(await updates.user_status(caller, node_id=node_id,
                                                                 job_id=job_id)))
 
     flag = FLAG
@@ -746,17 +746,17 @@ def ota_operations(devices: DeviceUseCases, authenticate: Authenticate,
         Operation(method="GET", path="/v1/user/nodes/ota_update", handler=available_update,
                   operation_id="getotaupdate", tag=USER_TAG,
                   summary="The user-approval OTA update waiting for one of the user's nodes",
-                  uses=(jobs.available_update,), query=(_q("node_id", NODE_ID, True),),
+                  uses=(updates.available_update,), query=(_q("node_id", NODE_ID, True),),
                   responses={200: OTA_FETCH}),
         Operation(method="POST", path="/v1/user/nodes/ota_update", handler=push_update,
                   operation_id="postotaupdate", tag=USER_TAG,
                   summary="Approve a user-approval OTA update: the node is offered it now",
-                  uses=(jobs.push_update,), request_body=PUSH_UPDATE,
+                  uses=(updates.push_update,), request_body=PUSH_UPDATE,
                   responses={200: s.SUCCESS}),
         Operation(method="GET", path="/v1/user/nodes/ota_status", handler=user_status,
                   operation_id="getnodeotastatus", tag=USER_TAG,
                   summary="One of the user's nodes' status in an OTA job",
-                  uses=(jobs.user_status,),
+                  uses=(updates.user_status,),
                   query=(_q("node_id", NODE_ID, True), JOB_ID_QUERY),
                   responses={200: NODE_STATUS}),
     ]

@@ -292,6 +292,21 @@ class OtaJob:
         self.archived = archived
 
 
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A job offered to a node on otaurl, with its signed download link's token."""
+
+    node_id: str
+    job: OtaJob
+    image: OtaImage
+    token: str
+
+    def payload(self, base_url: str) -> dict[str, Any]:
+        return {"ota_job_id": self.job.id, "url": f"{base_url}/v1/ota/download/{self.token}",
+                "fw_version": self.image.fw_version, "filesize": self.image.size,
+                "file_md5": self.image.md5}
+
+
 @dataclass(slots=True, kw_only=True)
 class NodeJobStatus:
     """One target node's progress in one job."""
