@@ -272,7 +272,7 @@ async def build(container: Any, nodes: int) -> Bench:
 
 def offer_payload(bench: Bench, job: Any) -> bytes:
     """The bytes dispatch publishes for this job (same size for every node)."""
-    from domain.ota.jobs import Offer
+    from domain.ota.model import Offer
 
     jobs = bench.container.ota_jobs()
     token = bench.container.ota_images().download_token(bench.image, datetime.now(UTC))
@@ -318,7 +318,7 @@ async def dispatch_once(bench: Bench, subscriber: Subscriber, name: str,
     await subscriber.arm(expected)
     with counting(bench.container.engine()) as executed:
         started = time.monotonic()
-        offered = await jobs.dispatch(bench.org_id, job.id)
+        offered = await bench.container.ota_delivery().dispatch(bench.org_id, job.id)
         returned = time.monotonic() - started
     received, last = await subscriber.counted()
     sent = bench.container.ota_publisher().sent - sent_before

@@ -107,7 +107,8 @@ def device_use_cases(container: Container) -> DeviceUseCases:
                           admin_groups=container.admin_groups(),
                           sharing=container.node_sharing(),
                           group_sharing=container.group_sharing(),
-                          ota_images=container.ota_images(), ota_jobs=container.ota_jobs())
+                          ota_images=container.ota_images(), ota_jobs=container.ota_jobs(),
+                          ota_updates=container.ota_updates())
 
 
 def create_app(settings: Settings, *, container: Container | None = None,

@@ -59,12 +59,16 @@ from domain.devices.groups import UserGroups
 from domain.devices.ingest import DeviceIngest
 from domain.devices.mapping import NodeMapping
 from domain.devices.nodes import UserNodes
+from domain.devices.presence import NodePresence
 from domain.devices.provisioning import BrokerEndpoint, Provisioning
 from domain.devices.proxy import NodeProxy
+from domain.devices.reactions import PendingParams
 from domain.devices.sharing import NodeSharing
 from domain.devices.watch import NodeWatch
+from domain.ota.delivery import OtaDelivery
 from domain.ota.images import OtaImages
 from domain.ota.jobs import OtaJobs
+from domain.ota.user_updates import OtaUpdates
 from fleetgate.catalogue import ApiCatalogue
 from fleetgate.usage import ApiRequestCounter
 
@@ -212,6 +216,8 @@ class Container(containers.DeclarativeContainer):
                                         gateway_password=gateway_password,
                                         gateway_client_prefix=gateway_client_prefix)
     ingest = providers.Singleton(DeviceIngest, uow=uow, clock=clock)
+    pending_params = providers.Singleton(PendingParams, uow=uow, commands=node_commands)
+    node_presence = providers.Factory(NodePresence, uow=uow, clock=clock)
     node_watch = providers.Singleton(NodeWatch, uow=uow, clock=clock, authorizer=authorizer)
     events = providers.Singleton(InProcessEvents)
     admin_nodes = providers.Singleton(AdminNodes, uow=uow, clock=clock, authorizer=authorizer)
@@ -233,9 +239,13 @@ class Container(containers.DeclarativeContainer):
     ota_images = providers.Singleton(
         OtaImages, uow=uow, ids=ids, clock=clock, authorizer=authorizer, blobs=blobs,
         link_secret=providers.Callable(str.encode, settings.provided.secret), quotas=quotas)
-    ota_jobs = providers.Singleton(
-        OtaJobs, uow=uow, ids=ids, clock=clock, authorizer=authorizer, images=ota_images,
-        publisher=ota_publisher, base_url=settings.provided.http_base_url.call())
+    ota_delivery = providers.Singleton(
+        OtaDelivery, uow=uow, clock=clock, images=ota_images, publisher=ota_publisher,
+        base_url=settings.provided.http_base_url.call())
+    ota_jobs = providers.Singleton(OtaJobs, uow=uow, ids=ids, clock=clock,
+                                   authorizer=authorizer, delivery=ota_delivery)
+    ota_updates = providers.Singleton(OtaUpdates, uow=uow, clock=clock, authorizer=authorizer,
+                                      delivery=ota_delivery)
     billing = providers.Singleton(Billing, uow=uow, gateway=billing_gateway, clock=clock,
                                   authorizer=authorizer, verifier=webhook_verifier, grace=grace)
     api_requests = providers.Singleton(ApiRequestCounter, uow=uow, clock=clock)

@@ -17,6 +17,12 @@ tried once more, then node by node, then (for a node that still fails) message b
 arrival order, so a message the database refuses while it answers is dropped alone (counted
 in poison_dropped). Only when the database stops answering is the rest dropped as before.
 
+What follows a device event (resending pending desired params on connect, OTA offers on
+connect and config changes, and what later features register) is domain.devices.reactions'
+table, which this runtime builds at start and runs after each batch's events are published.
+Everything OTA (otafetch, otastatus, and those offers) goes through one ordered lane into
+domain.ota.delivery, whose sweep runs every ota_sweep_seconds.
+
 After a restart, nodes still marked connected but not heard from within the grace period
 (settings.device_offline_grace_seconds) are marked offline: their last wills died with the
 embedded broker, or with an external broker that kept no sessions (domain.devices.presence).
@@ -37,15 +43,28 @@ from adapters.mqtt.commands import MqttNodeCommands
 from adapters.mqtt.embedded import EmbeddedBroker
 from adapters.mqtt.ota import MqttOtaPublisher
 from domain.devices.access import DeviceAccess
-from domain.devices.ingest import SUFFIXES, DeviceIngest, IngestResult, decode, parse_topic
-from domain.devices.model import NODE_ID, check_node_id
+from domain.devices.ingest import (
+    SUFFIXES,
+    DeviceIngest,
+    IngestResult,
+    parse_topic,
+    says_connected,
+)
+from domain.devices.mapping import NodeMapping
+from domain.devices.model import NODE_ID, NodeEvent
 from domain.devices.presence import NodePresence
-from domain.errors import DomainError
-from domain.ota.jobs import OtaJobs
+from domain.devices.reactions import (
+    NODE_CONFIG_CHANGED,
+    NODE_CONNECTED,
+    NODE_SAID_CONNECTED,
+    PendingParams,
+    Reaction,
+    Reactions,
+)
+from domain.ota.delivery import CONFIG, CONNECTED, MESSAGE_KINDS, OtaDelivery
 from fleetgate.container import GATEWAY_USERNAME, Container
 from fleetgate.settings import Settings
 from ports.messaging import InboundMessage
-from ports.repositories import SYSTEM_SCOPE
 
 log = logging.getLogger("fleetgate.devices")
 
@@ -70,7 +89,7 @@ OTA_INBOX_SIZE = 10_000
 OTA_SWEEP_SECONDS = 30.0
 """How often the gateway expires OTA jobs past their timeout/validity and offers jobs whose
 download window just opened (DeviceRuntime.ota_sweep_seconds, per instance, for tests)."""
-OTA_TOPICS = ("otafetch", "otastatus")
+OTA_TOPICS = MESSAGE_KINDS
 
 
 EMBEDDED_BACKOFF_CAP = 2.0
@@ -79,17 +98,6 @@ EMBEDDED_BACKOFF_CAP = 2.0
 
 def _brief(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
-
-
-def _says_connected(message: InboundMessage) -> bool:
-    """A node/<id>/connection message saying {"connected": true}."""
-    if not message.topic.endswith("/connection") or message.topic.count("/") != 2:
-        return False
-    try:
-        body = decode(message.payload)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return False
-    return isinstance(body, dict) and body.get("connected") is True
 
 
 class GatewayFirstAccess:
@@ -125,15 +133,13 @@ class DeviceRuntime:
         self._gateway_password: str = container.gateway_password()
         self._gateway_client_prefix: str = container.gateway_client_prefix()
         self._commands: MqttNodeCommands = container.node_commands()
-        self._uow = container.uow()
-        self._mapping = container.node_mapping()
-        self._ota: OtaJobs = container.ota_jobs()
+        self._mapping: NodeMapping = container.node_mapping()
+        self._ota: OtaDelivery = container.ota_delivery()
         self._ota_publisher: MqttOtaPublisher = container.ota_publisher()
         self._ota_inbox: asyncio.Queue[tuple[str, str, str | None, bytes]] = asyncio.Queue(
             maxsize=OTA_INBOX_SIZE)
         self._ota_consumer: asyncio.Task[None] | None = None
         self._ota_sweeper: asyncio.Task[None] | None = None
-        self._ota_due: dict[str, bool] = {}
         self.ota_sweep_seconds = OTA_SWEEP_SECONDS
         self.ota_handled = self.ota_ignored = 0
         self.broker: EmbeddedBroker | None = None
@@ -149,11 +155,41 @@ class DeviceRuntime:
         self.refused = 0  # refused before batching: payloads the database could not store
         self.split_batches = 0  # batches that failed whole and were written node by node
         self.poison_dropped = 0  # messages the database refused, dropped alone
-        self._presence = NodePresence(uow=self._uow, clock=container.clock())
+        self._presence: NodePresence = container.node_presence()
         self._started_at: datetime | None = None
         self._heard: dict[str, datetime] | None = None  # node -> last heard, until checked
         self._presence_task: asyncio.Task[None] | None = None
         self.marked_offline = 0  # nodes marked offline after a restart, not heard since
+        self.reactions = self._reactions(container.pending_params())
+
+    def _reactions(self, pending: PendingParams) -> Reactions:
+        """What follows device events here: pending desired params resent on connect (in
+        the background: ingest does not wait for it); an OTA offer when a node says it is
+        connected and when its config changed (into the OTA lane, in order)."""
+        reactions = Reactions()
+        reactions.on(NODE_CONNECTED, self._in_background(pending.resend))
+        reactions.on(NODE_SAID_CONNECTED, self._into_ota_lane(CONNECTED))
+        reactions.on(NODE_CONFIG_CHANGED, self._into_ota_lane(CONFIG))
+        return reactions
+
+    def _in_background(self, reaction: Reaction) -> Reaction:
+        async def spawn(event: NodeEvent) -> None:
+            self._spawn(self._run_logged(reaction, event))
+        return spawn
+
+    @staticmethod
+    async def _run_logged(reaction: Reaction, event: NodeEvent) -> None:
+        try:
+            await reaction(event)
+        except Exception:  # a background reaction's failure is logged, never ingest's
+            log.exception("%s after %s of node %s failed",
+                          getattr(reaction, "__qualname__", reaction), event.kind,
+                          event.node_id[:64])
+
+    def _into_ota_lane(self, kind: str) -> Reaction:
+        async def enqueue(event: NodeEvent) -> None:
+            await self._ota_inbox.put((kind, event.node_id, event.org_id, b""))
+        return enqueue
 
     def _endpoint(self) -> tuple[str, int, str, str]:
         if self._settings.mqtt_url is None:
@@ -173,7 +209,8 @@ class DeviceRuntime:
         """Remembers when a node was last heard, until the check after the restart ran. A
         retained message only counts when it says connected: the broker still holds the
         node's session (its will has not replaced the message)."""
-        if self._heard is None or (message.retain and not _says_connected(message)):
+        if self._heard is None or (message.retain and not says_connected(message.topic,
+                                                                          message.payload)):
             return
         parts = message.topic.split("/", 2)
         if len(parts) == 3 and parts[0] == "node" and NODE_ID.match(parts[1]):
@@ -270,8 +307,7 @@ class DeviceRuntime:
                 log.warning("the database does not answer; asking again in %.1fs", pause)
                 await asyncio.sleep(pause)
             try:
-                async with self._uow(SYSTEM_SCOPE) as uow:
-                    await uow.nodes.get(node_id[:64])
+                await self._ingest.probe(node_id[:64])
                 return True
             except Exception as exc:
                 log.warning("the database does not answer a read: %s", _brief(exc))
@@ -290,40 +326,23 @@ class DeviceRuntime:
         self.batches += 1
         self.ingested += len(batch)
         self.refused += sum(1 for r in results if r.refused)
-        await self._publish(batch, results)
+        await self._publish(results)
         return None
 
-    async def _publish(self, batch: list[InboundMessage], results: list[IngestResult]) -> None:
-        for message, result in zip(batch, results, strict=True):
-            org_id: str | None = None
+    async def _publish(self, results: list[IngestResult]) -> None:
+        """Each message's events published, each followed by its reactions; then, when the
+        message said the node is connected (also when that changed nothing), those."""
+        for result in results:
             for event in result.events:
                 await self._events.publish(event)
-                org_id = event.org_id
-                if event.kind == "node_connected":
-                    self._spawn(self._resend_pending(event.node_id))
-                elif event.kind == "node_config_changed":
-                    await self._ota_inbox.put(("config", event.node_id, event.org_id, b""))
-            if result.accepted and _says_connected(message):
-                # also when it changed nothing (the node was still marked connected: it came
-                # back before its last will, or across a gateway restart)
-                await self._ota_inbox.put(("connected", message.topic.split("/")[1], org_id,
-                                           b""))
+                await self.reactions.react(event)
+            if result.said_connected is not None:
+                await self.reactions.react(result.said_connected)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    async def _resend_pending(self, node_id: str) -> None:
-        """Desired params set while the node was away are delivered when it is back."""
-        try:
-            async with self._uow(SYSTEM_SCOPE) as uow:
-                node = await uow.nodes.get(node_id)
-            pending = node.pending_desired() if node is not None else {}
-            if pending:
-                await self._commands.send_params(node_id, pending)
-        except Exception:  # the node re-reports and the user may set again; log, carry on
-            log.exception("could not resend pending desired params to %s", node_id)
 
     async def _on_mapping(self, message: InboundMessage) -> None:
         """The node's half of the user-node mapping handshake."""
@@ -352,7 +371,11 @@ class DeviceRuntime:
         while True:
             item = await self._ota_inbox.get()
             try:
-                await self._handle_ota(*item)
+                outcome = await self._ota.handle(*item)
+                if outcome.handled:
+                    self.ota_handled += 1
+                elif outcome.ignored is not None:
+                    self.ota_ignored += 1
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bad message or a database hiccup must not stop OTA
@@ -361,82 +384,10 @@ class DeviceRuntime:
             finally:
                 self._ota_inbox.task_done()
 
-    async def _org_of(self, node_id: str) -> str | None:
-        async with self._uow(SYSTEM_SCOPE) as uow:
-            node = await uow.nodes.get(node_id)
-        return node.org_id if node is not None and node.active else None
-
-    def _ignore_ota(self, kind: str, node_id: str, why: str) -> None:
-        self.ota_ignored += 1
-        log.warning("ignored %s of node %s: %s", kind, node_id[:64], why)
-
-    async def _handle_ota(self, kind: str, node_id: str, org_id: str | None,
-                          payload: bytes) -> None:
-        try:
-            check_node_id(node_id)
-        except DomainError:
-            self._ignore_ota(kind, node_id, "invalid node id")
-            return
-        body: object = None
-        if kind in OTA_TOPICS:
-            try:
-                body = decode(payload)
-            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-                self._ignore_ota(kind, node_id, f"malformed payload: {exc}")
-                return
-            if not isinstance(body, dict):
-                self._ignore_ota(kind, node_id, "payload is not a JSON object")
-                return
-        org = org_id or await self._org_of(node_id)
-        if org is None:
-            self._ignore_ota(kind, node_id, "unknown or inactive node")
-            return
-        if kind == "otastatus":
-            if not await self._ota.report(org, node_id, body):
-                self._ignore_ota(kind, node_id, f"not applicable (unknown job, not a target, "
-                                 f"or not a forward transition): {str(body)[:200]}")
-                return
-        elif kind in ("otafetch", "connected"):
-            await self._ota.offer_next(org, node_id, resend=True)
-        elif kind == "config":
-            async with self._uow(SYSTEM_SCOPE) as uow:
-                node = await uow.nodes.get(node_id)
-            if node is None:
-                return
-            await self._ota.node_matches(org, node_id, node.type, node.model, node.fw_version)
-            await self._ota.offer_next(org, node_id, resend=False)
-        self.ota_handled += 1
-
     async def ota_sweep(self) -> None:
-        """One pass: expires the jobs past their timeout or validity (their unfinished nodes
-        time out), then offers the jobs that have just become due (a download window opened,
-        validity started) to their waiting, connected targets."""
-        jobs = await self._ota.active_jobs()
-        now = self._ota.clock.now()
-        for org_id in sorted({job.org_id for job in jobs if job.expired(now)}):
-            ended = await self._ota.expire(org_id)
-            if ended:
-                log.info("OTA jobs expired in organization %s: %s", org_id, ", ".join(ended))
-        due_now: dict[str, bool] = {}
-        for job in jobs:
-            if job.expired(now):
-                continue
-            due_now[job.id] = due = job.due(now)
-            before = self._ota_due.get(job.id)
-            gated = job.window is not None or job.valid_from is not None
-            if due and gated and before is not True:  # just opened (or unknown: restarted)
-                offered = await self._ota.offer_waiting(job)
-                if offered:
-                    log.info("OTA job %s became due: offered to %d connected node(s)",
-                             job.id, offered)
-        self._ota_due = due_now
-        for job in jobs:  # paced rollouts: the next allowance of each force-pushed job
-            pace = job.rollout
-            if job.force_push and not job.user_approval and not job.expired(now) and (
-                    pace.max_per_minute is not None or pace.max_in_flight is not None):
-                budget = None if pace.max_per_minute is None else max(
-                    1, round(pace.max_per_minute * self.ota_sweep_seconds / 60))
-                await self._ota.dispatch(job.org_id, job.id, budget=budget)
+        """One pass of the OTA sweep (OtaDelivery.sweep: expiry, jobs just due, paced
+        rollouts), paced by this runtime's ota_sweep_seconds."""
+        await self._ota.sweep(sweep_seconds=self.ota_sweep_seconds)
 
     async def _sweep_periodically(self) -> None:
         while True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from domain.ota.jobs import OtaJobs
+from domain.ota.user_updates import OtaUpdates
 from graphql_api.context import Ctx, uses
 
 
@@ -33,11 +33,11 @@ class PushUpdatePayload:
 class OtaUpdateQueries:
     @strawberry.field(description="The user-approval update waiting for one of the caller's "
                                   "nodes (null: none).",
-                      metadata=uses(OtaJobs.available_update))
+                      metadata=uses(OtaUpdates.available_update))
     async def available_update(self, info: Ctx, node_id: strawberry.ID
                                ) -> AvailableUpdate | None:
         ctx = info.context
-        found = await ctx.devices.ota_jobs.available_update(await ctx.caller(),
+        found = await ctx.devices.ota_updates.available_update(await ctx.caller(),
                                                             node_id=str(node_id))
         if found is None:
             return None
@@ -48,12 +48,12 @@ class OtaUpdateQueries:
 
 @strawberry.type
 class OtaUpdateMutations:
-    @strawberry.mutation(metadata=uses(OtaJobs.push_update),
+    @strawberry.mutation(metadata=uses(OtaUpdates.push_update),
                          description="A node's user approves its waiting update: the node is "
                                      "offered it now.")
     async def push_update(self, info: Ctx, input: PushUpdateInput) -> PushUpdatePayload:
         ctx = info.context
-        offer = await ctx.devices.ota_jobs.push_update(
+        offer = await ctx.devices.ota_updates.push_update(
             await ctx.caller(), node_id=str(input.node_id), job_id=str(input.job_id))
         return PushUpdatePayload(job_id=strawberry.ID(offer.job.id),
                                  node_id=strawberry.ID(offer.node_id))

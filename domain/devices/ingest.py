@@ -34,6 +34,7 @@ from domain.devices.model import (
     ParamsHistoryEntry,
     check_node_id,
 )
+from domain.devices.reactions import NODE_SAID_CONNECTED
 from domain.devices.storable import unstorable
 from domain.errors import DomainError
 from domain.jsonshape import nesting_exceeds
@@ -58,6 +59,10 @@ class IngestResult:
     events: tuple[NodeEvent, ...] = ()
     refused: bool = False
     """Refused before batching: the payload holds what the database cannot store."""
+    said_connected: NodeEvent | None = None
+    """A connection message saying connected, accepted whether or not it changed the node
+    (it came back before its last will, or across a gateway restart): not published, it is
+    what reactions to a node being back (an OTA offer) follow (reactions.NODE_SAID_CONNECTED)."""
 
 
 def parse_topic(topic: str) -> tuple[str, str] | None:
@@ -81,6 +86,17 @@ def decode(payload: bytes) -> Any:
     if nesting_exceeds(value, MAX_JSON_DEPTH):
         raise ValueError("payload nested too deep")
     return value
+
+
+def says_connected(topic: str, payload: bytes) -> bool:
+    """A node/<id>/connection message saying {"connected": true}."""
+    if not topic.endswith("/connection") or topic.count("/") != 2:
+        return False
+    try:
+        body = decode(payload)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    return isinstance(body, dict) and body.get("connected") is True
 
 
 class RecentDigests:
@@ -128,6 +144,13 @@ class _Pending:
     result: IngestResult | None = None
 
 
+def _back(node: Node, pending: _Pending, now: datetime) -> NodeEvent | None:
+    """The node said it is connected (an accepted connection message)."""
+    if pending.suffix != "connection" or pending.body.get("connected") is not True:
+        return None
+    return NodeEvent(kind=NODE_SAID_CONNECTED, node_id=node.id, org_id=node.org_id, at=now)
+
+
 @dataclass(slots=True)
 class _Applied:
     """One node after its messages were applied in memory, ready to be written."""
@@ -146,6 +169,12 @@ class DeviceIngest:
         self._uow, self._clock = uow, clock
         self._digests = digests or RecentDigests()
         self._now_ms = now_ms or (lambda: int(self._clock.now().timestamp() * 1000))
+
+    async def probe(self, node_id: str) -> None:
+        """Reads the node: raises when the database does not answer (the gateway asks this
+        before dropping a message the database refused)."""
+        async with self._uow(SYSTEM_SCOPE) as uow:
+            await uow.nodes.get(node_id)
 
     async def handle(self, topic: str, payload: bytes) -> IngestResult:
         """One device message (a batch of one)."""
@@ -252,7 +281,8 @@ class DeviceIngest:
         for p in pending:
             try:
                 if not self._change(node, p.suffix, p.body, now):
-                    self._finish(p, IngestResult(accepted=True, reason="no change"))
+                    self._finish(p, IngestResult(accepted=True, reason="no change",
+                                                 said_connected=_back(node, p, now)))
                     continue
             except (ValueError, RecursionError) as exc:
                 self._finish(p, self._drop(p.topic, f"malformed payload: {exc}"))
@@ -262,7 +292,8 @@ class DeviceIngest:
                 continue
             changed = True
             events, node.events = tuple(node.events), []
-            p.result = IngestResult(accepted=True, events=events)
+            p.result = IngestResult(accepted=True, events=events,
+                                    said_connected=_back(node, p, now))
             if p.suffix.startswith("params/"):
                 applied.history.append(ParamsHistoryEntry(
                     org_id=node.org_id, node_id=node.id, version=node.params_version, at=now,

@@ -17,6 +17,7 @@ from domain.devices.sharing import NodeSharing
 from domain.devices.watch import NodeWatch
 from domain.ota.images import OtaImages
 from domain.ota.jobs import OtaJobs
+from domain.ota.user_updates import OtaUpdates
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,3 +36,4 @@ class DeviceUseCases:
     group_sharing: GroupSharing
     ota_images: OtaImages
     ota_jobs: OtaJobs
+    ota_updates: OtaUpdates

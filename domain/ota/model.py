@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain.errors import Conflict, ValidationFailed
+from domain.ota import links
 
 MAX_IMAGE_BYTES = 200 * 1024 * 1024
 MAX_BASE64_IMAGE_BYTES = 5 * 1024 * 1024
@@ -290,6 +291,21 @@ class OtaJob:
             raise Conflict("An OTA job can be archived only when finished or cancelled",
                            reason="job_still_active")
         self.archived = archived
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A job offered to a node on otaurl, with its signed download link's token."""
+
+    node_id: str
+    job: OtaJob
+    image: OtaImage
+    token: str
+
+    def payload(self, base_url: str) -> dict[str, Any]:
+        return {"ota_job_id": self.job.id, "url": base_url + links.download_path(self.token),
+                "fw_version": self.image.fw_version, "filesize": self.image.size,
+                "file_md5": self.image.md5}
 
 
 @dataclass(slots=True, kw_only=True)

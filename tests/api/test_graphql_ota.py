@@ -70,10 +70,11 @@ async def test_images_and_jobs_through_graphql(env: Env) -> None:
                                                 "nodeIds": [a, b], "priority": 2}},
                              token=token), "createOtaJob")["job"]
     assert job["summary"] == {"total": 2, "triggered": 2, "started": 0}
-    jobs = env.container.ota_jobs()
-    await jobs.offer_next(job_org(env, token), a)
-    await jobs.report(job_org(env, token), a, {"ota_job_id": job["id"], "status": "failed",
-                                               "additional_info": "flash error"})
+    delivery = env.container.ota_delivery()
+    await delivery.offer_next(job_org(env, token), a)
+    await delivery.report(job_org(env, token), a, {"ota_job_id": job["id"],
+                                                   "status": "failed",
+                                                   "additional_info": "flash error"})
     seen = data(await env.gql(JOB, {"id": job["id"]}, token=token), "otaJob")
     assert seen["summary"]["failed"] == 1 and seen["summary"]["triggered"] == 1
     assert seen["nodeStatuses"]["edges"][0]["node"] == {
@@ -122,9 +123,9 @@ async def test_job_progress_streams_as_nodes_report(env: Env) -> None:
         first = await next_message(ws)
         assert first["payload"]["data"]["otaJobProgress"]["changed"] == [
             {"nodeId": node, "status": "triggered"}]
-        await env.container.ota_jobs().offer_next(org, node)
-        await env.container.ota_jobs().report(org, node, {"ota_job_id": job,
-                                                          "status": "success"})
+        await env.container.ota_delivery().offer_next(org, node)
+        await env.container.ota_delivery().report(org, node, {"ota_job_id": job,
+                                                              "status": "success"})
         statuses = []
         while True:
             event = (await next_message(ws))
@@ -179,7 +180,7 @@ async def test_job_progress_pages_through_every_change(env: Env, monkeypatch: An
                                                 "nodeIds": nodes}}, token=token),
                "createOtaJob")["job"]["id"]
     org = job_org(env, token)
-    jobs = env.container.ota_jobs()
+    jobs = env.container.ota_delivery()
     async with socket(env, token) as ws:
         assert (await next_message(ws))["type"] == "connection_ack"
         await ws.send_json({"id": "1", "type": "subscribe",

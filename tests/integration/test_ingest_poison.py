@@ -149,7 +149,7 @@ async def test_while_the_database_does_not_answer_no_message_is_taken_for_poison
         raise ConnectionRefusedError("the database is down")
 
     monkeypatch.setattr(env.container.ingest(), "handle_batch", database_down)
-    monkeypatch.setattr(runtime, "_uow", database_down)  # its "does the database answer?"
+    monkeypatch.setattr(env.container.ingest(), "probe", database_down)  # "does it answer?"
     async with device(env, acme) as dev_a, device(env, globex) as dev_b:
         await report(dev_a, acme.node_id, "params/local", j({"Light": {"level": 1}}))
         await report(dev_b, globex.node_id, "params/local", j({"Fan": {"speed": 1}}))

@@ -26,6 +26,7 @@ from starlette.routing import Match
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import ADMIN
 from domain.devices.provisioning import ProvisionedNode
+from domain.ota.delivery import OtaDelivery
 from domain.ota.jobs import OtaJobs
 from domain.ota.model import JobStatus, NodeJobStatus, NodeStatus, OtaImage, OtaJob
 from fleetgate.app import create_app
@@ -86,6 +87,12 @@ class Fleet:
         jobs = self.env.container.ota_jobs()
         assert isinstance(jobs, OtaJobs)
         return jobs
+
+    @property
+    def delivery(self) -> OtaDelivery:
+        delivery = self.env.container.ota_delivery()
+        assert isinstance(delivery, OtaDelivery)
+        return delivery
 
     async def job(self, name: str, nodes: list[str], **kw: Any) -> OtaJob:
         return await self.jobs.create_job(self.admin, name=name, image_id=self.image.id,
@@ -352,13 +359,13 @@ async def test_a_silent_node_times_out_when_the_job_expires(gw: Env) -> None:
         rt = runtime(gw)
         await rt.ota_sweep()  # not expired yet
         assert (await fleet.job_state(job.id)).status == JobStatus.ACTIVE
-        jobs = fleet.jobs
-        clock = jobs.clock
-        jobs.clock = ShiftedClock(timedelta(seconds=61))  # the timeout passes
+        delivery = fleet.delivery
+        clock = delivery.clock
+        delivery.clock = ShiftedClock(timedelta(seconds=61))  # the timeout passes
         try:
             await rt.ota_sweep()
         finally:
-            jobs.clock = clock
+            delivery.clock = clock
         ended = await fleet.job_state(job.id)
         assert ended.status == JobStatus.FINISHED and ended.status_reason == "expired"
         # both were offered it (force push; the away one while offline): failed, timed out
@@ -384,14 +391,14 @@ async def test_a_download_window_opening_offers_the_job_to_connected_nodes(gw: E
         await rt.ota_sweep()  # window closed: nothing
         await dev.send("otafetch", {"fw_version": "1.0.0"})
         await dev.no_offer()
-        jobs = fleet.jobs
-        clock = jobs.clock
-        jobs.clock = ShiftedClock(timedelta(hours=2, minutes=10))
+        delivery = fleet.delivery
+        clock = delivery.clock
+        delivery.clock = ShiftedClock(timedelta(hours=2, minutes=10))
         try:
             await rt.ota_sweep()  # the window opened: offered without asking
             assert (await dev.offer())["ota_job_id"] == job.id
         finally:
-            jobs.clock = clock
+            delivery.clock = clock
 
 
 async def test_the_simulator_performs_an_update_end_to_end(gw: Env, tmp_path: Path) -> None:

@@ -40,14 +40,14 @@ async def _replay(reports: list[tuple[str, str]], offered: bool) -> None:
     job = await world.jobs.create_job(ADMIN_CALLER, name="j", image_id=image,
                                       nodes=["n1", "n2"])
     if offered:
-        assert await world.jobs.offer_next("org-a", "n1") is not None
+        assert await world.delivery.offer_next("org-a", "n1") is not None
     before = await _status(world, job.id, "n1")
     final_seen: NodeJobStatus | None = None
     first_final = next((NodeStatus(s) for s, _ in reports
                         if s in ("success", "failed", "rejected")), None)
     for step, (status, info) in enumerate(reports):
         world.clock.current = T0 + timedelta(seconds=step + 1)
-        applied = await world.jobs.report("org-a", "n1", {"ota_job_id": job.id,
+        applied = await world.delivery.report("org-a", "n1", {"ota_job_id": job.id,
                                                           "status": status,
                                                           "additional_info": info})
         after = await _status(world, job.id, "n1")
