@@ -35,7 +35,7 @@ from domain.ota.model import (
     OtaJob,
 )
 from rest_compat import schemas as s
-from rest_compat.groups import GROUP_ID, NODE_ID
+from rest_compat.group_common import GROUP_ID, NODE_ID
 from rest_compat.http import (
     Authenticate,
     anonymous_caller,

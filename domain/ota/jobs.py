@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from domain.access.model import Caller, requires
-from domain.devices.admin_groups import admin_group_node_ids
 from domain.devices.model import NodeFilter, check_node_id
 from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.groups.admin_groups import admin_group_node_ids
 from domain.ota.images import OtaImages
 from domain.ota.model import (
     ALL_NODES_GROUP,
