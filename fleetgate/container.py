@@ -53,9 +53,6 @@ from domain.billing.quotas import QuotaGuard
 from domain.billing.service import Billing
 from domain.devices.access import DeviceAccess
 from domain.devices.admin import AdminNodes
-from domain.devices.admin_groups import AdminGroups
-from domain.devices.group_sharing import GroupSharing
-from domain.devices.groups import UserGroups
 from domain.devices.ingest import DeviceIngest
 from domain.devices.mapping import NodeMapping
 from domain.devices.nodes import UserNodes
@@ -63,12 +60,15 @@ from domain.devices.presence import NodePresence
 from domain.devices.provisioning import BrokerEndpoint, Provisioning
 from domain.devices.proxy import NodeProxy
 from domain.devices.reactions import PendingParams
-from domain.devices.sharing import NodeSharing
 from domain.devices.watch import NodeWatch
+from domain.groups.admin_groups import AdminGroups
+from domain.groups.user_groups import UserGroups
 from domain.ota.delivery import OtaDelivery
 from domain.ota.images import OtaImages
 from domain.ota.jobs import OtaJobs
 from domain.ota.user_updates import OtaUpdates
+from domain.sharing.groups import GroupSharing
+from domain.sharing.nodes import NodeSharing
 from fleetgate.catalogue import ApiCatalogue
 from fleetgate.usage import ApiRequestCounter
 

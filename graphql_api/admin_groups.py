@@ -6,18 +6,15 @@ per group)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
-from strawberry.scalars import JSON
 
 from domain.devices.admin import MAX_PAGE
-from domain.devices.admin_groups import UNSET, AdminGroupPage, AdminGroups
-from domain.errors import ValidationFailed
 from domain.groups.admin.model import AdminGroup, GroupQuery
+from domain.groups.admin_groups import AdminGroupPage, AdminGroups
+from graphql_api import group_common as common
 from graphql_api import node_types as n
 from graphql_api.context import Ctx, uses
-from graphql_api.types import PageInfo, decode_cursor, encode_cursor
 
 
 @strawberry.type(name="AdminGroupQuery", description="A dynamic group's rule: nodes whose "
@@ -35,13 +32,7 @@ class GroupQueryType:
 
 
 @strawberry.type(name="AdminGroup")
-class AdminGroupType:
-    id: strawberry.ID
-    name: str
-    type: str
-    description: str
-    mutually_exclusive: bool
-    custom_data: JSON | None
+class AdminGroupType(common.GroupFields):
     created_at: datetime
     node_ids: list[strawberry.ID]
     query: GroupQueryType | None = strawberry.field(
@@ -55,38 +46,18 @@ class AdminGroupType:
         found = self.page.nodes
         return [n.NodeType.of(found[i]) for i in self.group.nodes if i in found]
 
-    @strawberry.field(description="Direct sub-groups, ordered by id.",
-                      metadata=uses(AdminGroups.list_groups))
-    def sub_groups(self) -> list[AdminGroupType]:
-        return [AdminGroupType.of(g, self.page) for g in self.page.tree.children(self.group.id)]
-
-    @strawberry.field(description="The parent group (null at the top level).",
-                      metadata=uses(AdminGroups.list_groups))
-    def parent(self) -> AdminGroupType | None:
-        parent = self.page.tree.by_id.get(self.group.parent_id or "")
-        return AdminGroupType.of(parent, self.page) if parent is not None else None
+    sub_groups, parent = common.tree_fields(AdminGroups.list_groups, "AdminGroupType",
+                                            "graphql_api.admin_groups")
 
     @classmethod
     def of(cls, group: AdminGroup, page: AdminGroupPage) -> AdminGroupType:
-        return cls(id=strawberry.ID(group.id), name=group.name, type=group.type,
-                   description=group.description, mutually_exclusive=group.mutually_exclusive,
-                   custom_data=group.custom_data, created_at=group.created_at,
+        return cls(created_at=group.created_at,
                    node_ids=[strawberry.ID(i) for i in group.nodes],
                    query=GroupQueryType.of(group.query) if group.query else None,
-                   group=group, page=page)
+                   group=group, page=page, **common.group_fields(group))
 
 
-@strawberry.type
-class AdminGroupEdge:
-    cursor: str
-    node: AdminGroupType
-
-
-@strawberry.type
-class AdminGroupConnection:
-    edges: list[AdminGroupEdge]
-    page_info: PageInfo
-    total_count: int
+AdminGroupEdge, AdminGroupConnection = common.connection(AdminGroupType, "AdminGroup")
 
 
 @strawberry.input(description="Dynamic groups whose query has these values.")
@@ -98,14 +69,7 @@ class AdminGroupFilter:
 
 @strawberry.input(description="A static group (nodeIds, parentId) or a dynamic one (nodeType, "
                               "nodeModel and/or nodeFwVersion; not with nodeIds nor parentId).")
-class CreateAdminGroupInput:
-    name: str
-    node_ids: list[strawberry.ID] | None = None
-    parent_id: strawberry.ID | None = None
-    type: str | None = None
-    description: str | None = None
-    mutually_exclusive: bool = False
-    custom_data: JSON | None = None
+class CreateAdminGroupInput(common.CreateFields):
     node_type: str | None = None
     node_model: str | None = None
     node_fw_version: str | None = None
@@ -113,24 +77,12 @@ class CreateAdminGroupInput:
 
 @strawberry.input(description="Fields left out stay as they are; customData merges (thing "
                               "shadow).")
-class UpdateAdminGroupInput:
-    id: strawberry.ID
-    name: str | None = strawberry.UNSET
-    type: str | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-    mutually_exclusive: bool | None = strawberry.UNSET
-    custom_data: JSON | None = strawberry.UNSET
+class UpdateAdminGroupInput(common.UpdateHead, common.UpdateTail):
+    pass
 
 
-@strawberry.input
-class AdminGroupNodesInput:
-    group_id: strawberry.ID
-    node_ids: list[strawberry.ID]
-
-
-@strawberry.input
-class AdminGroupIdInput:
-    id: strawberry.ID
+AdminGroupNodesInput = common.nodes_input("AdminGroupNodesInput")
+AdminGroupIdInput = common.id_input("AdminGroupIdInput")
 
 
 @strawberry.input
@@ -138,19 +90,7 @@ class RegroupInput:
     group_id: strawberry.ID
 
 
-@strawberry.type
-class AdminGroupPayload:
-    group: AdminGroupType
-
-
-@strawberry.type
-class DeleteAdminGroupPayload:
-    deleted_ids: list[strawberry.ID] = strawberry.field(
-        description="The group and its sub-groups.")
-
-
-def _given(value: Any) -> Any:
-    return UNSET if value is strawberry.UNSET else value
+AdminGroupPayload, DeleteAdminGroupPayload = common.payloads("AdminGroup", AdminGroupType)
 
 
 async def _read(info: Ctx, group_id: str) -> AdminGroupPayload:
@@ -174,24 +114,13 @@ class AdminGroupQueries:
     async def admin_groups(self, info: Ctx, filter: AdminGroupFilter | None = None,
                            first: int = 25, after: str | None = None) -> AdminGroupConnection:
         ctx = info.context
-        anchor = None
-        if after is not None and (anchor := decode_cursor(after)) is None:
-            raise ValidationFailed("after is not a valid cursor", reason="invalid_cursor")
-        # list_groups pages from an inclusive start_id: read one more and drop the anchor
-        extra = 1 if anchor is not None and 0 < first < MAX_PAGE else 0
         wanted = filter or AdminGroupFilter()
-        page = await ctx.devices.admin_groups.list_groups(
-            await ctx.caller(), start_id=anchor, num_records=first + extra, node_details=True,
+        window = await common.GroupWindow.read(
+            ctx.devices.admin_groups.list_groups, ctx.caller, first, after,
             node_type=wanted.node_type, node_model=wanted.node_model,
             node_fw_version=wanted.node_fw_version)
-        listed = page.groups
-        if anchor is not None and listed and listed[0].id == anchor:
-            listed = listed[1:]
-        edges = [AdminGroupEdge(cursor=encode_cursor(g.id), node=AdminGroupType.of(g, page))
-                 for g in listed[:first]]
-        return AdminGroupConnection(edges=edges, total_count=page.total, page_info=PageInfo.of(
-            [e.cursor for e in edges], has_previous=anchor is not None,
-            has_next=page.next_id is not None or len(listed) > first))
+        return window.connection(AdminGroupEdge, AdminGroupConnection,
+                                 lambda g: AdminGroupType.of(g, window.page))
 
 
 @strawberry.type
@@ -203,13 +132,8 @@ class AdminGroupMutations:
                                  input: CreateAdminGroupInput) -> AdminGroupPayload:
         ctx = info.context
         group = await ctx.devices.admin_groups.create_group(
-            await ctx.caller(), name=input.name,
-            nodes=None if input.node_ids is None else [str(i) for i in input.node_ids],
-            parent_id=None if input.parent_id is None else str(input.parent_id),
-            type=input.type, description=input.description,
-            mutually_exclusive=input.mutually_exclusive, custom_data=input.custom_data,
-            node_type=input.node_type, node_model=input.node_model,
-            node_fw_version=input.node_fw_version)
+            await ctx.caller(), node_type=input.node_type, node_model=input.node_model,
+            node_fw_version=input.node_fw_version, **common.create_args(input))
         return await _read(info, group.id)
 
     @strawberry.mutation(metadata=uses(AdminGroups.update_group, AdminGroups.list_groups),
@@ -217,34 +141,19 @@ class AdminGroupMutations:
     async def update_admin_group(self, info: Ctx,
                                  input: UpdateAdminGroupInput) -> AdminGroupPayload:
         ctx = info.context
-        group = await ctx.devices.admin_groups.update_group(
-            await ctx.caller(), group_id=str(input.id), name=_given(input.name),
-            type=_given(input.type), description=_given(input.description),
-            mutually_exclusive=_given(input.mutually_exclusive),
-            custom_data=_given(input.custom_data))
+        group = await ctx.devices.admin_groups.update_group(await ctx.caller(),
+                                                            **common.update_args(input))
         return await _read(info, group.id)
 
-    @strawberry.mutation(metadata=uses(AdminGroups.update_group, AdminGroups.list_groups),
-                         description="Adds nodes of the organization to a static admin group "
-                                     "(and to the groups above it).")
-    async def add_nodes_to_admin_group(self, info: Ctx,
-                                       input: AdminGroupNodesInput) -> AdminGroupPayload:
-        ctx = info.context
-        await ctx.devices.admin_groups.update_group(
-            await ctx.caller(), group_id=str(input.group_id), operation="add",
-            nodes=[str(i) for i in input.node_ids])
-        return await _read(info, str(input.group_id))
-
-    @strawberry.mutation(metadata=uses(AdminGroups.update_group, AdminGroups.list_groups),
-                         description="Removes nodes from a static admin group and its "
-                                     "sub-groups.")
-    async def remove_nodes_from_admin_group(self, info: Ctx,
-                                            input: AdminGroupNodesInput) -> AdminGroupPayload:
-        ctx = info.context
-        await ctx.devices.admin_groups.update_group(
-            await ctx.caller(), group_id=str(input.group_id), operation="remove",
-            nodes=[str(i) for i in input.node_ids])
-        return await _read(info, str(input.group_id))
+    add_nodes_to_admin_group = common.node_mutation(
+        (AdminGroups.update_group, AdminGroups.list_groups),
+        lambda devices: devices.admin_groups.update_group, "add", AdminGroupNodesInput,
+        AdminGroupPayload, _read,
+        "Adds nodes of the organization to a static admin group (and to the groups above it).")
+    remove_nodes_from_admin_group = common.node_mutation(
+        (AdminGroups.update_group, AdminGroups.list_groups),
+        lambda devices: devices.admin_groups.update_group, "remove", AdminGroupNodesInput,
+        AdminGroupPayload, _read, "Removes nodes from a static admin group and its sub-groups.")
 
     @strawberry.mutation(metadata=uses(AdminGroups.update_group, AdminGroups.list_groups),
                          description="A dynamic group's members become the nodes matching "

@@ -4,30 +4,22 @@ subGroups and parent resolve from the page the query read (no query per group)."
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from strawberry.scalars import JSON
 
-from domain.devices.group_sharing import GroupSharing
-from domain.devices.groups import UNSET, GroupPage, UserGroups
-from domain.devices.nodes import MAX_PAGE
-from domain.errors import NotFound, ValidationFailed
+from domain.errors import NotFound
 from domain.groups.model import NodeGroup
+from domain.groups.tree import UNSET
+from domain.groups.user_groups import GroupPage, UserGroups
+from domain.sharing.groups import GroupSharing
+from graphql_api import group_common as common
 from graphql_api import node_types as n
 from graphql_api.context import Ctx, uses
 from graphql_api.group_sharing import GroupRole, GroupSharingType
-from graphql_api.types import PageInfo, decode_cursor, encode_cursor
 
 
 @strawberry.type(name="Group")
-class GroupType:
-    id: strawberry.ID
-    name: str
-    type: str
-    description: str
-    mutually_exclusive: bool
-    custom_data: JSON | None
+class GroupType(common.GroupFields):
     metadata: JSON | None = strawberry.field(description="Deprecated RainMaker group_metadata.")
     node_ids: list[strawberry.ID] = strawberry.field(
         description="The group's nodes the caller still reaches.")
@@ -40,16 +32,8 @@ class GroupType:
         return [n.NodeType.of(page.nodes[i], page.memberships[i].role)
                 for i in self.group.nodes if i in page.nodes and i in page.memberships]
 
-    @strawberry.field(description="Direct sub-groups, ordered by id.",
-                      metadata=uses(UserGroups.list_groups))
-    def sub_groups(self) -> list[GroupType]:
-        return [GroupType.of(g, self.page) for g in self.page.tree.children(self.group.id)]
-
-    @strawberry.field(description="The parent group (null at the top level).",
-                      metadata=uses(UserGroups.list_groups))
-    def parent(self) -> GroupType | None:
-        parent = self.page.tree.by_id.get(self.group.parent_id or "")
-        return GroupType.of(parent, self.page) if parent is not None else None
+    sub_groups, parent = common.tree_fields(UserGroups.list_groups, "GroupType",
+                                            "graphql_api.groups")
 
     @strawberry.field(description="The caller's role on the group.",
                       metadata=uses(UserGroups.list_groups))
@@ -66,74 +50,32 @@ class GroupType:
 
     @classmethod
     def of(cls, group: NodeGroup, page: GroupPage) -> GroupType:
-        return cls(id=strawberry.ID(group.id), name=group.name, type=group.type,
-                   description=group.description, mutually_exclusive=group.mutually_exclusive,
-                   custom_data=group.custom_data, metadata=group.metadata,
-                   node_ids=[strawberry.ID(i) for i in group.nodes], group=group, page=page)
+        return cls(metadata=group.metadata, node_ids=[strawberry.ID(i) for i in group.nodes],
+                   group=group, page=page, **common.group_fields(group))
 
 
-@strawberry.type
-class GroupEdge:
-    cursor: str
-    node: GroupType
-
-
-@strawberry.type
-class GroupConnection:
-    edges: list[GroupEdge]
-    page_info: PageInfo
-    total_count: int
+GroupEdge, GroupConnection = common.connection(GroupType, "Group")
 
 
 @strawberry.input
-class CreateGroupInput:
-    name: str
-    node_ids: list[strawberry.ID] | None = None
-    parent_id: strawberry.ID | None = None
-    type: str | None = None
-    description: str | None = None
-    mutually_exclusive: bool = False
-    custom_data: JSON | None = None
+class CreateGroupInput(common.CreateFields):
     metadata: JSON | None = None
+
+
+@strawberry.input
+class UpdateParent:
+    parent_id: strawberry.ID | None = strawberry.UNSET
 
 
 @strawberry.input(description="Fields left out stay as they are; parentId null moves the "
                               "group to the top level; customData merges (thing shadow).")
-class UpdateGroupInput:
-    id: strawberry.ID
-    name: str | None = strawberry.UNSET
-    parent_id: strawberry.ID | None = strawberry.UNSET
-    type: str | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-    mutually_exclusive: bool | None = strawberry.UNSET
-    custom_data: JSON | None = strawberry.UNSET
+class UpdateGroupInput(common.UpdateHead, UpdateParent, common.UpdateTail):
     metadata: JSON | None = strawberry.UNSET
 
 
-@strawberry.input
-class GroupNodesInput:
-    group_id: strawberry.ID
-    node_ids: list[strawberry.ID]
-
-
-@strawberry.input
-class DeleteGroupInput:
-    id: strawberry.ID
-
-
-@strawberry.type
-class GroupPayload:
-    group: GroupType
-
-
-@strawberry.type
-class DeleteGroupPayload:
-    deleted_ids: list[strawberry.ID] = strawberry.field(
-        description="The group and its sub-groups.")
-
-
-def _given(value: Any) -> Any:
-    return UNSET if value is strawberry.UNSET else value
+GroupNodesInput = common.nodes_input("GroupNodesInput")
+DeleteGroupInput = common.id_input("DeleteGroupInput")
+GroupPayload, DeleteGroupPayload = common.payloads("Group", GroupType)
 
 
 async def _read(info: Ctx, group_id: str) -> GroupPayload:
@@ -155,22 +97,9 @@ class GroupQueries:
     async def groups(self, info: Ctx, first: int = 25,
                      after: str | None = None) -> GroupConnection:
         ctx = info.context
-        anchor = None
-        if after is not None and (anchor := decode_cursor(after)) is None:
-            raise ValidationFailed("after is not a valid cursor", reason="invalid_cursor")
-        # list_groups pages from an inclusive start_id: read one more and drop the anchor
-        extra = 1 if anchor is not None and 0 < first < MAX_PAGE else 0
-        page = await ctx.devices.groups.list_groups(await ctx.caller(), start_id=anchor,
-                                                    num_records=first + extra,
-                                                    node_details=True)
-        listed = page.groups
-        if anchor is not None and listed and listed[0].id == anchor:
-            listed = listed[1:]
-        edges = [GroupEdge(cursor=encode_cursor(g.id), node=GroupType.of(g, page))
-                 for g in listed[:first]]
-        return GroupConnection(edges=edges, total_count=page.total, page_info=PageInfo.of(
-            [e.cursor for e in edges], has_previous=anchor is not None,
-            has_next=page.next_id is not None or len(listed) > first))
+        window = await common.GroupWindow.read(ctx.devices.groups.list_groups, ctx.caller,
+                                               first, after)
+        return window.connection(GroupEdge, GroupConnection, lambda g: GroupType.of(g, window.page))
 
 
 @strawberry.type
@@ -181,44 +110,27 @@ class GroupMutations:
     async def create_group(self, info: Ctx, input: CreateGroupInput) -> GroupPayload:
         ctx = info.context
         group = await ctx.devices.groups.create_group(
-            await ctx.caller(), name=input.name,
-            nodes=None if input.node_ids is None else [str(i) for i in input.node_ids],
-            parent_id=None if input.parent_id is None else str(input.parent_id),
-            type=input.type, description=input.description,
-            mutually_exclusive=input.mutually_exclusive, metadata=input.metadata,
-            custom_data=input.custom_data)
+            await ctx.caller(), metadata=input.metadata, **common.create_args(input))
         return await _read(info, group.id)
 
     @strawberry.mutation(metadata=uses(UserGroups.update_group, UserGroups.list_groups),
                          description="Updates a group's fields.")
     async def update_group(self, info: Ctx, input: UpdateGroupInput) -> GroupPayload:
         ctx = info.context
-        parent = _given(input.parent_id)
+        parent = common.given(input.parent_id)
         group = await ctx.devices.groups.update_group(
-            await ctx.caller(), group_id=str(input.id), name=_given(input.name),
-            parent_id=str(parent) if parent not in (UNSET, None) else parent,
-            type=_given(input.type), description=_given(input.description),
-            mutually_exclusive=_given(input.mutually_exclusive),
-            metadata=_given(input.metadata), custom_data=_given(input.custom_data))
+            await ctx.caller(), parent_id=str(parent) if parent not in (UNSET, None) else parent,
+            metadata=common.given(input.metadata), **common.update_args(input))
         return await _read(info, group.id)
 
-    @strawberry.mutation(metadata=uses(UserGroups.update_group, UserGroups.list_groups),
-                         description="Adds nodes the caller reaches to a group.")
-    async def add_nodes_to_group(self, info: Ctx, input: GroupNodesInput) -> GroupPayload:
-        ctx = info.context
-        await ctx.devices.groups.update_group(await ctx.caller(), group_id=str(input.group_id),
-                                              operation="add",
-                                              nodes=[str(i) for i in input.node_ids])
-        return await _read(info, str(input.group_id))
-
-    @strawberry.mutation(metadata=uses(UserGroups.update_group, UserGroups.list_groups),
-                         description="Removes nodes from a group and its sub-groups.")
-    async def remove_nodes_from_group(self, info: Ctx, input: GroupNodesInput) -> GroupPayload:
-        ctx = info.context
-        await ctx.devices.groups.update_group(await ctx.caller(), group_id=str(input.group_id),
-                                              operation="remove",
-                                              nodes=[str(i) for i in input.node_ids])
-        return await _read(info, str(input.group_id))
+    add_nodes_to_group = common.node_mutation(
+        (UserGroups.update_group, UserGroups.list_groups),
+        lambda devices: devices.groups.update_group, "add",
+        GroupNodesInput, GroupPayload, _read, "Adds nodes the caller reaches to a group.")
+    remove_nodes_from_group = common.node_mutation(
+        (UserGroups.update_group, UserGroups.list_groups),
+        lambda devices: devices.groups.update_group, "remove",
+        GroupNodesInput, GroupPayload, _read, "Removes nodes from a group and its sub-groups.")
 
     @strawberry.mutation(metadata=uses(UserGroups.delete_group),
                          description="Deletes a group and its sub-groups.")

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 from strawberry.dataloader import DataLoader
 
 from domain.access.model import Caller
-from domain.devices.group_sharing import GroupPeople
-from domain.devices.sharing import NodeSharingView
 from domain.devices.use_cases import DeviceUseCases
+from domain.sharing.groups import GroupPeople
+from domain.sharing.nodes import NodeSharingView
 
 
 class Loaders:

@@ -10,9 +10,9 @@ from strawberry.scalars import JSON
 
 from domain.devices.model import PRIMARY, SECONDARY, MappingRequest, Node, NodeEvent
 from domain.devices.nodes import UserNodes
-from domain.devices.sharing import NodeSharing
 from domain.devices.watch import NodeWatch
 from domain.errors import DomainError, NotFound
+from domain.sharing.nodes import NodeSharing
 from graphql_api.context import Ctx, uses
 from graphql_api.sharing import NodeSharingType
 from graphql_api.types import PageInfo

@@ -14,7 +14,7 @@ from domain.devices.use_cases import DeviceUseCases
 from domain.errors import ValidationFailed
 from domain.ota.jobs import summary_counts
 from domain.ota.model import FINAL, JobStatus, JobSummary, NodeJobStatus, OtaJob
-from rest_compat.groups import NODE_ID
+from rest_compat.group_common import NODE_ID
 from rest_compat.http import Authenticate, bool_param, caller_for, json_body
 from rest_compat.operations import Operation
 from rest_compat.ota_schemas import (

@@ -22,7 +22,7 @@ from domain.ota.model import (
     PRIORITY_LOWEST,
 )
 from rest_compat import schemas as s
-from rest_compat.groups import GROUP_ID, NODE_ID
+from rest_compat.group_common import GROUP_ID, NODE_ID
 from rest_compat.schemas import Violation
 
 EDGE = f"[^{s.CONTROL}{s.WHITESPACE}]"

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from domain.devices.use_cases import DeviceUseCases
 from rest_compat import schemas as s
-from rest_compat.groups import NODE_ID
+from rest_compat.group_common import NODE_ID
 from rest_compat.http import Authenticate, caller_for, json_body, success
 from rest_compat.operations import Operation
 from rest_compat.ota_images import USER_TAG, download_url

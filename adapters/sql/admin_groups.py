@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from adapters.sql.kit import _Scoped, aware
+from adapters.sql.group_rows import GroupRows
+from adapters.sql.kit import aware
 from adapters.sql.tables.devices import nodes
 from adapters.sql.tables.groups import admin_node_group_members, admin_node_groups
 from domain.groups.admin.model import AdminGroup, GroupQuery
@@ -38,7 +39,9 @@ def _group(row: Any, members: list[str]) -> AdminGroup:
                       custom_data=row.custom_data, query=query, nodes=members)
 
 
-class SqlAdminGroupRepository(_Scoped):
+class SqlAdminGroupRepository(GroupRows):
+    groups, members = admin_node_groups, admin_node_group_members
+
     def _member_rows(self, groups: Sequence[AdminGroup]) -> list[dict[str, Any]]:
         return [{"group_id": g.id, "node_id": node_id, "org_id": g.org_id, "position": i}
                 for g in groups for i, node_id in enumerate(g.nodes)]
@@ -77,15 +80,6 @@ class SqlAdminGroupRepository(_Scoped):
         rows = self._member_rows(groups)
         if rows:
             await self._exec(insert(m), rows)
-
-    async def delete_many(self, group_ids: Sequence[str]) -> None:
-        if group_ids:
-            g, m = admin_node_groups, admin_node_group_members
-            await self._exec(delete(m).where(m.c.group_id.in_(list(group_ids)),
-                                             self._in_scope(m.c.org_id)))
-            # the ids hold the whole subtree; the parent foreign key cascades anyway
-            await self._exec(delete(g).where(g.c.id.in_(list(group_ids)),
-                                             self._in_scope(g.c.org_id)))
 
     async def matching_node_ids(self, query: GroupQuery) -> Sequence[str]:
         n = nodes.c

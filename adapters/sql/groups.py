@@ -17,6 +17,7 @@ from sqlalchemy import (
     update,
 )
 
+from adapters.sql.group_rows import GroupRows
 from adapters.sql.kit import _Scoped, aware
 from adapters.sql.tables.accounts import users
 from adapters.sql.tables.groups import node_group_members, node_groups
@@ -41,7 +42,9 @@ def _group(row: Any, nodes: list[str]) -> NodeGroup:
                      custom_data=row.custom_data, nodes=nodes)
 
 
-class SqlGroupRepository(_Scoped):
+class SqlGroupRepository(GroupRows):
+    groups, members = node_groups, node_group_members
+
     async def _members(self, group_ids: Sequence[str]) -> dict[str, list[str]]:
         m = node_group_members
         found: dict[str, list[str]] = {gid: [] for gid in group_ids}
@@ -126,16 +129,6 @@ class SqlGroupRepository(_Scoped):
             last = (await self._exec(select(func.max(m.c.position)).where(
                 m.c.group_id == group.id, self._in_scope(m.c.org_id)))).scalar()
             await self._insert_members(group, fresh, 0 if last is None else last + 1)
-
-    async def delete_many(self, group_ids: Sequence[str]) -> None:
-        if group_ids:
-            g, m = node_groups, node_group_members
-            await self._exec(delete(m).where(m.c.group_id.in_(list(group_ids)),
-                                             self._in_scope(m.c.org_id)))
-            # children first is not needed: the ids include the whole subtree, and the
-            # parent foreign key cascades anyway
-            await self._exec(delete(g).where(g.c.id.in_(list(group_ids)),
-                                             self._in_scope(g.c.org_id)))
 
     async def remove_node_everywhere(self, node_id: str) -> None:
         m = node_group_members

@@ -6,18 +6,18 @@ from dataclasses import dataclass
 
 from domain.devices.access import DeviceAccess
 from domain.devices.admin import AdminNodes
-from domain.devices.admin_groups import AdminGroups
-from domain.devices.group_sharing import GroupSharing
-from domain.devices.groups import UserGroups
 from domain.devices.mapping import NodeMapping
 from domain.devices.nodes import UserNodes
 from domain.devices.provisioning import BrokerEndpoint, Provisioning
 from domain.devices.proxy import NodeProxy
-from domain.devices.sharing import NodeSharing
 from domain.devices.watch import NodeWatch
+from domain.groups.admin_groups import AdminGroups
+from domain.groups.user_groups import UserGroups
 from domain.ota.images import OtaImages
 from domain.ota.jobs import OtaJobs
 from domain.ota.user_updates import OtaUpdates
+from domain.sharing.groups import GroupSharing
+from domain.sharing.nodes import NodeSharing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

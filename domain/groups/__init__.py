@@ -1,1 +1,1 @@
-"""User device groups: hierarchy, mutual exclusion and custom data."""
+"""Device groups: users' groups and the organization's admin groups, and their tree."""

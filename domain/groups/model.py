@@ -1,14 +1,14 @@
-"""A user's device group: a named set of nodes with an optional parent (at most three
-levels), a type, and custom data merged by thing-shadow rules. The rules that span a user's
-groups (unique sibling names, hierarchy depth, no cycles, mutual exclusion) live in GroupTree.
-"""
+"""A device group: a named set of nodes with an optional parent (at most three levels), a
+type, and custom data merged by thing-shadow rules. Group holds what user groups (NodeGroup,
+here) and admin groups (admin/model.py) share; the rules that span a set of groups (unique
+sibling names, hierarchy depth, no cycles, mutual exclusion) live in GroupHierarchy."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from domain.errors import Conflict, ValidationFailed
 from domain.jsonshape import nesting_exceeds
@@ -66,24 +66,24 @@ def merge_document(current: dict[str, Any] | None, patch: object) -> dict[str, A
 
 
 @dataclass(slots=True, kw_only=True)
-class NodeGroup:
+class Group:
+    """What user groups and admin groups have in common, and what the hierarchy rules read."""
+
     id: str
     org_id: str
-    owner_id: str
     name: str
     created_at: datetime
     parent_id: str | None = None
     type: str = ""
     description: str = ""
     mutually_exclusive: bool = False
-    metadata: dict[str, Any] | None = None
     custom_data: dict[str, Any] | None = None
     nodes: list[str] = field(default_factory=list)
 
     def add_nodes(self, node_ids: Iterable[str]) -> list[str]:
         """Adds the nodes not in the group yet; returns those it added."""
         have = set(self.nodes)
-        added = [n for n in node_ids if n not in have]
+        added = [n for n in dict.fromkeys(node_ids) if n not in have]
         self.nodes.extend(added)
         return added
 
@@ -95,18 +95,15 @@ class NodeGroup:
         return removed
 
 
-class GroupLike(Protocol):
-    """What the hierarchy rules read of a group (user groups and admin groups alike)."""
+@dataclass(slots=True, kw_only=True)
+class NodeGroup(Group):
+    """A user's group: its owner, and RainMaker's deprecated group_metadata."""
 
-    id: str
-    parent_id: str | None
-    name: str
-    type: str
-    mutually_exclusive: bool
-    nodes: list[str]
+    owner_id: str
+    metadata: dict[str, Any] | None = None
 
 
-G = TypeVar("G", bound=GroupLike)
+G = TypeVar("G", bound=Group)
 
 
 class GroupHierarchy(Generic[G]):

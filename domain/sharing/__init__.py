@@ -1,0 +1,1 @@
+"""Sharing: nodes and groups offered by one user to another, through one engine."""

@@ -9,10 +9,10 @@ import pytest
 
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import ADMIN
-from domain.devices.admin_groups import AdminGroups, admin_group_node_ids
 from domain.devices.model import Node, NodeSecrets
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.groups.admin.model import ALL_NODES, GroupQuery
+from domain.groups.admin_groups import AdminGroups, admin_group_node_ids
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds, Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

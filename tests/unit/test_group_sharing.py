@@ -5,30 +5,16 @@ transfer, and nothing half-written when a rule fails."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 
-from domain.access.model import Caller, Principal, PrincipalKind
-from domain.accounts.model import END_USER, User
-from domain.devices.group_sharing import GroupSharing
-from domain.devices.groups import UserGroups
-from domain.devices.model import Node, NodeEvent, NodeMembership
+from domain.devices.model import NodeMembership
 from domain.errors import Forbidden, NotFound, ValidationFailed
+from domain.groups.user_groups import UserGroups
+from domain.sharing.groups import GroupSharing
 from domain.sharing.model import ACCEPTED, PENDING
-from ports.repositories import UnitOfWork
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds, Store
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-NAMES = {"alice": "org-a", "bob": "org-a", "carol": "org-a", "mallory": "org-b"}
-
-
-class RecordingEvents:
-    def __init__(self) -> None:
-        self.events: list[NodeEvent] = []
-
-    async def publish(self, event: NodeEvent) -> None:
-        self.events.append(event)
+from tests.unit.fakes_groups import NAMES, T0, RecordingEvents, people_and_nodes, who
 
 
 @dataclass
@@ -48,23 +34,9 @@ class World:
             node_id=node_id, org_id="org-a", user_id=uid, role=role, created_at=T0)
 
 
-def who(uid: str) -> Caller:
-    return Caller(principal=Principal(kind=PrincipalKind.USER, org_id=NAMES[uid], user_id=uid,
-                                      user_name=f"{uid}@x.io", roles=frozenset({END_USER})))
-
-
 @pytest.fixture
 def world() -> World:
-    store, clock, events = Store(), FakeClock(T0), RecordingEvents()
-    for uid, org in NAMES.items():
-        store.users[uid] = User(id=uid, org_id=org, user_name=f"{uid}@x.io", password_hash="",
-                                created_at=T0, confirmed=True)
-    for node_id in ("n1", "n2", "n3"):
-        store.nodes[node_id] = Node(id=node_id, org_id="org-a", created_at=T0)
-
-    def uow(org_id: str) -> UnitOfWork:
-        return InMemoryUnitOfWork(store, org_id)  # type: ignore[return-value]
-
+    (store, uow), clock, events = people_and_nodes(), FakeClock(T0), RecordingEvents()
     ids = SequentialIds()
     w = World(UserGroups(uow=uow, ids=ids, clock=clock, authorizer=AllowAll(), events=events),
               GroupSharing(uow=uow, ids=ids, clock=clock, authorizer=AllowAll(),

@@ -4,30 +4,16 @@ visibility rule; nothing half-written when a rule fails."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from domain.access.model import Caller, Principal, PrincipalKind
-from domain.accounts.model import END_USER, User
-from domain.devices.model import Node, NodeEvent, NodeMembership
-from domain.devices.sharing import NodeSharing
+from domain.devices.model import NodeMembership
 from domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from domain.sharing.model import ACCEPTED, CANCELLED, DECLINED, EXPIRED, PENDING
-from ports.repositories import UnitOfWork
-from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds, Store
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-NAMES = {"alice": "org-a", "bob": "org-a", "carol": "org-a", "mallory": "org-b"}
-
-
-class RecordingEvents:
-    def __init__(self) -> None:
-        self.events: list[NodeEvent] = []
-
-    async def publish(self, event: NodeEvent) -> None:
-        self.events.append(event)
+from domain.sharing.nodes import NodeSharing
+from tests.unit.fakes import AllowAll, FakeClock, SequentialIds, Store
+from tests.unit.fakes_groups import T0, RecordingEvents, people_and_nodes, who
 
 
 @dataclass
@@ -42,25 +28,12 @@ class World:
         return found.role if found else None
 
 
-def who(uid: str) -> Caller:
-    return Caller(principal=Principal(kind=PrincipalKind.USER, org_id=NAMES[uid], user_id=uid,
-                                      user_name=f"{uid}@x.io", roles=frozenset({END_USER})))
-
-
 @pytest.fixture
 def world() -> World:
-    store, clock, events = Store(), FakeClock(T0), RecordingEvents()
-    for uid, org in NAMES.items():
-        store.users[uid] = User(id=uid, org_id=org, user_name=f"{uid}@x.io", password_hash="",
-                                created_at=T0, confirmed=True)
+    (store, uow), clock, events = people_and_nodes(), FakeClock(T0), RecordingEvents()
     for node_id in ("n1", "n2"):
         store.memberships[(node_id, "alice")] = NodeMembership(
             node_id=node_id, org_id="org-a", user_id="alice", role="primary", created_at=T0)
-    for node_id in ("n1", "n2", "n3"):
-        store.nodes[node_id] = Node(id=node_id, org_id="org-a", created_at=T0)
-    def uow(org_id: str) -> UnitOfWork:
-        return InMemoryUnitOfWork(store, org_id)  # type: ignore[return-value]
-
     sharing = NodeSharing(uow=uow, ids=SequentialIds(),
                           clock=clock, authorizer=AllowAll(), events=events,
                           ttl_seconds=3600)

@@ -9,10 +9,10 @@ import pytest
 
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import END_USER
-from domain.devices.groups import UserGroups
 from domain.devices.model import Node, NodeEvent, NodeMembership, NodeSecrets
 from domain.devices.nodes import UserNodes
 from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.groups.user_groups import UserGroups
 from tests.unit.fakes import (
     AllowAll,
     FakeClock,

@@ -7,27 +7,15 @@ when it is created and again on regroup. The virtual group ALL_NODES holds every
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from dataclasses import dataclass
 
+from domain.devices.model import Node
 from domain.errors import ValidationFailed
-from domain.groups.model import GroupHierarchy
+from domain.groups.model import Group, GroupHierarchy
 
 ALL_NODES = "FFFF-FFFF"
 """The virtual group of every node of the organization: readable, never written."""
 MAX_QUERY_VALUE = 128  # the length of a node's type, model and fw_version
-
-
-class Describable(Protocol):
-    """What a query reads of a node."""
-
-    @property
-    def type(self) -> str: ...
-    @property
-    def model(self) -> str: ...
-    @property
-    def fw_version(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,7 +38,7 @@ class GroupQuery:
                 raise ValidationFailed("node_type, node_model and node_fw_version must be "
                                        "text of 1 to 128 characters", reason="invalid_body")
 
-    def matches(self, node: Describable) -> bool:
+    def matches(self, node: Node) -> bool:
         return all(wanted is None or have == wanted for wanted, have in (
             (self.node_type, node.type), (self.node_model, node.model),
             (self.node_fw_version, node.fw_version)))
@@ -71,37 +59,15 @@ class GroupQuery:
 
 
 @dataclass(slots=True, kw_only=True)
-class AdminGroup:
-    id: str
-    org_id: str
-    name: str
-    created_at: datetime
+class AdminGroup(Group):
+    """An organization's group: who created it, and the query of a dynamic one."""
+
     created_by: str | None = None
-    parent_id: str | None = None
-    type: str = ""
-    description: str = ""
-    mutually_exclusive: bool = False
-    custom_data: dict[str, Any] | None = None
     query: GroupQuery | None = None
-    nodes: list[str] = field(default_factory=list)
 
     @property
     def dynamic(self) -> bool:
         return self.query is not None
-
-    def add_nodes(self, node_ids: Iterable[str]) -> list[str]:
-        """Adds the nodes not in the group yet; returns those it added."""
-        have = set(self.nodes)
-        added = [n for n in dict.fromkeys(node_ids) if n not in have]
-        self.nodes.extend(added)
-        return added
-
-    def remove_nodes(self, node_ids: Iterable[str]) -> list[str]:
-        """Removes the nodes it holds; returns those it removed."""
-        gone = set(node_ids)
-        removed = [n for n in self.nodes if n in gone]
-        self.nodes = [n for n in self.nodes if n not in gone]
-        return removed
 
     def regroup(self, matching: Iterable[str]) -> bool:
         """A dynamic group's members become the nodes matching its query now (members that

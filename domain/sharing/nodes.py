@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 from domain.access.model import Caller, requires
-from domain.accounts.model import normalize_user_name
 from domain.devices.mapping import forget_node_data
 from domain.devices.model import (
     DIRECT_SOURCE,
@@ -22,33 +22,20 @@ from domain.devices.model import (
     strongest_per_user,
 )
 from domain.devices.nodes import reachable_node
-from domain.devices.sharing_requests import (
-    MAX_REQUESTS_PAGE,
-    RequestBook,
-    RequestPage,
-    RequestWords,
-)
-from domain.errors import Forbidden, NotFound, ValidationFailed
+from domain.errors import Forbidden, ValidationFailed
 from domain.identifiers import is_record_id
-from domain.jsonshape import nesting_exceeds
-from domain.sharing.model import (
-    ACCEPTED,
-    DEFAULT_SHARING_TTL_SECONDS,
-    MAX_SHARED_NODES,
-    NEW_ROLES,
-    NODE_KIND,
-    SharingRequest,
+from domain.sharing.engine import (
+    MAX_REQUESTS_PAGE,
+    NODE_WORDS,
+    RequestPage,
+    SharingEngine,
+    upgrade_needed,
+    visible_people,
 )
-from ports.events import EventPublisher
-from ports.repositories import UnitOfWork, UnitOfWorkFactory
-from ports.services import Authorizer, Clock, IdGenerator
+from domain.sharing.model import MAX_SHARED_NODES, NODE_KIND, SharingRequest
+from ports.repositories import UnitOfWork
 
 NODE_SOURCE = DIRECT_SOURCE
-NODE_WORDS = RequestWords(not_found="Node sharing request not found",
-                          not_found_reason="sharing_request_not_found",
-                          id_missing_reason="sharing_request_id_missing",
-                          accept_reason="sharing_accept_invalid",
-                          declined_reason="sharing_cancel_declined")
 SHARED_EVENT = "user_node_sharing_add"
 
 
@@ -72,38 +59,6 @@ def check_node_list(nodes: object) -> list[str]:
     return list(dict.fromkeys(check_node_id(n) for n in nodes))
 
 
-def check_new_role(new_role: object, transfer: bool, *,
-                   reasons: tuple[str, str] = ("sharing_new_role_needs_transfer",
-                                               "sharing_invalid_new_role")) -> str | None:
-    """What a transferring sender keeps (secondary, none); only with transfer."""
-    if new_role is not None and not transfer:
-        raise ValidationFailed("Please specify transfer:true when new_role is specified",
-                               reason=reasons[0])
-    if new_role is not None and new_role not in NEW_ROLES:
-        raise ValidationFailed("Invalid new role specified, [Valid values are secondary, "
-                               "none]", reason=reasons[1])
-    return str(new_role) if new_role is not None and transfer else None
-
-
-async def other_user(uow: UnitOfWork, user_name: object, caller_id: str) -> tuple[str, str]:
-    """(id, user name) of the user named, in the caller's organization; an unknown user and
-    one of another organization are the same answer."""
-    if not isinstance(user_name, str) or not user_name.strip():
-        raise ValidationFailed("User name is missing", reason="sharing_user_name_missing")
-    try:
-        normalized = normalize_user_name(user_name)
-    except ValidationFailed as exc:
-        raise NotFound("User does not exist for sharing",
-                       reason="sharing_user_not_found") from exc
-    user = await uow.users.get_by_user_name(normalized)
-    if user is None:
-        raise NotFound("User does not exist for sharing", reason="sharing_user_not_found")
-    if user.id == caller_id:
-        raise ValidationFailed("Self node sharing operations [add/remove] are not allowed.",
-                               reason="sharing_self")
-    return user.id, user.user_name
-
-
 async def _require_primary(uow: UnitOfWork, node_ids: Sequence[str], user_id: str) -> None:
     """Every node must be one the user reaches (else NOT_FOUND, like an unknown one) and
     the user its primary."""
@@ -120,23 +75,18 @@ async def _require_primary(uow: UnitOfWork, node_ids: Sequence[str], user_id: st
 async def _set_role(uow: UnitOfWork, node_id: str, org_id: str, user_id: str, role: str,
                     now: datetime) -> None:
     current = await uow.memberships.get_direct(node_id, user_id)
-    if current is not None and (current.role == role or current.role == PRIMARY):
-        return  # sharing never demotes a primary
+    if not upgrade_needed(current.role if current is not None else None, role):
+        return
     if current is not None:
         await uow.memberships.remove(node_id, user_id)
     await uow.memberships.add(NodeMembership(node_id=node_id, org_id=org_id, user_id=user_id,
                                              role=role, created_at=now, source=NODE_SOURCE))
 
 
-class NodeSharing:
+class NodeSharing(SharingEngine):
     """Sharing requests and the sharing of nodes between users of one organization."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
-                 authorizer: Authorizer, events: EventPublisher,
-                 ttl_seconds: int = DEFAULT_SHARING_TTL_SECONDS) -> None:
-        self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
-        self._events, self._ttl = events, ttl_seconds
-        self._book = RequestBook(uow=uow, clock=clock, kind=NODE_KIND, words=NODE_WORDS)
+    kind, words = NODE_KIND, NODE_WORDS
 
     @requires("/v1/user/nodes/sharing/requests", "PUT")
     async def share_nodes(self, caller: Caller, *, nodes: object, user_name: object,
@@ -155,35 +105,19 @@ class NodeSharing:
         - a receiver who already reaches every node needs no approval: the sharing (or role
           update) is applied at once and the request is returned accepted.
         """
-        principal, user_id = caller.require_user()
-        node_ids = check_node_list(nodes)
-        if not isinstance(primary, bool) or not isinstance(transfer, bool):
-            raise ValidationFailed("primary and transfer must be true or false",
-                                   reason="invalid_body")
-        role_after = check_new_role(new_role, transfer)
-        if metadata is not None and (not isinstance(metadata, dict)
-                                     or nesting_exceeds(metadata, 8)):
-            raise ValidationFailed("metadata must be a JSON object", reason="invalid_body")
-        now = self._clock.now()
-        async with self._uow(principal.org_id) as uow:
-            await _require_primary(uow, node_ids, user_id)
-            to_id, to_name = await other_user(uow, user_name, user_id)
-            request = SharingRequest(
-                id=self._ids.new_id(), org_id=principal.org_id, from_user_id=user_id,
-                to_user_id=to_id, node_ids=node_ids, created_at=now,
-                expires_at=now + timedelta(seconds=self._ttl) if self._ttl else None,
-                primary=primary, transfer=transfer, new_role=role_after, metadata=metadata)
-            # RainMaker: a receiver who reaches every node already needs no approval
-            applied_at_once = all([await uow.memberships.get(n, to_id) for n in node_ids])
-            if applied_at_once:
-                request.settle(ACCEPTED, now)
-                await self._apply(uow, request, now)
-            await uow.sharing_requests.add(request)
-            await uow.commit()
-        request.from_user_name, request.to_user_name = principal.user_name or "", to_name
-        if applied_at_once:
-            await self._published(request, to_name, now)
-        return request
+        return await self._offer(caller, nodes, check_node_list, user_name=user_name,
+                                 primary=primary, metadata=metadata, transfer=transfer,
+                                 new_role=new_role)
+
+    async def _check_offer(self, uow: UnitOfWork, item_ids: list[str], user_id: str, *,
+                           transfer: bool) -> Any:
+        await _require_primary(uow, item_ids, user_id)
+        return None
+
+    async def _reached(self, uow: UnitOfWork, request: SharingRequest) -> bool:
+        # RainMaker: a receiver who reaches every node already needs no approval
+        return all([await uow.memberships.get(n, request.to_user_id)
+                    for n in request.node_ids])
 
     @requires("/v1/user/nodes/sharing/requests", "PUT")
     async def respond(self, caller: Caller, *, request_id: object, accept: object
@@ -197,15 +131,10 @@ class NodeSharing:
           nothing); the sender must still be primary of every node, else nothing changes;
         - user_node_sharing_add is published per node once committed.
         """
-        principal, user_id = caller.require_user()
-        request = await self._book.respond(principal, user_id, request_id, accept,
-                                           self._apply)
-        if request.status == ACCEPTED:
-            await self._published(request, principal.user_name or "", request.settled_at
-                                  or self._clock.now())
-        return request
+        return await self._respond(caller, request_id, accept)
 
-    async def _published(self, request: SharingRequest, user_name: str, now: datetime) -> None:
+    async def _announce(self, request: SharingRequest, user_name: str, now: datetime,
+                        offered: Any) -> None:
         for node_id in request.node_ids:
             await self._events.publish(NodeEvent(
                 kind=SHARED_EVENT, node_id=node_id, org_id=request.org_id, at=now,
@@ -234,8 +163,7 @@ class NodeSharing:
         - only the sender (anyone else: NOT_FOUND); a declined request cannot be removed,
           nor one accepted, cancelled or expired (VALIDATION).
         """
-        principal, user_id = caller.require_user()
-        return await self._book.cancel(principal, user_id, request_id)
+        return await self._cancel(caller, request_id)
 
     @requires("/v1/user/nodes/sharing/requests", "GET")
     async def list_requests(self, caller: Caller, *, sent: bool = False,
@@ -244,10 +172,8 @@ class NodeSharing:
         """Node sharing requests the caller sent (sent=True) or received, ordered by id, a
         page at a time (1..10), or the one request_id names (else NOT_FOUND); statuses as of
         now (a pending request past its expiry reads expired)."""
-        principal, user_id = caller.require_user()
-        return await self._book.page(principal, user_id, sent=sent, request_id=request_id,
-                                     start_request_id=start_request_id,
-                                     num_records=num_records)
+        return await self._page(caller, sent=sent, request_id=request_id,
+                                start_request_id=start_request_id, num_records=num_records)
 
     @requires("/v1/user/nodes/sharing", "DELETE")
     async def unshare_nodes(self, caller: Caller, *, nodes: object, user_name: object) -> None:
@@ -264,31 +190,9 @@ class NodeSharing:
         async with self._uow(principal.org_id) as uow:
             for node_id in node_ids:
                 await reachable_node(uow, node_id, user_id)
-            try:
-                target_id, _ = await other_user(uow, user_name, user_id)
-            except ValidationFailed as exc:
-                if exc.reason != "sharing_self":
-                    raise
-                target_id = user_id
+            target_id = await self._target(uow, user_name, user_id)
             for node_id in node_ids:
-                mine = await uow.memberships.get_direct(node_id, user_id)
-                if mine is None:  # reached through a shared group only
-                    raise ValidationFailed("Error, cannot remove nodes that were shared via "
-                                           "groups", reason="sharing_via_group")
-                if target_id == user_id and mine.role == PRIMARY:
-                    raise ValidationFailed("Self node sharing operations [add/remove] are not "
-                                           "allowed.", reason="sharing_self")
-                if target_id != user_id and mine.role != PRIMARY:
-                    raise Forbidden("Error, User should be primary owner of all nodes in the "
-                                    "request", reason="sharing_not_primary")
-                theirs = await uow.memberships.get_direct(node_id, target_id) \
-                    or await uow.memberships.get(node_id, target_id)
-                if theirs is None:
-                    raise ValidationFailed("User to node mapping does not exist",
-                                           reason="sharing_not_shared")
-                if not theirs.direct:
-                    raise ValidationFailed("Error, cannot remove nodes that were shared via "
-                                           "groups", reason="sharing_via_group")
+                await _check_removable(uow, node_id, user_id, target_id)
             for node_id in node_ids:
                 await uow.memberships.remove(node_id, target_id)
                 if not await uow.memberships.for_node(node_id):
@@ -332,12 +236,32 @@ def sharing_views(members: Sequence[tuple[NodeMembership, str]], user_id: str
         mine = next((m for m, _ in entries if m.user_id == user_id), None)
         if mine is None:
             continue
-        primaries = sorted(name for m, name in entries if m.role == PRIMARY)
-        secondaries = sorted(name for m, name in entries if m.role != PRIMARY) \
-            if mine.role == PRIMARY else []
+        primaries, secondaries = visible_people(((m.role, name) for m, name in entries),
+                                                mine.role)
         sources = sorted({m.source for m, _ in by_node[node_id] if m.user_id == user_id})
         views.append(NodeSharingView(node_id=node_id, primary=primaries,
                                      secondary=secondaries, sources=sources,
                                      caller_role=mine.role))
     return views
 
+
+async def _check_removable(uow: UnitOfWork, node_id: str, user_id: str, target_id: str
+                           ) -> None:
+    mine = await uow.memberships.get_direct(node_id, user_id)
+    if mine is None:  # reached through a shared group only
+        raise ValidationFailed("Error, cannot remove nodes that were shared via groups",
+                               reason="sharing_via_group")
+    if target_id == user_id and mine.role == PRIMARY:
+        raise ValidationFailed("Self node sharing operations [add/remove] are not allowed.",
+                               reason="sharing_self")
+    if target_id != user_id and mine.role != PRIMARY:
+        raise Forbidden("Error, User should be primary owner of all nodes in the request",
+                        reason="sharing_not_primary")
+    theirs = await uow.memberships.get_direct(node_id, target_id) \
+        or await uow.memberships.get(node_id, target_id)
+    if theirs is None:
+        raise ValidationFailed("User to node mapping does not exist",
+                               reason="sharing_not_shared")
+    if not theirs.direct:
+        raise ValidationFailed("Error, cannot remove nodes that were shared via groups",
+                               reason="sharing_via_group")

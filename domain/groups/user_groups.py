@@ -6,31 +6,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from domain.access.model import Caller, requires
-from domain.devices.admin import check_page_size
-from domain.devices.group_access import group_access, visible_groups
 from domain.devices.model import PRIMARY, Node, NodeEvent, NodeMembership
 from domain.errors import Forbidden, NotFound, ValidationFailed
-from domain.groups.model import (
-    GroupTree,
-    NodeGroup,
-    check_description,
-    check_group_name,
-    check_node_list,
-    check_type,
-    merge_document,
+from domain.groups.access import group_access, visible_groups
+from domain.groups.model import GroupTree, NodeGroup, check_node_list, merge_document
+from domain.groups.tree import (
+    NO_GROUP,
+    UNSET,
+    check_listing,
+    check_operation,
+    new_fields,
+    update_fields,
+    with_subtree,
 )
 from domain.identifiers import is_record_id
 from ports.events import EventPublisher
 from ports.repositories import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 
-UNSET: Any = object()
-"""An update field left out (None means: clear it)."""
 NODE_ADDED, NODE_REMOVED = "user_node_group_added", "user_node_group_removed"
-_NO_GROUP = "Group does not exist"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,18 +44,12 @@ class GroupPage:
     """The caller's role on each group (primary: owner or shared as primary)."""
 
 
-def _flag(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationFailed(f"{name} must be true or false", reason="invalid_body")
-    return value
-
-
 async def _owned(uow: UnitOfWork, group_id: object, user_id: str) -> NodeGroup:
     if not isinstance(group_id, str) or not group_id:
         raise ValidationFailed("Group id is missing", reason="group_id_missing")
     group = await uow.groups.get(group_id) if is_record_id(group_id) else None
     if group is None or group.owner_id != user_id:
-        raise NotFound(_NO_GROUP, reason="group_not_found")
+        raise NotFound(NO_GROUP, reason="group_not_found")
     return group
 
 
@@ -118,14 +108,11 @@ class UserGroups:
           any rule fails.
         """
         principal, user_id = caller.require_user()
+        fields = new_fields(name=name, type=type, description=description,
+                            mutually_exclusive=mutually_exclusive, custom_data=custom_data)
         group = NodeGroup(id=self._ids.new_id(), org_id=principal.org_id, owner_id=user_id,
-                          name=check_group_name(name), created_at=self._clock.now(),
-                          type=check_type(type) if type is not None else "",
-                          description=check_description(description)
-                          if description is not None else "",
-                          mutually_exclusive=_flag(mutually_exclusive, "mutually_exclusive"),
-                          metadata=merge_document(None, metadata) or None,
-                          custom_data=merge_document(None, custom_data) or None)
+                          created_at=self._clock.now(),
+                          metadata=merge_document(None, metadata) or None, **fields)
         node_ids = check_node_list(nodes) if nodes is not None else []
         async with self._uow(principal.org_id) as uow:
             tree = GroupTree(await uow.groups.for_owner(user_id))
@@ -164,15 +151,9 @@ class UserGroups:
         principal, user_id = caller.require_user()
         fields = (name, parent_id, type, description, mutually_exclusive, metadata,
                   custom_data)
-        if operation is None and all(f is UNSET for f in fields):
-            raise ValidationFailed("Either group name, type, description, mutually_exclusive, "
-                                   "custom_data or operation needs to specified",
-                                   reason="group_update_empty")
-        op = operation.lower() if isinstance(operation, str) else operation
-        if op not in (None, "add", "remove"):
-            raise ValidationFailed("Invalid operation specified.[Valid operation values are "
-                                   "add/remove]", reason="invalid_group_operation")
-        node_ids = check_node_list(nodes) if op is not None else []
+        op, node_ids = check_operation(
+            operation, nodes, empty=all(f is UNSET for f in fields),
+            wanted="group name, type, description, mutually_exclusive, custom_data")
         added: list[tuple[str, str]] = []
         removed: list[tuple[str, str]] = []
         async with self._uow(principal.org_id) as uow:
@@ -180,19 +161,10 @@ class UserGroups:
             owner_id = group.owner_id
             tree = GroupTree(await uow.groups.for_owner(owner_id))
             group = tree.by_id[group.id]
-            if name is not UNSET:
-                group.name = check_group_name(name)
-            if type is not UNSET:
-                group.type = check_type(type if type is not None else "")
-            if description is not UNSET:
-                group.description = check_description(description if description is not None
-                                                      else "")
-            if mutually_exclusive is not UNSET:
-                group.mutually_exclusive = _flag(mutually_exclusive, "mutually_exclusive")
+            update_fields(group, name=name, type=type, description=description,
+                          mutually_exclusive=mutually_exclusive, custom_data=custom_data)
             if metadata is not UNSET:
                 group.metadata = merge_document(group.metadata, metadata)
-            if custom_data is not UNSET:
-                group.custom_data = merge_document(group.custom_data, custom_data)
             if parent_id is not UNSET:
                 parent = await _owned(uow, parent_id, owner_id) if parent_id is not None \
                     else None
@@ -232,10 +204,7 @@ class UserGroups:
         - a constant number of queries whatever the number of groups and nodes.
         """
         principal, user_id = caller.require_user()
-        if group_id is not None and group_name is not None:
-            raise ValidationFailed("Specify either group_id or group_name",
-                                   reason="group_id_and_name")
-        size = check_page_size(num_records)
+        size = check_listing(group_id, group_name, num_records)
         async with self._uow(principal.org_id) as uow:
             visible = await visible_groups(uow, user_id)
             tree = visible.tree
@@ -246,7 +215,7 @@ class UserGroups:
             if group_id is not None:
                 chosen = [g for g in groups if g.id == group_id]
                 if not chosen:
-                    raise NotFound(_NO_GROUP, reason="group_not_found")
+                    raise NotFound(NO_GROUP, reason="group_not_found")
             elif group_name is not None:
                 chosen = [g for g in groups if g.name == group_name][:1]
                 if not chosen:
@@ -278,7 +247,7 @@ class UserGroups:
         async with self._uow(principal.org_id) as uow:
             group = await _as_primary(uow, group_id, user_id)
             tree = GroupTree(await uow.groups.for_owner(group.owner_id))
-            doomed = [tree.by_id[group.id], *tree.descendants(tree.by_id[group.id])]
+            doomed = with_subtree(tree, tree.by_id[group.id])
             await uow.groups.delete_many([g.id for g in doomed])
             await uow.commit()
         for gone in doomed:

@@ -8,40 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from domain.access.model import Caller, requires
-from domain.devices.group_access import NO_GROUP, GroupAccess, group_access, visible_groups
 from domain.devices.model import PRIMARY, SECONDARY, NodeEvent, NodeMembership
-from domain.devices.sharing import check_new_role, other_user
-from domain.devices.sharing_requests import (
-    MAX_REQUESTS_PAGE,
-    RequestBook,
-    RequestPage,
-    RequestWords,
-)
 from domain.errors import Forbidden, NotFound, ValidationFailed
+from domain.groups.access import NO_GROUP, GroupAccess, group_access, visible_groups
 from domain.groups.model import GroupTree, NodeGroup
-from domain.jsonshape import nesting_exceeds
-from domain.sharing.model import (
-    ACCEPTED,
-    DEFAULT_SHARING_TTL_SECONDS,
-    GROUP_KIND,
-    MAX_SHARED_GROUPS,
-    GroupShare,
-    SharingRequest,
+from domain.sharing.engine import (
+    GROUP_WORDS,
+    MAX_REQUESTS_PAGE,
+    RequestPage,
+    SharingEngine,
+    upgrade_needed,
+    visible_people,
 )
-from ports.events import EventPublisher
-from ports.repositories import UnitOfWork, UnitOfWorkFactory
-from ports.services import Authorizer, Clock, IdGenerator
+from domain.sharing.model import GROUP_KIND, MAX_SHARED_GROUPS, GroupShare, SharingRequest
+from ports.repositories import UnitOfWork
 
 GROUP_SHARED_EVENT = "user_node_group_sharing_add"
-GROUP_WORDS = RequestWords(not_found="Group sharing request not found",
-                           not_found_reason="group_sharing_request_not_found",
-                           id_missing_reason="group_sharing_request_id_missing",
-                           accept_reason="group_sharing_accept_invalid",
-                           declined_reason="group_sharing_cancel_declined")
 _NOT_PRIMARY = "Error, User should be primary owner of the groups in the request"
 
 
@@ -73,19 +59,6 @@ def check_group_list(groups: object) -> list[str]:
         raise ValidationFailed("Duplicate group id in request",
                                reason="group_sharing_duplicate")
     return list(groups)
-
-
-async def _receiver(uow: UnitOfWork, user_name: object, caller_id: str) -> tuple[str, str]:
-    try:
-        return await other_user(uow, user_name, caller_id)
-    except (ValidationFailed, NotFound) as exc:
-        renamed = {"sharing_self": "group_sharing_self",
-                   "sharing_user_not_found": "group_sharing_user_not_found",
-                   "sharing_user_name_missing": "group_sharing_user_name_missing"}
-        if exc.reason in renamed:
-            raise type(exc)(exc.message.replace("node", "group"),
-                            reason=renamed[exc.reason]) from exc
-        raise
 
 
 async def _require_primary(uow: UnitOfWork, group_ids: Sequence[str], user_id: str,
@@ -128,7 +101,7 @@ async def _set_share(uow: UnitOfWork, group: NodeGroup, user_id: str, role: str,
     if group.owner_id == user_id:
         return
     current = await uow.group_shares.get(group.id, user_id)
-    if current is not None and (current.role == role or current.role == PRIMARY):
+    if not upgrade_needed(current.role if current is not None else None, role):
         return
     if current is not None:
         await uow.group_shares.remove(group.id, user_id)
@@ -137,22 +110,28 @@ async def _set_share(uow: UnitOfWork, group: NodeGroup, user_id: str, role: str,
                                           metadata=metadata))
 
 
-class GroupSharing:
+class GroupSharing(SharingEngine):
     """Group sharing requests and the sharing of groups between users of one organization."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock,
-                 authorizer: Authorizer, events: EventPublisher,
-                 ttl_seconds: int = DEFAULT_SHARING_TTL_SECONDS) -> None:
-        self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
-        self._events, self._ttl = events, ttl_seconds
-        self._book = RequestBook(uow=uow, clock=clock, kind=GROUP_KIND, words=GROUP_WORDS)
+    kind, words = GROUP_KIND, GROUP_WORDS
+
+    async def _check_offer(self, uow: UnitOfWork, item_ids: list[str], user_id: str, *,
+                           transfer: bool) -> Any:
+        await _require_primary(uow, item_ids, user_id, transfer=transfer)
+        subtrees = await uow.groups.subtrees(item_ids)
+        await _require_primary_of_nodes(uow, subtrees, user_id, direct=transfer)
+        return subtrees
+
+    async def _reached(self, uow: UnitOfWork, request: SharingRequest) -> bool:
+        reached = await visible_groups(uow, request.to_user_id)
+        return all(g in reached.roles for g in request.group_ids)
 
     @requires("/v1/user/node_group/sharing", "PUT")
     async def share_groups(self, caller: Caller, *, groups: object, user_name: object,
                            primary: object = False, metadata: object = None,
                            transfer: object = False, new_role: object = None
                            ) -> SharingRequest:
-        """Creates a pending request offering groups to another user.
+        """Offers groups to another user: a pending request (or a grant at once).
 
         - 1..10 distinct groups, each one the caller is primary of (one it does not reach:
           NOT_FOUND; one it is secondary of: FORBIDDEN), and primary of every node they pass
@@ -165,41 +144,9 @@ class GroupSharing:
           the request comes back accepted;
         - nothing is written when any rule fails; the request expires after the TTL.
         """
-        principal, user_id = caller.require_user()
-        group_ids = check_group_list(groups)
-        if not isinstance(primary, bool) or not isinstance(transfer, bool):
-            raise ValidationFailed("primary and transfer must be true or false",
-                                   reason="invalid_body")
-        role_after = check_new_role(new_role, transfer,
-                                    reasons=("group_sharing_new_role_needs_transfer",
-                                             "group_sharing_invalid_new_role"))
-        if metadata is not None and (not isinstance(metadata, dict)
-                                     or nesting_exceeds(metadata, 8)):
-            raise ValidationFailed("metadata must be a JSON object", reason="invalid_body")
-        now = self._clock.now()
-        async with self._uow(principal.org_id) as uow:
-            found = await _require_primary(uow, group_ids, user_id, transfer=transfer)
-            subtrees = await uow.groups.subtrees(group_ids)
-            await _require_primary_of_nodes(uow, subtrees, user_id, direct=transfer)
-            to_id, to_name = await _receiver(uow, user_name, user_id)
-            request = SharingRequest(
-                id=self._ids.new_id(), org_id=principal.org_id, from_user_id=user_id,
-                to_user_id=to_id, node_ids=[], group_ids=group_ids, kind=GROUP_KIND,
-                created_at=now,
-                expires_at=now + timedelta(seconds=self._ttl) if self._ttl else None,
-                primary=primary, transfer=transfer, new_role=role_after,
-                metadata=metadata)
-            reached = await visible_groups(uow, to_id)
-            applied_at_once = all(a.group.id in reached.roles for a in found)
-            if applied_at_once:
-                request.settle(ACCEPTED, now)
-                await self._apply(uow, request, now)
-            await uow.sharing_requests.add(request)
-            await uow.commit()
-        request.from_user_name, request.to_user_name = principal.user_name or "", to_name
-        if applied_at_once:
-            await self._published(request, subtrees, to_name, now)
-        return request
+        return await self._offer(caller, groups, check_group_list, user_name=user_name,
+                                 primary=primary, metadata=metadata, transfer=transfer,
+                                 new_role=new_role)
 
     async def _apply(self, uow: UnitOfWork, request: SharingRequest, now: datetime) -> None:
         """Grants what an accepted request offers, if the sender may still give it."""
@@ -234,10 +181,14 @@ class GroupSharing:
             if request.new_role == SECONDARY:
                 await _set_share(uow, root, request.from_user_id, SECONDARY, None, now)
 
-    async def _published(self, request: SharingRequest, groups: Sequence[NodeGroup],
-                         user_name: str, now: datetime) -> None:
+    async def _announce(self, request: SharingRequest, user_name: str, now: datetime,
+                        offered: Any) -> None:
         """user_node_group_sharing_add, once per node the shared groups hold (events are
         delivered to the users who reach the node)."""
+        groups: Sequence[NodeGroup] = offered
+        if offered is None:
+            async with self._uow(request.org_id) as uow:
+                groups = await uow.groups.subtrees(request.group_ids)
         for group in groups:
             for node_id in group.nodes:
                 await self._events.publish(NodeEvent(
@@ -251,21 +202,12 @@ class GroupSharing:
         """The receiver accepts or declines a pending group sharing request (anyone else:
         NOT_FOUND; no longer pending: VALIDATION). Accepting grants the groups only if the
         sender is still their primary (and, for a transfer, their owner)."""
-        principal, user_id = caller.require_user()
-        request = await self._book.respond(principal, user_id, request_id, accept,
-                                           self._apply)
-        if request.status == ACCEPTED:
-            async with self._uow(principal.org_id) as uow:
-                groups = await uow.groups.subtrees(request.group_ids)
-            await self._published(request, groups, principal.user_name or "",
-                                  request.settled_at or self._clock.now())
-        return request
+        return await self._respond(caller, request_id, accept)
 
     @requires("/v1/user/node_group/sharing/requests", "DELETE")
     async def cancel_request(self, caller: Caller, *, request_id: object) -> SharingRequest:
         """The sender withdraws a pending group sharing request."""
-        principal, user_id = caller.require_user()
-        return await self._book.cancel(principal, user_id, request_id)
+        return await self._cancel(caller, request_id)
 
     @requires("/v1/user/node_group/sharing/requests", "GET")
     async def list_requests(self, caller: Caller, *, sent: bool = False,
@@ -273,10 +215,8 @@ class GroupSharing:
                             num_records: int = MAX_REQUESTS_PAGE) -> RequestPage:
         """Group sharing requests the caller sent or received (with the groups' names), a
         page of 1..10 at a time, or the one request_id names."""
-        principal, user_id = caller.require_user()
-        return await self._book.page(principal, user_id, sent=sent, request_id=request_id,
-                                     start_request_id=start_request_id,
-                                     num_records=num_records)
+        return await self._page(caller, sent=sent, request_id=request_id,
+                                start_request_id=start_request_id, num_records=num_records)
 
     @requires("/v1/user/node_group/sharing", "DELETE")
     async def unshare_groups(self, caller: Caller, *, groups: object, user_name: object
@@ -293,12 +233,7 @@ class GroupSharing:
         group_ids = check_group_list(groups)
         async with self._uow(principal.org_id) as uow:
             found = [await group_access(uow, gid, user_id) for gid in group_ids]
-            try:
-                target_id, _ = await _receiver(uow, user_name, user_id)
-            except ValidationFailed as exc:
-                if exc.reason != "group_sharing_self":
-                    raise
-                target_id = user_id
+            target_id = await self._target(uow, user_name, user_id)
             for access in found:
                 await self._check_removable(uow, access, user_id, target_id)
             for access in found:
@@ -384,10 +319,8 @@ class GroupSharing:
                     known = ranks.get(share.user_id)
                     if known is None or (known[0] != PRIMARY and share.role == PRIMARY):
                         ranks[share.user_id] = (share.role, name, share.metadata)
-            mine = visible.roles.get(group.id)
-            primaries = sorted(n for r, n, _ in ranks.values() if r == PRIMARY)
-            secondaries = sorted(n for r, n, _ in ranks.values() if r != PRIMARY) \
-                if mine == PRIMARY else []
+            primaries, secondaries = visible_people(
+                ((r, n) for r, n, _ in ranks.values()), visible.roles.get(group.id))
             shown = set(primaries) | set(secondaries)
             return GroupPeople(
                 group=group, primary=primaries, secondary=secondaries,

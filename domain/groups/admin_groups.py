@@ -8,27 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from domain.access.model import Caller, requires
-from domain.devices.admin import check_page_size
 from domain.devices.model import Node
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.groups.admin.model import ALL_NODES, AdminGroup, AdminGroupTree, GroupQuery
-from domain.groups.model import (
-    check_description,
-    check_group_name,
-    check_node_list,
-    check_type,
-    merge_document,
+from domain.groups.model import check_node_list
+from domain.groups.tree import (
+    NO_GROUP,
+    UNSET,
+    check_flag,
+    check_listing,
+    check_operation,
+    new_fields,
+    page_from,
+    update_fields,
+    with_subtree,
 )
 from domain.identifiers import is_record_id
 from ports.repositories import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 
-UNSET: Any = object()
-"""An update field left out."""
-_NO_GROUP = "Group does not exist"
 _RESOURCE = "/v1/admin/node_group"
 
 
@@ -45,12 +45,6 @@ class AdminGroupPage:
     total: int
     node_ids: list[str] = field(default_factory=list)
     nodes: dict[str, Node] = field(default_factory=dict)
-
-
-def _flag(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationFailed(f"{name} must be true or false", reason="invalid_body")
-    return value
 
 
 def _writable_id(group_id: object) -> str:
@@ -74,7 +68,7 @@ def _query(node_type: object, node_model: object, node_fw_version: object) -> Gr
 def _known(tree: AdminGroupTree, group_id: str) -> AdminGroup:
     group = tree.by_id.get(group_id) if is_record_id(group_id) else None
     if group is None:
-        raise NotFound(_NO_GROUP, reason="group_not_found")
+        raise NotFound(NO_GROUP, reason="group_not_found")
     return group
 
 
@@ -85,11 +79,6 @@ async def _check_org_nodes(uow: UnitOfWork, node_ids: Sequence[str]) -> None:
     if missing:
         raise NotFound(f"Some of the nodes do not exist in the organization: "
                        f"{', '.join(missing[:5])}", reason="admin_group_nodes_not_found")
-
-
-def _page_from(ids: Sequence[str], start_id: object, size: int) -> tuple[list[str], str | None]:
-    rest = [i for i in ids if not isinstance(start_id, str) or not start_id or i >= start_id]
-    return rest[:size], (rest[size] if len(rest) > size else None)
 
 
 async def admin_group_node_ids(uow: UnitOfWork, group_ids: Sequence[str]) -> list[str]:
@@ -141,13 +130,10 @@ class AdminGroups:
                                    "node_model, node_type or node_fw_version",
                                    reason="group_query_with_parent")
         group = AdminGroup(id=self._ids.new_id(), org_id=principal.org_id,
-                           created_by=principal.user_id, name=check_group_name(name),
-                           created_at=self._clock.now(),
-                           type=check_type(type) if type is not None else "",
-                           description=check_description(description)
-                           if description is not None else "",
-                           mutually_exclusive=_flag(mutually_exclusive, "mutually_exclusive"),
-                           custom_data=merge_document(None, custom_data) or None, query=query)
+                           created_by=principal.user_id, created_at=self._clock.now(),
+                           query=query, **new_fields(
+                               name=name, type=type, description=description,
+                               mutually_exclusive=mutually_exclusive, custom_data=custom_data))
         node_ids = check_node_list(nodes) if nodes is not None else []
         async with self._uow(principal.org_id) as uow:
             tree = AdminGroupTree(await uow.admin_groups.all())
@@ -209,21 +195,16 @@ class AdminGroups:
             raise ValidationFailed("Error, node_model, node_type or node_fw_version not to be "
                                    "specified in an update request",
                                    reason="group_query_in_update")
-        again = _flag(regroup, "regroup") if regroup is not None else False
+        again = check_flag(regroup, "regroup") if regroup is not None else False
         if again and (operation is not None or any(
                 f is not UNSET for f in (name, description, type))):
             raise ValidationFailed("Regroup cannot be specified with operation, group_name, "
                                    "description or type", reason="regroup_with_fields")
         fields = (name, type, description, mutually_exclusive, custom_data)
-        if operation is None and not again and all(f is UNSET for f in fields):
-            raise ValidationFailed("Either group name, type, description, mutually_exclusive, "
-                                   "custom_data, regroup [true] or operation needs to specified",
-                                   reason="group_update_empty")
-        op = operation.lower() if isinstance(operation, str) else operation
-        if op not in (None, "add", "remove"):
-            raise ValidationFailed("Invalid operation specified.[Valid operation values are "
-                                   "add/remove]", reason="invalid_group_operation")
-        node_ids = check_node_list(nodes) if op is not None else []
+        op, node_ids = check_operation(
+            operation, nodes, empty=not again and all(f is UNSET for f in fields),
+            wanted="group name, type, description, mutually_exclusive, custom_data, "
+                   "regroup [true]")
         async with self._uow(principal.org_id) as uow:
             tree = AdminGroupTree(await uow.admin_groups.all())
             group = _known(tree, wanted_id)
@@ -234,17 +215,8 @@ class AdminGroups:
             if op is not None and group.dynamic:
                 raise ValidationFailed("Error, nodes array not to be specified for dynamic "
                                        "groups", reason="dynamic_group_nodes")
-            if name is not UNSET:
-                group.name = check_group_name(name)
-            if type is not UNSET:
-                group.type = check_type(type if type is not None else "")
-            if description is not UNSET:
-                group.description = check_description(description if description is not None
-                                                      else "")
-            if mutually_exclusive is not UNSET:
-                group.mutually_exclusive = _flag(mutually_exclusive, "mutually_exclusive")
-            if custom_data is not UNSET:
-                group.custom_data = merge_document(group.custom_data, custom_data)
+            update_fields(group, name=name, type=type, description=description,
+                          mutually_exclusive=mutually_exclusive, custom_data=custom_data)
             if again and group.query is not None:
                 group.regroup(await uow.admin_groups.matching_node_ids(group.query))
             if op == "add":
@@ -286,10 +258,7 @@ class AdminGroups:
         - a constant number of queries whatever the number of groups and nodes.
         """
         principal = caller.require_principal()
-        if group_id is not None and group_name is not None:
-            raise ValidationFailed("Specify either group_id or group_name",
-                                   reason="group_id_and_name")
-        size = check_page_size(num_records)
+        size = check_listing(group_id, group_name, num_records)
         filters = tuple(v if isinstance(v, str) else None
                         for v in (node_type, node_model, node_fw_version))
         if any(v is not None and not isinstance(v, str) for v in
@@ -298,7 +267,7 @@ class AdminGroups:
         async with self._uow(principal.org_id) as uow:
             if group_id == ALL_NODES:
                 every = list(await uow.admin_groups.all_node_ids())
-                page, next_id = _page_from(every, start_id, size)
+                page, next_id = page_from(every, start_id, size)
                 virtual = AdminGroup(id=ALL_NODES, org_id=principal.org_id,
                                      name="All nodes", created_at=self._clock.now(),
                                      description="Every node of the organization",
@@ -319,7 +288,7 @@ class AdminGroups:
                         raise NotFound("Group with the group name doesn't exist",
                                        reason="group_name_not_found")
                     chosen = named[0]
-                page, next_id = _page_from(sorted(chosen.nodes), start_id, size)
+                page, next_id = page_from(sorted(chosen.nodes), start_id, size)
                 # the group's sub-groups hold only its nodes; its root holds its parents'
                 wanted = tree.root(chosen).nodes if node_details else []
                 nodes = {n.id: n for n in await uow.nodes.get_many(wanted)} if wanted else {}
@@ -351,7 +320,7 @@ class AdminGroups:
         async with self._uow(principal.org_id) as uow:
             tree = AdminGroupTree(await uow.admin_groups.all())
             group = _known(tree, wanted_id)
-            doomed = [group.id, *(g.id for g in tree.descendants(group))]
+            doomed = [g.id for g in with_subtree(tree, group)]
             await uow.admin_groups.delete_many(doomed)
             await uow.commit()
         return doomed
