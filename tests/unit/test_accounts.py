@@ -27,11 +27,11 @@ from tests.unit.fakes import (
     FakeOutbox,
     FakeRateLimiter,
     FakeTokens,
-    InMemoryPrincipals,
     InMemoryUnitOfWork,
     SequentialIds,
-    Store,
 )
+from tests.unit.fakes.accounts import InMemoryPrincipals
+from tests.unit.fakes.store import Store
 
 PW = "Secret-pass1"
 ANON = Caller(ip="198.51.100.1")

@@ -13,7 +13,8 @@ from domain.devices.model import Node, NodeSecrets
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.groups.admin.model import ALL_NODES, GroupQuery
 from domain.groups.admin_groups import AdminGroups, admin_group_node_ids
-from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds, Store
+from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
+from tests.unit.fakes.store import Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

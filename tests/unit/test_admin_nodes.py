@@ -12,7 +12,8 @@ from domain.accounts.model import ADMIN, END_USER, User
 from domain.devices.admin import AdminNodes, parse_tag_filter
 from domain.devices.model import PRIMARY, SECONDARY, Connectivity, Node, NodeMembership
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, Store
+from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork
+from tests.unit.fakes.store import Store
 
 NOW_MS = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
 

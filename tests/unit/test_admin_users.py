@@ -18,8 +18,8 @@ from tests.unit.fakes import (
     FakeOutbox,
     InMemoryUnitOfWork,
     SequentialIds,
-    Store,
 )
+from tests.unit.fakes.store import Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

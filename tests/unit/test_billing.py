@@ -39,8 +39,9 @@ from domain.errors import (
     QuotaExceeded,
     ValidationFailed,
 )
-from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds, Store
+from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
 from tests.unit.fakes.billing import PassThroughVerifier, ScriptedGateway
+from tests.unit.fakes.store import Store
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 FREE = Plan(id=FREE_PLAN, name="Free", description="", price_cents=0, currency="usd",

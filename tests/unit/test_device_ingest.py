@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from domain.devices.ingest import DeviceIngest
 from domain.devices.model import Node, NodeSecrets
-from tests.unit.fakes import FakeClock, InMemoryUnitOfWork, Store
+from tests.unit.fakes import FakeClock, InMemoryUnitOfWork
+from tests.unit.fakes.store import Store
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -13,8 +13,9 @@ from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.groups.user_groups import UserGroups
 from domain.sharing.groups import GroupSharing
 from domain.sharing.model import ACCEPTED, PENDING
-from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds, Store
-from tests.unit.fakes_groups import NAMES, T0, RecordingEvents, people_and_nodes, who
+from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
+from tests.unit.fakes.groups_world import NAMES, T0, RecordingEvents, people_and_nodes, who
+from tests.unit.fakes.store import Store
 
 
 @dataclass

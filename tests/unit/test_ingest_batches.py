@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 
 from domain.devices.ingest import HISTORY_PRUNE_EVERY, DeviceIngest
 from domain.devices.model import PARAMS_HISTORY_VERSIONS, Node
-from tests.unit.fakes import FakeClock, InMemoryNodes, InMemoryUnitOfWork, Store
+from tests.unit.fakes import FakeClock, InMemoryUnitOfWork
+from tests.unit.fakes.devices import InMemoryNodes
+from tests.unit.fakes.store import Store
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -14,7 +14,8 @@ import pytest
 from domain.devices.ingest import DeviceIngest
 from domain.devices.model import Node
 from domain.devices.storable import INT64_MAX, INT64_MIN, unstorable
-from tests.unit.fakes import FakeClock, InMemoryUnitOfWork, Store
+from tests.unit.fakes import FakeClock, InMemoryUnitOfWork
+from tests.unit.fakes.store import Store
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 

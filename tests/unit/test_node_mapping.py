@@ -15,15 +15,9 @@ from domain.devices.model import ParamsHistoryEntry
 from domain.devices.nodes import UserNodes
 from domain.devices.provisioning import ProvisionedNode, Provisioning
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from tests.unit.fakes import (
-    AllowAll,
-    FakeClock,
-    FakeNodeCommands,
-    FakeSignatures,
-    InMemoryUnitOfWork,
-    SequentialIds,
-    Store,
-)
+from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
+from tests.unit.fakes.devices import FakeNodeCommands, FakeSignatures
+from tests.unit.fakes.store import Store
 
 KEY = "PUB:node-key"
 

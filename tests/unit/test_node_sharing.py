@@ -12,8 +12,9 @@ from domain.devices.model import NodeMembership
 from domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from domain.sharing.model import ACCEPTED, CANCELLED, DECLINED, EXPIRED, PENDING
 from domain.sharing.nodes import NodeSharing
-from tests.unit.fakes import AllowAll, FakeClock, SequentialIds, Store
-from tests.unit.fakes_groups import T0, RecordingEvents, people_and_nodes, who
+from tests.unit.fakes import AllowAll, FakeClock, SequentialIds
+from tests.unit.fakes.groups_world import T0, RecordingEvents, people_and_nodes, who
+from tests.unit.fakes.store import Store
 
 
 @dataclass

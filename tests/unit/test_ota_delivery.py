@@ -20,7 +20,7 @@ from domain.ota.delivery import (
 )
 from domain.ota.model import DownloadWindow, JobStatus, NodeStatus, OtaJob, Rollout
 from domain.ota.sweep import paced_budget, plan_sweep
-from tests.unit.fakes_ota import ADMIN_OF_ORG, ORG, T0, OtaWorld
+from tests.unit.fakes.ota_world import ADMIN_OF_ORG, ORG, T0, OtaWorld
 
 SWEEP = 30.0
 

@@ -22,7 +22,8 @@ from domain.ota.images import OtaImages
 from domain.ota.jobs import OtaJobs
 from domain.ota.model import JobStatus, NodeStatus
 from domain.ota.user_updates import OtaUpdates
-from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds, Store
+from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
+from tests.unit.fakes.store import Store
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from domain.devices.ingest import DeviceIngest
 from domain.devices.model import Connectivity, Node
 from domain.devices.presence import NodePresence, is_stale
-from tests.unit.fakes import FakeClock, InMemoryNodes, InMemoryUnitOfWork, Store
+from tests.unit.fakes import FakeClock, InMemoryUnitOfWork
+from tests.unit.fakes.devices import InMemoryNodes
+from tests.unit.fakes.store import Store
 
 BEFORE = datetime(2026, 3, 1, 11, 0, tzinfo=UTC)
 RESTART = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -11,7 +11,8 @@ from domain.accounts.model import ADMIN
 from domain.devices.provisioning import Provisioning, device_secret_matches
 from domain.errors import Unauthenticated, ValidationFailed
 from domain.hashing import sha256_hex
-from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds, Store
+from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
+from tests.unit.fakes.store import Store
 
 ADMIN_CALLER = Caller(principal=Principal(kind=PrincipalKind.USER, org_id="org-a", user_id="a1",
                                           roles=frozenset({ADMIN})))

@@ -21,7 +21,9 @@ from domain.devices.reactions import (
     PendingParams,
     Reactions,
 )
-from tests.unit.fakes import FakeClock, FakeNodeCommands, InMemoryUnitOfWork, Store
+from tests.unit.fakes import FakeClock, InMemoryUnitOfWork
+from tests.unit.fakes.devices import FakeNodeCommands
+from tests.unit.fakes.store import Store
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 

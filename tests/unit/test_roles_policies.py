@@ -25,7 +25,8 @@ from domain.access.rbac.model import (
 from domain.access.roles import RolesAndPolicies
 from domain.accounts.model import ADMIN, END_USER, SUPERADMIN, User
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds, Store
+from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
+from tests.unit.fakes.store import Store
 
 ORG = "org-a"
 READ_NODES = {"statement": [{"Effect": "Allow", "Action": ["api:Get"],

@@ -13,14 +13,9 @@ from domain.devices.model import Node, NodeEvent, NodeMembership, NodeSecrets
 from domain.devices.nodes import UserNodes
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.groups.user_groups import UserGroups
-from tests.unit.fakes import (
-    AllowAll,
-    FakeClock,
-    FakeNodeCommands,
-    InMemoryUnitOfWork,
-    SequentialIds,
-    Store,
-)
+from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
+from tests.unit.fakes.devices import FakeNodeCommands
+from tests.unit.fakes.store import Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -9,14 +9,9 @@ from domain.accounts.model import ADMIN, END_USER
 from domain.devices.nodes import UserNodes
 from domain.devices.provisioning import Provisioning
 from domain.errors import Conflict, NotFound, ValidationFailed
-from tests.unit.fakes import (
-    AllowAll,
-    FakeClock,
-    FakeNodeCommands,
-    InMemoryUnitOfWork,
-    SequentialIds,
-    Store,
-)
+from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
+from tests.unit.fakes.devices import FakeNodeCommands
+from tests.unit.fakes.store import Store
 
 
 def user(uid: str, org: str = "org-a") -> Caller:

@@ -1,7 +1,7 @@
-"""Test fakes, one module per area (accounts, access, billing, devices, sharing; store: the
-fake database); here what every area's tests share: clock, ids, hasher, tokens, outbox, rate
-limiter, authorizer, and the in-memory unit of work over store.Store. The fakes of the
-accounts, devices and sharing repositories are importable from tests.unit.fakes too."""
+"""Test fakes of the ports, one module per area (accounts, access, billing, devices, groups,
+sharing, ota; store: the fake database; *_world: ready-made scenes for an area's tests); here
+what every area's tests share: clock, ids, hasher, tokens, outbox, rate limiter, authorizer,
+and the in-memory unit of work over store.Store."""
 
 from __future__ import annotations
 
@@ -16,55 +16,25 @@ from typing import Any
 from domain.access.model import Permission, Principal
 from domain.errors import Forbidden, Unauthenticated
 from ports.services import AccessClaims, OutgoingMessage
-from tests.unit.fake_admin_groups import InMemoryAdminGroups
-from tests.unit.fake_groups import InMemoryGroups, InMemoryGroupShares
-from tests.unit.fake_ota import InMemoryOta
 from tests.unit.fakes.access import InMemoryAccess
 from tests.unit.fakes.accounts import (
     InMemoryApiKeys,
     InMemoryCodes,
     InMemoryOrganizations,
-    InMemoryPrincipals,
     InMemorySessions,
     InMemoryUsers,
 )
 from tests.unit.fakes.billing import InMemoryBilling
 from tests.unit.fakes.devices import (
-    FakeNodeCommands,
-    FakeSignatures,
     InMemoryMappingRequests,
     InMemoryNodes,
     InMemoryParamsHistory,
     InMemoryRegistrationTokens,
 )
+from tests.unit.fakes.groups import InMemoryAdminGroups, InMemoryGroups, InMemoryGroupShares
+from tests.unit.fakes.ota import InMemoryOta
 from tests.unit.fakes.sharing import InMemoryMemberships, InMemorySharingRequests
 from tests.unit.fakes.store import Store
-
-__all__ = [
-    "AllowAll",
-    "FakeClock",
-    "FakeHasher",
-    "FakeNodeCommands",
-    "FakeOutbox",
-    "FakeRateLimiter",
-    "FakeSignatures",
-    "FakeTokens",
-    "InMemoryApiKeys",
-    "InMemoryCodes",
-    "InMemoryMappingRequests",
-    "InMemoryMemberships",
-    "InMemoryNodes",
-    "InMemoryOrganizations",
-    "InMemoryParamsHistory",
-    "InMemoryPrincipals",
-    "InMemoryRegistrationTokens",
-    "InMemorySessions",
-    "InMemorySharingRequests",
-    "InMemoryUnitOfWork",
-    "InMemoryUsers",
-    "SequentialIds",
-    "Store",
-]
 
 
 class FakeClock:

@@ -25,9 +25,9 @@ from domain.groups.admin.model import AdminGroup
 from domain.groups.model import NodeGroup
 from domain.sharing.model import GroupShare, SharingRequest
 from ports.repositories import SYSTEM_SCOPE
-from tests.unit.fake_ota import OtaState
 from tests.unit.fakes.access import AccessState
 from tests.unit.fakes.billing import BillingState
+from tests.unit.fakes.ota import OtaState
 
 
 @dataclass
