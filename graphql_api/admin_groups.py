@@ -9,9 +9,9 @@ from datetime import datetime
 
 import strawberry
 
-from domain.devices.admin import MAX_PAGE
 from domain.groups.admin.model import AdminGroup, GroupQuery
 from domain.groups.admin_groups import AdminGroupPage, AdminGroups
+from domain.paging import MAX_PAGE
 from graphql_api import group_common as common
 from graphql_api import node_types as n
 from graphql_api.context import Ctx, uses

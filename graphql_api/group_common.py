@@ -14,10 +14,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from domain.access.model import Caller
-from domain.devices.admin import MAX_PAGE
 from domain.errors import ValidationFailed
 from domain.groups.model import Group
 from domain.groups.tree import UNSET
+from domain.paging import MAX_PAGE
 from graphql_api.context import Ctx, uses
 from graphql_api.types import PageInfo, decode_cursor, encode_cursor
 

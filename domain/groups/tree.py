@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from domain.devices.admin import check_page_size
 from domain.errors import ValidationFailed
 from domain.groups.model import (
     G,
@@ -20,6 +19,7 @@ from domain.groups.model import (
     check_type,
     merge_document,
 )
+from domain.paging import check_page_size
 
 UNSET: Any = object()
 """An update field left out (None means: clear it)."""
