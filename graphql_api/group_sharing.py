@@ -16,8 +16,9 @@ from domain.devices.model import PRIMARY, SECONDARY
 from domain.devices.sharing_requests import MAX_REQUESTS_PAGE
 from domain.sharing.model import SharingRequest
 from graphql_api.context import Ctx, uses
+from graphql_api.pagination import PageInfo, encode_cursor
+from graphql_api.payloads import OkPayload
 from graphql_api.sharing import RequestWindow, SharingDirection, SharingRequestStatus
-from graphql_api.types import OkPayload, PageInfo, encode_cursor
 
 
 @strawberry.enum(description="The caller's role on a group: PRIMARY (its owner, or shared "

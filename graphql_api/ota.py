@@ -17,7 +17,7 @@ from domain.ota.images import OtaImages
 from domain.ota.jobs import OtaJobs, summary_counts
 from domain.ota.model import JobSummary, NodeJobStatus, OtaImage, OtaJob
 from graphql_api.context import Ctx, uses
-from graphql_api.types import PageInfo, decode_cursor, encode_cursor
+from graphql_api.pagination import PageInfo, decode_cursor, encode_cursor
 
 PROGRESS_POLL_SECONDS = 0.5
 PROGRESS_PAGE = 500

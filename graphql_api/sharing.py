@@ -19,7 +19,8 @@ from domain.devices.sharing_requests import RequestPage
 from domain.errors import ValidationFailed
 from domain.sharing.model import SharingRequest
 from graphql_api.context import Ctx, uses
-from graphql_api.types import OkPayload, PageInfo, decode_cursor, encode_cursor
+from graphql_api.pagination import PageInfo, decode_cursor, encode_cursor
+from graphql_api.payloads import OkPayload
 
 
 @strawberry.enum
