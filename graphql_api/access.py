@@ -17,7 +17,7 @@ from domain.devices.admin import MAX_PAGE, AdminNodes
 from domain.errors import ValidationFailed
 from graphql_api import node_types as n
 from graphql_api.context import Ctx, uses
-from graphql_api.types import PageInfo, decode_cursor, encode_cursor
+from graphql_api.pagination import PageInfo, decode_cursor, encode_cursor
 
 
 @strawberry.type(name="Policy")

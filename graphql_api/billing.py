@@ -13,7 +13,7 @@ from domain.billing.model import Invoice, PaymentMethod, Plan
 from domain.billing.service import Billing, SubscriptionView, UsageReport
 from domain.errors import ValidationFailed
 from graphql_api.context import Ctx, uses
-from graphql_api.types import PageInfo, decode_cursor, encode_cursor
+from graphql_api.pagination import PageInfo, decode_cursor, encode_cursor
 
 
 @strawberry.type(name="PlanQuotas", description="null: unlimited.")

@@ -19,7 +19,7 @@ from domain.groups.model import Group
 from domain.groups.tree import UNSET
 from domain.paging import MAX_PAGE
 from graphql_api.context import Ctx, uses
-from graphql_api.types import PageInfo, decode_cursor, encode_cursor
+from graphql_api.pagination import PageInfo, decode_cursor, encode_cursor
 
 
 # A type's fields are its bases' in the order the bases are named, then its own.

@@ -15,7 +15,7 @@ from domain.sharing.groups import GroupPeople, GroupSharing
 from domain.sharing.model import SharingRequest
 from graphql_api import sharing_common as common
 from graphql_api.context import Ctx, uses
-from graphql_api.types import OkPayload
+from graphql_api.payloads import OkPayload
 
 
 @strawberry.enum(description="The caller's role on a group: PRIMARY (its owner, or shared "

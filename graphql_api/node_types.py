@@ -9,13 +9,13 @@ import strawberry
 from strawberry.scalars import JSON
 
 from domain.devices.model import PRIMARY, SECONDARY, MappingRequest, Node, NodeEvent
-from domain.devices.nodes import UserNodes
+from domain.devices.nodes import ParamsOutcome, UserNodes
 from domain.devices.watch import NodeWatch
 from domain.errors import DomainError, NotFound
 from domain.sharing.nodes import NodeSharing
 from graphql_api.context import Ctx, uses
+from graphql_api.pagination import PageInfo
 from graphql_api.sharing import NodeSharingType
-from graphql_api.types import PageInfo
 
 
 @strawberry.enum
@@ -129,6 +129,12 @@ class NodeParamsResult:
     ok: bool
     params_version: int | None = None
     error: ErrorInfo | None = None
+
+    @classmethod
+    def of(cls, outcome: ParamsOutcome) -> NodeParamsResult:
+        return cls(node_id=strawberry.ID(str(outcome.node_id)), ok=outcome.ok,
+                   params_version=outcome.params_version,
+                   error=None if outcome.error is None else ErrorInfo.of(outcome.error))
 
 
 @strawberry.type

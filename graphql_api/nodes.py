@@ -7,15 +7,14 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from domain.devices.model import check_tags
-from domain.devices.nodes import MAX_PAGE, UserNodes
+from domain.devices.nodes import MAX_PAGE, MAX_PARAMS_BATCH, ParamsWrite, UserNodes
 from domain.devices.watch import NodeWatch
-from domain.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
+from domain.errors import Forbidden, Unauthenticated, ValidationFailed
 from graphql_api import node_types as n
 from graphql_api.context import Ctx, uses
-from graphql_api.types import PageInfo, decode_cursor, encode_cursor
+from graphql_api.pagination import PageInfo, decode_cursor, encode_cursor
 
-MAX_BATCH = 25  # nodes per setNodeParams, as REST's multi-node form
+MAX_BATCH = MAX_PARAMS_BATCH  # nodes per setNodeParams, as REST's multi-node form
 STREAMED = frozenset(kind.value for kind in n.NodeUpdateKind)
 
 
@@ -55,7 +54,7 @@ class NodeQueries:
 
 @strawberry.type
 class NodeMutations:
-    @strawberry.mutation(metadata=uses(UserNodes.set_params),
+    @strawberry.mutation(metadata=uses(UserNodes.set_params, UserNodes.set_params_many),
                          description="Desired params for one node, or for up to 25 at once "
                                      "with one result per node (REST's 207 form).")
     async def set_node_params(self, info: Ctx,
@@ -74,37 +73,17 @@ class NodeMutations:
                 expected_version=input.expected_version)
             return n.SetNodeParamsPayload(results=[n.NodeParamsResult(
                 node_id=strawberry.ID(str(input.node_id)), ok=True, params_version=version)])
-        results = []
-        for item in input.nodes:
-            try:
-                version = await ctx.devices.nodes.set_params(
-                    caller, node_id=item.node_id, params=item.params,
-                    expected_version=item.expected_version)
-                results.append(n.NodeParamsResult(node_id=item.node_id, ok=True,
-                                                  params_version=version))
-            except (NotFound, Conflict, ValidationFailed) as exc:  # this node's own failure
-                results.append(n.NodeParamsResult(node_id=item.node_id, ok=False,
-                                                  error=n.ErrorInfo.of(exc)))
-        return n.SetNodeParamsPayload(results=results)
+        outcomes = await ctx.devices.nodes.set_params_many(caller, writes=[
+            ParamsWrite(node_id=item.node_id, params=item.params,
+                        expected_version=item.expected_version) for item in input.nodes])
+        return n.SetNodeParamsPayload(results=[n.NodeParamsResult.of(o) for o in outcomes])
 
-    @strawberry.mutation(metadata=uses(UserNodes.update_node, UserNodes.remove_tags),
+    @strawberry.mutation(metadata=uses(UserNodes.retag_node),
                          description='Adds and/or removes "key:value" tags (removals first).')
     async def update_node_tags(self, info: Ctx, input: n.UpdateNodeTagsInput) -> n.NodePayload:
         ctx = info.context
-        caller = await ctx.caller()
-        if input.add is None and input.remove is None:
-            raise ValidationFailed("Give tags to add or to remove", reason="invalid_tags")
-        for tags in (input.add, input.remove):  # both valid before either is written
-            if tags is not None:
-                check_tags(tags)
-        node = None
-        if input.remove is not None:
-            node = await ctx.devices.nodes.remove_tags(caller, node_id=str(input.node_id),
-                                                       tags=input.remove)
-        if input.add is not None:
-            node = await ctx.devices.nodes.update_node(caller, node_id=str(input.node_id),
-                                                       tags=input.add)
-        assert node is not None
+        node = await ctx.devices.nodes.retag_node(await ctx.caller(), node_id=str(input.node_id),
+                                                  add=input.add, remove=input.remove)
         return n.NodePayload(node=n.NodeType.of(node))
 
     @strawberry.mutation(metadata=uses(UserNodes.update_node),

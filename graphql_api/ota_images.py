@@ -14,7 +14,7 @@ from domain.errors import NotFound, ValidationFailed
 from domain.ota.images import OtaImages
 from domain.ota.model import OtaImage
 from graphql_api.context import Ctx, uses
-from graphql_api.types import PageInfo, decode_cursor, encode_cursor
+from graphql_api.pagination import PageInfo, decode_cursor, encode_cursor
 
 UPLOAD_CHUNK = 64 * 1024
 

@@ -20,7 +20,8 @@ from domain.errors import ValidationFailed
 from domain.sharing.engine import MAX_REQUESTS_PAGE, RequestPage
 from domain.sharing.model import SharingRequest
 from graphql_api.context import Ctx, uses
-from graphql_api.types import OkPayload, PageInfo, decode_cursor, encode_cursor
+from graphql_api.pagination import PageInfo, decode_cursor, encode_cursor
+from graphql_api.payloads import OkPayload
 
 Call = Callable[[Any], Callable[..., Awaitable[SharingRequest]]]
 ListRequests = Callable[..., Awaitable[RequestPage]]

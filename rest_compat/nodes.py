@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from domain.devices.model import PRIMARY, Node, NodeMembership
+from domain.devices.nodes import ParamsOutcome, ParamsWrite
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError, ValidationFailed
 from domain.identifiers import RECORD_ID_PATTERN
@@ -15,6 +16,7 @@ from rest_compat.http import (
     Authenticate,
     bool_param,
     caller_for,
+    invalid_body,
     json_body,
     json_body_any,
     success,
@@ -136,6 +138,14 @@ def _details(node: Node, membership: NodeMembership, request: Request) -> dict[s
     return entry
 
 
+def _params_result(outcome: ParamsOutcome) -> dict[str, object]:
+    if outcome.error is None:
+        return {"node_id": outcome.node_id, "status": "success",
+                "description": "Node params updated successfully"}
+    return {"node_id": outcome.node_id, "status": "failure",
+            "description": outcome.error.message}
+
+
 def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
                     max_body: int) -> list[Operation]:
     nodes = devices.nodes
@@ -232,19 +242,19 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
     async def set_params(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
         expected_version = _if_match(request)  # checked for both forms; used by the single one
-        body = await json_body_any(request, max_bytes=max_body, schema=SET_PARAMS)
+        # Only the multi-node form is held to SET_PARAMS here: a single node's params are
+        # checked by the use case, whose answer names what is wrong with them.
+        body = await json_body_any(request, max_bytes=max_body)
         if isinstance(body, list):  # the multi-node form: one result per node (207)
-            results = []
-            for item in body:
-                try:
-                    await nodes.set_params(caller, node_id=item["node_id"],
-                                           params=item["payload"])
-                    results.append({"node_id": item["node_id"], "status": "success",
-                                    "description": "Node params updated successfully"})
-                except DomainError as exc:
-                    results.append({"node_id": item["node_id"], "status": "failure",
-                                    "description": exc.message})
-            return JSONResponse(results, status_code=207)
+            if (violation := s.validate(SET_PARAMS, body)) is not None:
+                raise invalid_body(violation, body)
+            try:
+                outcomes = await nodes.set_params_many(caller, writes=[
+                    ParamsWrite(node_id=item["node_id"], params=item["payload"])
+                    for item in body])
+            except DomainError as exc:  # RainMaker answers per node, even for the batch
+                outcomes = [ParamsOutcome(node_id=item["node_id"], error=exc) for item in body]
+            return JSONResponse([_params_result(o) for o in outcomes], status_code=207)
         version = await nodes.set_params(caller, node_id=_node_id(request), params=body,
                                          expected_version=expected_version)
         response = success("Node params updated successfully")
@@ -330,7 +340,7 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
         Operation(method="PUT", path="/v1/user/nodes/params", handler=set_params,
                   operation_id="setNodeParams", tag="Node Parameter Operations",
                   summary="Set desired params of one node (node_id) or of several (array body)",
-                  uses=(nodes.set_params,), request_body=SET_PARAMS,
+                  uses=(nodes.set_params, nodes.set_params_many), request_body=SET_PARAMS,
                   query=({"name": "node_id", "in": "query", "required": False,
                           "schema": NODE_ID},
                          {"name": "If-Match", "in": "header", "required": False,

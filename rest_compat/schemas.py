@@ -1,5 +1,5 @@
-"""JSON Schemas of the compat bodies (OpenAPI 3.1), following Rainmaker_Swagger.yaml, and the
-small validator that holds requests to them.
+"""JSON Schemas of the compat bodies (OpenAPI 3.1), following Rainmaker_Swagger.yaml, and how
+requests are held to them (jsonschema).
 
 The schemas published at /v1/openapi.json are the contract: a request that breaks one is refused
 with 400 before any use case runs, and one that keeps to it is not refused for its shape. So the
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from domain.accounts.model import is_text
 
@@ -106,6 +108,22 @@ API_VERSIONS = obj({"supported_versions": {"type": "array", "items": STR},
 
 
 # --- validation -------------------------------------------------------------------------------
+# jsonschema (the reference implementation, Draft 2020-12) checks the requests, held to the
+# keywords these schemas assert: annotations (description, default, deprecated,
+# contentMediaType, format) assert nothing, and the rules stated with not/allOf/if/then/
+# exclusiveMinimum are documentation the handlers enforce themselves, answering with
+# RainMaker's own codes. Two keywords follow ECMA-262, which the OpenAPI document promises:
+# "string" is Unicode text (a JSON string may spell a lone surrogate), and "$" ends the text.
+
+_ASSERTED = ("type", "enum", "minimum", "maximum", "minLength", "maxLength", "pattern",
+             "minItems", "maxItems", "items", "anyOf", "properties", "required",
+             "additionalProperties", "minProperties", "propertyNames", "dependentRequired")
+# the keyword a value reports when several fail: the first of these (the order in which a
+# client fixes them: the kind of value, then its bounds, then its parts)
+_FIRST = {keyword: rank for rank, keyword in enumerate((
+    "false", "type", "enum", "minimum", "maximum", "minLength", "maxLength", "pattern",
+    "minItems", "maxItems", "items", "anyOf", "properties"))}
+
 
 @dataclass(frozen=True, slots=True)
 class Violation:
@@ -117,23 +135,6 @@ class Violation:
     missing: bool = False
 
 
-_TYPES: dict[str, Any] = {"object": dict, "array": list, "string": str, "boolean": bool,
-                          "null": type(None)}
-
-
-def _is_type(value: Any, name: str | list[str]) -> bool:
-    if isinstance(name, list):  # OpenAPI 3.1 / JSON Schema: any of these types
-        return any(_is_type(value, one) for one in name)
-    if name == "string":  # Unicode text: a JSON string may also spell a lone surrogate
-        return isinstance(value, str) and is_text(value)
-    if name == "integer":  # JSON Schema: 64.0 is an integer too
-        return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer())
-    if name == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return isinstance(value, _TYPES[name])
-
-
 @lru_cache(maxsize=64)
 def _compiled(pattern: str) -> re.Pattern[str]:
     # ECMA-262 "$" never matches before a final newline; Python's does, unless it is "\Z".
@@ -142,80 +143,84 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+def _pattern(_validator: Any, pattern: str, instance: Any,
+             _schema: Any) -> Iterator[ValidationError]:
+    if isinstance(instance, str) and not _compiled(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = validators.create(
+    meta_schema=Draft202012Validator.META_SCHEMA,
+    validators={**{k: Draft202012Validator.VALIDATORS[k] for k in _ASSERTED},
+                "pattern": _pattern},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+        "string", lambda _checker, value: isinstance(value, str) and is_text(value)),
+)
+
+
+def _errors(schema: Mapping[str, Any] | bool, value: Any) -> list[ValidationError]:
+    return list(_Validator(schema).iter_errors(value))
+
+
+def _keyword(error: ValidationError, depth: int) -> str:
+    """The keyword of the schema `depth` steps down the error's schema path ("false": the
+    schema false itself)."""
+    path = list(error.relative_schema_path)
+    return str(path[depth]) if len(path) > depth else "false"
+
+
+def _first(keywords: list[str], value: Any) -> str | None:
+    """What a value reports: a structured value fails as a whole ("properties") unless its
+    kind or its enum is wrong."""
+    if isinstance(value, dict):
+        keywords = [k if k in ("type", "enum", "false") else "properties" for k in keywords]
+    return min(keywords, key=lambda k: _FIRST.get(k, len(_FIRST)), default=None)
+
+
 def violated_keyword(schema: Mapping[str, Any] | bool, value: Any) -> str | None:
     """The keyword `value` breaks in a scalar schema (or a nested one), or None."""
-    if schema is True:
-        return None
-    if schema is False:
-        return "false"
-    assert isinstance(schema, Mapping)
-    kind = schema.get("type")
-    if kind is not None and not _is_type(value, kind):
-        return "type"
-    if "enum" in schema and value not in schema["enum"]:
-        return "enum"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            return "minimum"
-        if "maximum" in schema and value > schema["maximum"]:
-            return "maximum"
-    if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            return "minLength"
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            return "maxLength"
-        if "pattern" in schema and not _compiled(schema["pattern"]).search(value):
-            return "pattern"
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            return "minItems"
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            return "maxItems"
-        if "items" in schema and any(violated_keyword(schema["items"], item) is not None
-                                     for item in value):
-            return "items"
-    if "anyOf" in schema and not isinstance(value, dict) and all(
-            violated_keyword(branch, value) is not None for branch in schema["anyOf"]):
-        return "anyOf"
-    if isinstance(value, dict) and validate(schema, value) is not None:
-        return "properties"
-    return None
+    return _first([_keyword(e, 0) for e in _errors(schema, value)], value)
 
 
 def validate(schema: Mapping[str, Any], value: Any) -> Violation | None:
-    """Checks `value` against one of the schemas above (the subset of JSON Schema they use)."""
+    """Checks `value` against one of the schemas above; for an object, the violation reported
+    is the first of: too few properties, a missing required one (in `required` order), a bad
+    property name, a bad property (in the body's order), a missing dependent one, no anyOf
+    branch matched."""
     if schema.get("type") == "object" and not isinstance(value, dict):
         return Violation(None, "type")
+    errors = _errors(schema, value)
+    if not errors:
+        return None
     if not isinstance(value, dict):
-        keyword = violated_keyword(schema, value)
+        keyword = _first([_keyword(e, 0) for e in errors], value)
         return Violation(None, keyword) if keyword else None
-    if len(value) < schema.get("minProperties", 0):
-        return Violation(None, "minProperties")
-    for name in schema.get("required", ()):
-        if name not in value:
-            return Violation(name, "required", missing=True)
-    properties = schema.get("properties", {})
-    if "propertyNames" in schema:
-        for name in value:
-            if violated_keyword(schema["propertyNames"], name) is not None:
-                return Violation(name, "propertyNames")
-    for name, item in value.items():
-        if name in properties:
-            keyword = violated_keyword(properties[name], item)
-        elif schema.get("additionalProperties", True) is False:
-            keyword = "additionalProperties"
-        elif isinstance(schema.get("additionalProperties"), Mapping):
-            keyword = violated_keyword(schema["additionalProperties"], item)
-        else:
-            keyword = None
-        if keyword is not None:
-            return Violation(name, keyword)
-    for name, needed in schema.get("dependentRequired", {}).items():
-        if name in value:
-            for other in needed:
-                if other not in value:
-                    return Violation(other, "dependentRequired", missing=True)
-    branches = schema.get("anyOf")
-    if branches and all(validate(branch, value) is not None for branch in branches):
-        return Violation(None, "anyOf")
-    return None
+    order = {name: index for index, name in enumerate(value)}
+    found: list[tuple[tuple[int, ...], Violation]] = []
+    for error in errors:
+        keyword = _keyword(error, 0)
+        if keyword == "minProperties":
+            found.append(((0,), Violation(None, keyword)))
+        elif keyword == "required":
+            found.extend(((1, i), Violation(name, keyword, missing=True))
+                         for i, name in enumerate(schema["required"]) if name not in value)
+        elif keyword == "propertyNames":
+            found.append(((2, order[error.instance]), Violation(error.instance, keyword)))
+        elif error.path:  # a property's own value ("properties" or "additionalProperties")
+            name = str(error.path[0])
+            inner = _first([_keyword(error, 2 if keyword == "properties" else 1)], value[name])
+            assert inner is not None
+            found.append(((3, order[name], _FIRST.get(inner, len(_FIRST))),
+                          Violation(name, inner)))
+        elif keyword == "additionalProperties":  # false: the first property not allowed
+            allowed = schema.get("properties", {})
+            found.extend(((3, order[name], -1), Violation(name, keyword))
+                         for name in value if name not in allowed)
+        elif keyword == "dependentRequired":
+            found.extend(((4, i, j), Violation(other, keyword, missing=True))
+                         for i, (name, needed) in enumerate(schema[keyword].items())
+                         if name in value
+                         for j, other in enumerate(needed) if other not in value)
+        elif keyword == "anyOf":
+            found.append(((5,), Violation(None, keyword)))
+    return min(found, key=lambda pair: pair[0])[1] if found else None

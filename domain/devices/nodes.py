@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from domain.access.model import Caller, requires
+from domain.access.model import Caller, Permission, requires
+from domain.access.permissions import USER_NODES
 from domain.devices.mapping import (
     DEFAULT_TTL_SECONDS,
     check_extras,
@@ -27,9 +29,10 @@ from domain.devices.model import (
     Node,
     NodeMembership,
     check_node_id,
+    check_tags,
 )
 from domain.devices.provisioning import device_secret_matches
-from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from domain.hashing import sha256_hex
 from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
@@ -43,6 +46,8 @@ UNSET: Any = object()
 
 
 MAX_PAGE = 100
+MAX_PARAMS_BATCH = 25
+"""Nodes one set_params_many writes (RainMaker's multi-node PUT /v1/user/nodes/params)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +68,32 @@ def _parse_tag_filter(tags: object) -> set[str] | None:
         raise ValidationFailed("tags must be comma-separated key:value pairs",
                                reason="invalid_tags")
     return wanted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParamsWrite:
+    """Desired params for one node of a batch; expected_version as set_params takes it."""
+
+    node_id: object
+    params: object
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParamsOutcome:
+    """What became of one write of a batch: the new shadow version, or the node's own error."""
+
+    node_id: object
+    params_version: int | None = None
+    error: DomainError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+# A node's own failure in a batch: unknown or unreached, invalid params, a stale version.
+_NODE_FAILURES = (NotFound, Conflict, ValidationFailed)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,12 +260,40 @@ class UserNodes:
         - an offline node (or broker) keeps the desired state; it is re-sent on reconnect;
         - returns the new shadow version.
         """
+        return await self._write_params(caller, ParamsWrite(
+            node_id=node_id, params=params, expected_version=expected_version))
+
+    @requires("/v1/user/nodes/params", "PUT")
+    async def set_params_many(self, caller: Caller, *,
+                              writes: Sequence[ParamsWrite]) -> list[ParamsOutcome]:
+        """Sets desired params on several nodes, one outcome per write, in order.
+
+        - 1..25 writes (VALIDATION otherwise); the caller is authorized once for the batch;
+        - each write follows set_params' rules in its own transaction (RainMaker's
+          multi-node form answers per node: 207): a node's own failure (not found or not
+          reached, invalid params, stale expected_version) is its outcome, changes nothing
+          on that node and does not undo or stop the others;
+        - any other error (the database unavailable) fails the call; writes before it stay.
+        """
+        if not 0 < len(writes) <= MAX_PARAMS_BATCH:
+            raise ValidationFailed(f"Give 1..{MAX_PARAMS_BATCH} nodes", reason="invalid_batch")
+        outcomes = []
+        for write in writes:
+            try:
+                version = await self._write_params(caller, write)
+            except _NODE_FAILURES as error:
+                outcomes.append(ParamsOutcome(node_id=write.node_id, error=error))
+            else:
+                outcomes.append(ParamsOutcome(node_id=write.node_id, params_version=version))
+        return outcomes
+
+    async def _write_params(self, caller: Caller, write: ParamsWrite) -> int:
         principal, user_id = caller.require_user()
         org_id = principal.org_id
         async with self._uow(org_id) as uow:
-            node = await reachable_node(uow, node_id, user_id)
-            sent = node.set_desired(params, self._clock.now(),
-                                    expected_version=expected_version)
+            node = await reachable_node(uow, write.node_id, user_id)
+            sent = node.set_desired(write.params, self._clock.now(),
+                                    expected_version=write.expected_version)
             node.events = []
             if not await uow.nodes.save_if_version(node, node.params_version - 1):
                 raise Conflict("params changed concurrently; read them again",
@@ -293,6 +352,35 @@ class UserNodes:
         async with self._uow(principal.org_id) as uow:
             node = await reachable_node(uow, node_id, user_id)
             node.remove_tags(tags)
+            await uow.nodes.save(node)
+            await uow.commit()
+        return node
+
+    @requires("/v1/user/nodes", "PUT")
+    async def retag_node(self, caller: Caller, *, node_id: object, add: object = None,
+                         remove: object = None) -> Node:
+        """Removes then adds tags on a node the caller reaches, in one transaction.
+
+        - give add, remove or both ("key:value" lists); both are checked before anything is
+          written, and a failure leaves the node's tags as they were;
+        - removals first (tags the node lacks are ignored), then additions (added once each,
+          at most 64 per node);
+        - removing needs DELETE /v1/user/nodes as well, as remove_tags does.
+        """
+        principal, user_id = caller.require_user()
+        if add is None and remove is None:
+            raise ValidationFailed("Give tags to add or to remove", reason="invalid_tags")
+        for tags in (add, remove):
+            if tags is not None:
+                check_tags(tags)
+        if remove is not None:
+            await self.authorizer.authorize(principal, Permission(USER_NODES, "DELETE"))
+        async with self._uow(principal.org_id) as uow:
+            node = await reachable_node(uow, node_id, user_id)
+            if remove is not None:
+                node.remove_tags(remove)
+            if add is not None:
+                node.add_tags(add)
             await uow.nodes.save(node)
             await uow.commit()
         return node

@@ -15,7 +15,7 @@ from sqlalchemy import text, update
 
 from adapters.sql.tables.accounts import api_keys
 from domain.accounts.sessions import Sessions
-from graphql_api.types import encode_cursor
+from graphql_api.pagination import encode_cursor
 from tests.conftest import PASSWORD, Env, start_env
 
 CREATE = """mutation($name: String!, $days: Int) {

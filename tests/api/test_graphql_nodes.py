@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from graphql_api.types import encode_cursor
+from graphql_api.pagination import encode_cursor
 from ports.repositories import SYSTEM_SCOPE
 from tests.conftest import Env
 
