@@ -6,15 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.access.model import Caller, requires
-from domain.devices.mapping import (
+from domain.devices.mapping_requests import (
     DEFAULT_TTL_SECONDS,
-    check_extras,
-    check_own_group,
     check_secret_key,
     confirm,
     expiry,
-    forget_node_data,
-    grant_primary,
     pending_node_half,
 )
 from domain.devices.model import (
@@ -27,6 +23,12 @@ from domain.devices.model import (
     Node,
     NodeMembership,
     check_node_id,
+)
+from domain.devices.ownership import (
+    check_extras,
+    check_own_group,
+    forget_node_data,
+    grant_primary,
 )
 from domain.devices.provisioning import device_secret_matches
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
