@@ -10,7 +10,8 @@ from datetime import datetime
 import strawberry
 
 from domain.billing.model import Invoice, PaymentMethod, Plan
-from domain.billing.service import Billing, SubscriptionView, UsageReport
+from domain.billing.service import Billing
+from domain.billing.views import SubscriptionView, UsageReport
 from domain.errors import ValidationFailed
 from graphql_api.context import Ctx, uses
 from graphql_api.pagination import PageInfo, decode_cursor, encode_cursor

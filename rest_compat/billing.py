@@ -5,150 +5,44 @@ of domain/billing/service.py."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from domain.access.model import Caller
-from domain.billing.model import Invoice, PaymentMethod, Plan, Subscription
-from domain.billing.service import Billing, SubscriptionView, UsageReport
+from domain.billing.service import Billing
+from domain.billing.views import SubscriptionView
 from domain.errors import ValidationFailed
 from rest_compat import schemas as s
+from rest_compat.billing_json import (
+    invoice_json,
+    payment_method_json,
+    plan_json,
+    subscription_json,
+    usage_json,
+)
+from rest_compat.billing_schemas import (
+    EMPTY_BODY,
+    ID_PATTERN,
+    IDEMPOTENCY_KEY,
+    INVOICE,
+    INVOICES,
+    PAYMENT_METHOD,
+    PLAN_BODY,
+    PLANS,
+    QUOTA_BODY,
+    SUBSCRIPTION,
+    USAGE,
+    WEBHOOK_BODY,
+    WEBHOOK_MAX_BYTES,
+    explain_body,
+    idempotency_key,
+    path_id,
+)
 from rest_compat.http import Authenticate, caller_for, json_body, read_body
 from rest_compat.operations import Operation
-from rest_compat.schemas import Violation
 
 BASE = "/api/v1/billing"
 TAG = "Billing (EdgeFlow /api/v1)"
-WEBHOOK_MAX_BYTES = 256 * 1024
-IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
-                   "schema": {"type": "string", "minLength": 1, "maxLength": 255,
-                              "pattern": "^[\\x21-\\x7e]+$"},
-                   "description": "The same key with the same body answers the first "
-                                  "result again and creates nothing more; with another "
-                                  "body it is refused (409)."}
-ID_PATTERN = "^[A-Za-z0-9_-]{1,128}$"
-
-NULLABLE_INT = {"type": ["integer", "null"]}
-NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-QUOTAS = s.obj({"max_nodes": NULLABLE_INT, "max_ota_storage_bytes": NULLABLE_INT,
-                "max_api_requests_per_month": NULLABLE_INT, "max_users": NULLABLE_INT})
-PLAN = s.obj({"id": s.STR, "name": s.STR, "description": s.STR,
-              "price_cents": {"type": "integer"}, "currency": s.STR,
-              "interval": {"type": "string", "enum": ["month", "year"]},
-              "trial_days": {"type": "integer"}, "requests_per_minute": {"type": "integer"},
-              "quotas": QUOTAS})
-PLANS = s.obj({"plans": {"type": "array", "items": PLAN}})
-SUBSCRIPTION = s.obj({"subscription": s.obj({
-    "plan_id": s.STR, "effective_plan_id": s.STR,
-    "status": {"type": "string", "enum": ["trialing", "active", "past_due", "canceled"]},
-    "cancel_at_period_end": {"type": "boolean"}, "current_period_start": NULLABLE_TIME,
-    "current_period_end": NULLABLE_TIME, "past_due_since": NULLABLE_TIME,
-    "canceled_at": NULLABLE_TIME, "provider": s.STR})})
-USAGE = s.obj({"plan_id": s.STR, "period_start": {"type": "string", "format": "date-time"},
-               "usage": {"type": "array", "items": s.obj({
-                   "metric": {"type": "string", "enum": ["nodes", "ota_storage_bytes",
-                                                         "api_requests", "users"]},
-                   "used": {"type": "integer"}, "limit": NULLABLE_INT,
-                   "percent": {"type": ["number", "null"]}})}})
-QUOTA_BODY = s.obj({"plan_id": s.STR, "requests_per_minute": {"type": "integer"},
-                    "quotas": QUOTAS})
-INVOICE = s.obj({"id": s.STR, "number": {"type": ["string", "null"]}, "status": s.STR,
-                 "currency": s.STR, "amount_due_cents": {"type": "integer"},
-                 "amount_paid_cents": {"type": "integer"},
-                 "created": {"type": "string", "format": "date-time"},
-                 "period_start": NULLABLE_TIME, "period_end": NULLABLE_TIME,
-                 "hosted_url": {"type": ["string", "null"]},
-                 "pdf_url": {"type": ["string", "null"]},
-                 "lines": {"type": "array", "items": s.obj({
-                     "description": s.STR, "amount_cents": {"type": "integer"},
-                     "quantity": {"type": "integer"}})}})
-INVOICES = s.obj({"invoices": {"type": "array", "items": INVOICE},
-                  "has_more": {"type": "boolean"}})
-PAYMENT_METHOD = s.obj({"id": s.STR, "brand": s.STR, "last4": s.STR,
-                        "exp_month": {"type": "integer"}, "exp_year": {"type": "integer"},
-                        "is_default": {"type": "boolean"}})
-PLAN_BODY = {"type": "object", "required": ["plan_id"], "additionalProperties": False,
-             "properties": {"plan_id": {"type": "string", "minLength": 1, "maxLength": 64,
-                                        "pattern": "^[A-Za-z0-9_-]+$"}}}
-EMPTY_BODY = {"type": "object", "additionalProperties": False, "properties": {}}
-WEBHOOK_BODY = {"type": "object", "description": "The Stripe event, exactly as Stripe sent "
-                                                 "it (the Stripe-Signature header signs the "
-                                                 "raw bytes)"}
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def plan_json(plan: Plan) -> dict[str, Any]:
-    q = plan.quotas
-    return {"id": plan.id, "name": plan.name, "description": plan.description,
-            "price_cents": plan.price_cents, "currency": plan.currency,
-            "interval": plan.interval, "trial_days": plan.trial_days,
-            "requests_per_minute": plan.requests_per_minute,
-            "quotas": {"max_nodes": q.max_nodes, "max_ota_storage_bytes": q.max_ota_storage_bytes,
-                       "max_api_requests_per_month": q.max_api_requests_per_month,
-                       "max_users": q.max_users}}
-
-
-def subscription_json(view: SubscriptionView, now: datetime, provider: str) -> dict[str, Any]:
-    sub: Subscription = view.subscription
-    return {"subscription": {
-        "plan_id": view.plan.id, "effective_plan_id": view.effective_plan.id,
-        "status": sub.status_at(now).value, "cancel_at_period_end": sub.cancel_at_period_end,
-        "current_period_start": _time(sub.current_period_start),
-        "current_period_end": _time(sub.current_period_end),
-        "past_due_since": _time(sub.past_due_since), "canceled_at": _time(sub.canceled_at),
-        "provider": provider}}
-
-
-def usage_json(report: UsageReport) -> dict[str, Any]:
-    return {"plan_id": report.plan.id, "period_start": report.period_start.isoformat(),
-            "usage": [{"metric": item.metric.value, "used": item.used, "limit": item.limit,
-                       "percent": item.percent} for item in report.items]}
-
-
-def invoice_json(invoice: Invoice) -> dict[str, Any]:
-    return {"id": invoice.id, "number": invoice.number, "status": invoice.status,
-            "currency": invoice.currency, "amount_due_cents": invoice.amount_due_cents,
-            "amount_paid_cents": invoice.amount_paid_cents,
-            "created": invoice.created.isoformat(), "period_start": _time(invoice.period_start),
-            "period_end": _time(invoice.period_end), "hosted_url": invoice.hosted_url,
-            "pdf_url": invoice.pdf_url,
-            "lines": [{"description": line.description, "amount_cents": line.amount_cents,
-                       "quantity": line.quantity} for line in invoice.lines]}
-
-
-def payment_method_json(method: PaymentMethod) -> dict[str, Any]:
-    return {"id": method.id, "brand": method.brand, "last4": method.last4,
-            "exp_month": method.exp_month, "exp_year": method.exp_year,
-            "is_default": method.is_default}
-
-
-def _explain(violation: Violation, _body: dict[str, Any]) -> ValidationFailed:
-    field = violation.field or "body"
-    return ValidationFailed(f"Invalid request body: {field} ({violation.keyword})",
-                            reason="invalid_body")
-
-
-def _idempotency_key(request: Request) -> str | None:
-    value = request.headers.get("idempotency-key")
-    if value is None:
-        return None
-    if not 0 < len(value) <= 255 or not all(33 <= ord(c) <= 126 for c in value):
-        raise ValidationFailed("Idempotency-Key must be 1..255 visible ASCII characters",
-                               reason="invalid_idempotency_key")
-    return value
-
-
-def _path_id(request: Request, name: str) -> str:
-    value = str(request.path_params[name])
-    if not 0 < len(value) <= 128 or not all(c.isalnum() or c in "_-" for c in value):
-        raise ValidationFailed(f"Invalid {name}", reason="invalid_body")
-    return value
 
 
 def billing_operations(billing: Billing, authenticate: Authenticate,
@@ -169,14 +63,14 @@ def billing_operations(billing: Billing, authenticate: Authenticate,
 
     async def subscribe(request: Request) -> Response:
         who = await caller(request)
-        key = _idempotency_key(request)
-        body = await json_body(request, max_bytes=max_body, schema=PLAN_BODY, explain=_explain)
+        key = idempotency_key(request)
+        body = await json_body(request, max_bytes=max_body, schema=PLAN_BODY, explain=explain_body)
         return subscription(await billing.subscribe(who, plan_id=body["plan_id"],
                                                     idempotency_key=key), 201)
 
     async def change_plan(request: Request) -> Response:
         who = await caller(request)
-        body = await json_body(request, max_bytes=max_body, schema=PLAN_BODY, explain=_explain)
+        body = await json_body(request, max_bytes=max_body, schema=PLAN_BODY, explain=explain_body)
         return subscription(await billing.change_plan(who, plan_id=body["plan_id"]))
 
     async def cancel(request: Request) -> Response:
@@ -185,7 +79,7 @@ def billing_operations(billing: Billing, authenticate: Authenticate,
     async def resume(request: Request) -> Response:
         who = await caller(request)
         await json_body(request, max_bytes=max_body, required=False, schema=EMPTY_BODY,
-                        explain=_explain)
+                        explain=explain_body)
         return subscription(await billing.resume(who))
 
     async def usage(request: Request) -> Response:
@@ -209,19 +103,19 @@ def billing_operations(billing: Billing, authenticate: Authenticate,
 
     async def invoice(request: Request) -> Response:
         who = await caller(request)
-        found = await billing.invoice(who, invoice_id=_path_id(request, "invoice_id"))
+        found = await billing.invoice(who, invoice_id=path_id(request, "invoice_id"))
         return JSONResponse({"invoice": invoice_json(found)})
 
     async def download(request: Request) -> Response:
         who = await caller(request)
-        url = await billing.invoice_pdf(who, invoice_id=_path_id(request, "invoice_id"))
+        url = await billing.invoice_pdf(who, invoice_id=path_id(request, "invoice_id"))
         return JSONResponse({"url": url}, status_code=302, headers={"Location": url})
 
     async def add_method(request: Request) -> Response:
         who = await caller(request)
-        key = _idempotency_key(request)
+        key = idempotency_key(request)
         await json_body(request, max_bytes=max_body, required=False, schema=EMPTY_BODY,
-                        explain=_explain)
+                        explain=explain_body)
         intent = await billing.add_payment_method(who, idempotency_key=key)
         return JSONResponse({"setup_intent": {"id": intent.id,
                                               "client_secret": intent.client_secret}},
@@ -233,7 +127,7 @@ def billing_operations(billing: Billing, authenticate: Authenticate,
 
     async def remove_method(request: Request) -> Response:
         who = await caller(request)
-        method_id = _path_id(request, "payment_method_id")
+        method_id = path_id(request, "payment_method_id")
         await billing.remove_payment_method(who, payment_method_id=method_id)
         return JSONResponse({"deleted": True, "id": method_id})
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import stripe
 
-from adapters.billing.stripe_billing import dig, ref_id, subscription_from_stripe
+from adapters.billing.stripe_mapping import dig, ref_id, subscription_from_stripe
 from domain.billing.model import BillingEvent, ProviderSubscription
 from domain.errors import ValidationFailed
 

@@ -39,7 +39,6 @@ What it does not guarantee
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random as _random
 import secrets
@@ -49,17 +48,18 @@ from typing import Any
 
 import aiomqtt
 
+from adapters.mqtt.heartbeat import HeartbeatWatchdog
+from adapters.mqtt.intake import Intake
 from adapters.mqtt.topics import BusUnavailable, count_kind
 from adapters.mqtt.workers import InboundWorkers
 from ports.messaging import InboundMessage, MessageHandler
 
 log = logging.getLogger("fleetgate.mqtt.bus")
 
-HEARTBEAT_MISSES = 3
-"""Intervals without a heartbeat after which the bus resubscribes (as many again: reconnects)."""
+class AiomqttBus(Intake, HeartbeatWatchdog, InboundWorkers):
+    """The MessageBus over aiomqtt: connection, subscriptions and publishing here; the
+    intake, the heartbeat watchdog and the worker pool in the modules it mixes in."""
 
-
-class AiomqttBus(InboundWorkers):
     def __init__(
         self, host: str, port: int = 1883, *, client_id: str,
         username: str | None = None, password: str | None = None, keepalive: int = 60,
@@ -112,16 +112,6 @@ class AiomqttBus(InboundWorkers):
     @property
     def connected(self) -> bool:
         return self._client is not None
-
-    def heartbeat_age(self) -> float | None:
-        """Seconds since the subscription last proved to work on this connection (its own
-        heartbeat arrived, or a message is being held back by a full queue: 0); None when
-        disconnected or before the first heartbeat."""
-        if self._client is None or self._last_heartbeat is None:
-            return None
-        if self._held_back:
-            return 0.0
-        return max(0.0, self._clock() - self._last_heartbeat)
 
     def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
         aiomqtt.Wildcard(topic_filter)  # raises ValueError for a malformed filter
@@ -226,69 +216,6 @@ class AiomqttBus(InboundWorkers):
                         "lost" if up_since is not None else "failed", exc)
         return up_since
 
-    async def _read(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            await self._enqueue(message)
-        raise aiomqtt.MqttError("message stream ended")
-
-    async def _serve(self, client: aiomqtt.Client) -> None:
-        """Reads messages until the connection fails, or the heartbeat watchdog gives up on
-        it (then raises MqttError, and run() reconnects)."""
-        if self.heartbeat_interval is None:
-            await self._read(client)
-            return
-        await client.subscribe(self.heartbeat_topic, qos=0)  # never shared: ours alone
-        reader = asyncio.create_task(self._read(client), name="mqtt-reader")
-        watchdog = asyncio.create_task(self._watch(client), name="mqtt-heartbeat")
-        try:
-            done, _ = await asyncio.wait([reader, watchdog],
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                reader.result()  # raises what ended the connection
-            raise aiomqtt.MqttError("no heartbeat through our own subscription: reconnecting")
-        finally:
-            for task in (reader, watchdog):
-                task.cancel()
-            await asyncio.gather(reader, watchdog, return_exceptions=True)
-
-    async def _watch(self, client: aiomqtt.Client) -> None:
-        """Publishes a heartbeat every interval; returns when the connection should be
-        dropped (no heartbeat even after subscribing everything again)."""
-        interval = self.heartbeat_interval
-        assert interval is not None
-        window = interval * HEARTBEAT_MISSES
-        evidence = self._clock()  # the connection's start counts as evidence
-        resubscribed_at: float | None = None
-        beat = 0
-        while True:
-            beat += 1
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.publish(self.heartbeat_topic, str(beat).encode(), qos=0)
-            await asyncio.sleep(interval)
-            now = self._clock()
-            if self._held_back:
-                evidence = now
-            if self._last_heartbeat is not None:
-                evidence = max(evidence, self._last_heartbeat)
-            if now - evidence < window:
-                resubscribed_at = None
-                continue
-            self.heartbeat_misses += 1
-            if resubscribed_at is None:
-                log.warning("no heartbeat through our own MQTT subscription for %.0fs: "
-                            "subscribing every filter again", now - evidence)
-                self.resubscribes += 1
-                resubscribed_at = now
-                with contextlib.suppress(aiomqtt.MqttError):
-                    await client.subscribe(self.heartbeat_topic, qos=0)
-                    if self._filters:
-                        await self._subscribe(client, list(self._filters))
-            elif now - resubscribed_at >= window:
-                log.error("still no heartbeat %.0fs after subscribing again: reconnecting",
-                          now - resubscribed_at)
-                self.heartbeat_reconnects += 1
-                return
-
     async def _set_client(self, client: aiomqtt.Client | None) -> None:
         async with self._changed:
             self._client = client
@@ -325,52 +252,3 @@ class AiomqttBus(InboundWorkers):
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    def _client_buffer(self) -> dict[str, Any]:
-        """In wait mode, aiomqtt's own incoming buffer: bounded, its overflow counted."""
-        if not self._wait_when_full:
-            return {}
-        bus = self
-
-        class CountingQueue(asyncio.Queue[aiomqtt.Message]):
-            def put_nowait(self, item: aiomqtt.Message) -> None:
-                try:
-                    super().put_nowait(item)
-                except asyncio.QueueFull:  # aiomqtt discards it: count and log it here
-                    bus.received += 1
-                    bus._record_drop(item.topic.value, "client buffer full")
-                    raise
-
-        return {"queue_type": CountingQueue,
-                "max_queued_incoming_messages": self._client_queue_size}
-
-    async def _enqueue(self, message: aiomqtt.Message) -> None:
-        if self.heartbeat_interval is not None and message.topic.value == self.heartbeat_topic:
-            self.heartbeats += 1
-            self._last_heartbeat = self._clock()
-            return
-        self.received += 1
-        count_kind(self.received_by_kind, message.topic.value)
-        payload = message.payload
-        inbound = InboundMessage(
-            topic=message.topic.value, qos=message.qos, retain=message.retain,
-            payload=bytes(payload) if isinstance(payload, bytes | bytearray)
-            else str(payload or "").encode())
-        queue = self._queues[self._worker_for(inbound.topic)]
-        if self._wait_when_full:
-            if queue.full():
-                self._held_back += 1
-                try:
-                    await queue.put(inbound)
-                except asyncio.CancelledError:  # the connection is being dropped
-                    self._record_drop(inbound.topic, "connection dropped while queue full")
-                    raise
-                finally:
-                    self._held_back -= 1
-            else:
-                queue.put_nowait(inbound)
-            return
-        try:
-            queue.put_nowait(inbound)
-        except asyncio.QueueFull:
-            self._record_drop(inbound.topic, "queue full")

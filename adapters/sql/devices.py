@@ -1,15 +1,14 @@
-"""SQL repositories of devices: nodes, registration tokens, params history, mapping requests.
-Row mappers between tables and domain entities; they never commit."""
+"""SQL repository of nodes (SqlNodeRepository) and its row mapper; it never commits. The
+other device tables: adapters/sql/registration_tokens.py, mapping_requests.py,
+params_history.py."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     bindparam,
-    delete,
     false,
     insert,
     select,
@@ -19,20 +18,14 @@ from sqlalchemy import (
 from adapters.sql import node_queries
 from adapters.sql.kit import _Scoped, aware, prepared, refusing_nul
 from adapters.sql.tables.devices import (
-    node_mapping_requests,
-    node_params_history,
-    node_registration_tokens,
     node_secrets,
     nodes,
 )
 from domain.devices.model import (
     Connectivity,
-    MappingRequest,
     Node,
     NodeFilter,
     NodeSecrets,
-    ParamsHistoryEntry,
-    RegistrationToken,
 )
 
 
@@ -186,121 +179,3 @@ class SqlNodeRepository(_Scoped):
     async def save_tags_many(self, changed: Sequence[Node]) -> None:
         await node_queries.save_tags_many(await self._tx.connection(), self._in_scope,
                                           changed)
-
-
-class SqlRegistrationTokenRepository(_Scoped):
-    async def add(self, token: RegistrationToken) -> None:
-        await self._exec(insert(node_registration_tokens).values(
-            id=token.id, org_id=token.org_id, node_name=token.node_name,
-            token_hash=token.token_hash, created_by=token.created_by,
-            created_at=token.created_at, expires_at=token.expires_at, used_at=token.used_at,
-            node_id=token.node_id))
-
-    async def find(self, token_hash: str) -> RegistrationToken | None:
-        t = node_registration_tokens
-        row = (await self._exec(select(t).where(t.c.token_hash == token_hash,
-                                                self._in_scope(t.c.org_id)))).first()
-        if row is None:
-            return None
-        return RegistrationToken(id=row.id, org_id=row.org_id, node_name=row.node_name,
-                                 token_hash=row.token_hash, created_by=row.created_by,
-                                 created_at=aware(row.created_at),  # type: ignore[arg-type]
-                                 expires_at=aware(row.expires_at),  # type: ignore[arg-type]
-                                 used_at=aware(row.used_at), node_id=row.node_id)
-
-    async def claim(self, token_id: str, node_id: str, now: datetime) -> bool:
-        t = node_registration_tokens
-        result = await self._exec(update(t).where(
-            t.c.id == token_id, t.c.used_at.is_(None), self._in_scope(t.c.org_id)).values(
-            used_at=now, node_id=node_id))
-        return bool(result.rowcount == 1)
-
-
-def _mapping_request(row: Any) -> MappingRequest:
-    extras = row.extras or {}
-    return MappingRequest(id=row.id, org_id=row.org_id, user_id=row.user_id,
-                          node_id=row.node_id, operation=row.operation, status=row.status,
-                          created_at=aware(row.created_at),  # type: ignore[arg-type]
-                          kind=row.kind, secret_hash=row.secret_hash or "",
-                          challenge=row.challenge or "", expires_at=aware(row.expires_at),
-                          tags=list(extras.get("tags", [])), metadata=extras.get("metadata"),
-                          reset=bool(extras.get("reset", False)),
-                          group_id=extras.get("group_id"))
-
-
-def _mapping_values(request: MappingRequest) -> dict[str, Any]:
-    extras: dict[str, Any] = {}
-    if request.tags:
-        extras["tags"] = request.tags
-    if request.metadata is not None:
-        extras["metadata"] = request.metadata
-    if request.reset:
-        extras["reset"] = True
-    if request.group_id is not None:
-        extras["group_id"] = request.group_id
-    return {"user_id": request.user_id, "node_id": request.node_id,
-            "operation": request.operation, "status": request.status, "kind": request.kind,
-            "secret_hash": request.secret_hash or None, "challenge": request.challenge or None,
-            "expires_at": request.expires_at, "extras": extras or None}
-
-
-class SqlMappingRequestRepository(_Scoped):
-    async def add(self, request: MappingRequest) -> None:
-        await self._exec(insert(node_mapping_requests).values(
-            id=request.id, org_id=request.org_id, created_at=request.created_at,
-            **_mapping_values(request)))
-
-    async def get(self, request_id: str) -> MappingRequest | None:
-        r = node_mapping_requests
-        row = (await self._exec(select(r).where(r.c.id == request_id,
-                                                self._in_scope(r.c.org_id)))).first()
-        return _mapping_request(row) if row else None
-
-    async def save(self, request: MappingRequest) -> None:
-        r = node_mapping_requests
-        await self._exec(update(r).where(r.c.id == request.id, self._in_scope(r.c.org_id))
-                         .values(**_mapping_values(request)))
-
-    async def pending_for_node(self, node_id: str, kind: str) -> Sequence[MappingRequest]:
-        r = node_mapping_requests
-        rows = (await self._exec(select(r).where(
-            r.c.node_id == node_id, r.c.status == "requested", r.c.kind == kind,
-            self._in_scope(r.c.org_id)).order_by(r.c.created_at, r.c.id).limit(100))).all()
-        return [_mapping_request(row) for row in rows]
-
-    async def delete_for_node(self, node_id: str) -> int:
-        r = node_mapping_requests
-        result = await self._exec(delete(r).where(r.c.node_id == node_id,
-                                                  self._in_scope(r.c.org_id)))
-        return int(result.rowcount or 0)
-
-
-class SqlParamsHistoryRepository(_Scoped):
-    async def add_many(self, entries: Sequence[ParamsHistoryEntry]) -> None:
-        if entries:
-            await self._exec(insert(node_params_history), [
-                {"org_id": e.org_id, "node_id": e.node_id, "version": e.version, "at": e.at,
-                 "params": e.params} for e in entries])
-
-    async def for_node(self, node_id: str, *, limit: int) -> Sequence[ParamsHistoryEntry]:
-        h = node_params_history
-        rows = (await self._exec(select(h).where(
-            h.c.node_id == node_id, self._in_scope(h.c.org_id))
-            .order_by(h.c.version.desc()).limit(limit))).all()
-        return [ParamsHistoryEntry(org_id=r.org_id, node_id=r.node_id, version=r.version,
-                                   at=aware(r.at), params=r.params)  # type: ignore[arg-type]
-                for r in rows]
-
-    async def delete_for_node(self, node_id: str) -> int:
-        h = node_params_history
-        result = await self._exec(delete(h).where(h.c.node_id == node_id,
-                                                  self._in_scope(h.c.org_id)))
-        return int(result.rowcount or 0)
-
-    async def prune(self, below: Mapping[str, int]) -> None:
-        if below:
-            h = node_params_history
-            await self._exec(delete(h).where(
-                h.c.node_id == bindparam("b_node"), h.c.version < bindparam("b_below"),
-                self._in_scope(h.c.org_id)),
-                [{"b_node": node_id, "b_below": version} for node_id, version in below.items()])

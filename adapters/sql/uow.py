@@ -27,16 +27,15 @@ from adapters.sql.accounts import (
 from adapters.sql.admin_groups import SqlAdminGroupRepository
 from adapters.sql.billing import SqlBillingRepository
 from adapters.sql.cache import ReadCache
-from adapters.sql.devices import (
-    SqlMappingRequestRepository,
-    SqlNodeRepository,
-    SqlParamsHistoryRepository,
-    SqlRegistrationTokenRepository,
-)
+from adapters.sql.devices import SqlNodeRepository
 from adapters.sql.engine import cancelled_by_timeout
 from adapters.sql.groups import SqlGroupRepository, SqlGroupShareRepository
+from adapters.sql.mapping_requests import SqlMappingRequestRepository
 from adapters.sql.ota import SqlOtaRepository
-from adapters.sql.sharing import SqlMembershipRepository, SqlSharingRequestRepository
+from adapters.sql.params_history import SqlParamsHistoryRepository
+from adapters.sql.registration_tokens import SqlRegistrationTokenRepository
+from adapters.sql.sharing import SqlMembershipRepository
+from adapters.sql.sharing_requests import SqlSharingRequestRepository
 from domain.errors import Unavailable
 
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000

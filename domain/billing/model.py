@@ -1,6 +1,6 @@
-"""Billing and quotas: plans with their quotas, an organization's subscription and its
-lifecycle, usage counted from what the organization has and does, and the rules that decide
-whether something still fits.
+"""Billing's entities and values: plans with their quotas, an organization's subscription and
+its lifecycle, usage counted from what the organization has and does. The rules that decide
+whether something still fits are in domain/billing/limits.py.
 
 Nothing here knows Stripe: a payment provider is behind ports/billing.BillingGateway and
 speaks to the domain in the value objects at the end of this module.
@@ -8,13 +8,9 @@ speaks to the domain in the value objects at the end of this module.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-
-from domain.errors import NotFound, QuotaExceeded, ValidationFailed
 
 FREE_PLAN = "free"
 DEFAULT_GRACE = timedelta(days=7)
@@ -25,10 +21,6 @@ class Metric(StrEnum):
     OTA_STORAGE = "ota_storage_bytes"
     API_REQUESTS = "api_requests"
     USERS = "users"
-
-
-METRIC_LABELS = {Metric.NODES: "nodes", Metric.OTA_STORAGE: "OTA storage bytes",
-                 Metric.API_REQUESTS: "API requests this month", Metric.USERS: "users"}
 
 
 class SubscriptionStatus(StrEnum):
@@ -80,42 +72,6 @@ class Usage:
     def value(self, metric: Metric) -> int:
         return {Metric.NODES: self.nodes, Metric.OTA_STORAGE: self.ota_storage_bytes,
                 Metric.API_REQUESTS: self.api_requests, Metric.USERS: self.users}[metric]
-
-
-@dataclass(frozen=True, slots=True)
-class Overage:
-    metric: Metric
-    used: int
-    limit: int
-
-    def describe(self) -> str:
-        return f"{METRIC_LABELS[self.metric]}: {self.used:,} used, the plan allows {self.limit:,}"
-
-
-# API requests are counted, shown and rate limited, never a reason to refuse a plan change
-HARD_METRICS = (Metric.NODES, Metric.OTA_STORAGE, Metric.USERS)
-
-
-def overages(usage: Usage, quotas: Quotas, metrics: tuple[Metric, ...] = HARD_METRICS
-             ) -> list[Overage]:
-    found = []
-    for metric in metrics:
-        limit = quotas.limit(metric)
-        if limit is not None and usage.value(metric) > limit:
-            found.append(Overage(metric, usage.value(metric), limit))
-    return found
-
-
-def require_room(plan: Plan, usage: Usage, metric: Metric, adding: int) -> None:
-    """Raises QUOTA_EXCEEDED when `adding` more of the metric would go past the plan's
-    limit (nothing has been written yet: callers check before they write)."""
-    limit = plan.quotas.limit(metric)
-    used = usage.value(metric)
-    if limit is not None and used + adding > limit:
-        raise QuotaExceeded(
-            f"The {plan.name} plan allows {limit:,} {METRIC_LABELS[metric]}; the organization "
-            f"has {used:,} and this would add {adding:,}. Upgrade the plan or remove some.",
-            reason=f"quota_{metric.value}")
 
 
 @dataclass(slots=True)
@@ -289,58 +245,9 @@ class BillingEvent:
     data: dict[str, object] = field(default_factory=dict)
 
 
-def check_plan_id(raw: object) -> str:
-    if not isinstance(raw, str) or not raw.strip() or len(raw) > 64:
-        raise ValidationFailed("plan_id is required (see GET /api/v1/billing/plans)",
-                               reason="plan_id_missing")
-    return raw.strip()
-
-
 BILLING = "/api/v1/billing"
 """Where the billing API lives (plans, subscription, usage, invoices)."""
 
 
 def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-@dataclass(frozen=True, slots=True)
-class UsageItem:
-    metric: Metric
-    used: int
-    limit: int | None
-
-    @property
-    def percent(self) -> float | None:
-        if self.limit is None:
-            return None
-        return round(100.0 * self.used / self.limit, 2) if self.limit else 100.0
-
-
-class PlanCatalog:
-    """The plans on offer (from the gateway); the free plan must be one of them."""
-
-    def __init__(self, plans: Sequence[Plan]) -> None:
-        self._plans = {plan.id: plan for plan in plans}
-        if FREE_PLAN not in self._plans:
-            raise ValueError("the plans must include the free plan")
-        self.ordered = list(plans)
-
-    def get(self, plan_id: str) -> Plan:
-        plan = self._plans.get(plan_id)
-        if plan is None:
-            raise NotFound(f"No plan {plan_id!r}; see GET {BILLING}/plans",
-                           reason="plan_not_found")
-        return plan
-
-    def find(self, plan_id: str | None) -> Plan | None:
-        return self._plans.get(plan_id) if plan_id is not None else None
-
-    @property
-    def free(self) -> Plan:
-        return self._plans[FREE_PLAN]
-
-
-def provider_key(*parts: object) -> str:
-    """An idempotency key for the provider, stable for the same logical request."""
-    return "fg-" + hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:40]

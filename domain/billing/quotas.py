@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from domain.billing.model import DEFAULT_GRACE, FREE_PLAN, Metric, Plan, Subscription, require_room
+from domain.billing.limits import require_room
+from domain.billing.model import DEFAULT_GRACE, FREE_PLAN, Metric, Plan, Subscription
 from ports.repositories import UnitOfWork
 from ports.services import Clock
 

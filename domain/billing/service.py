@@ -6,63 +6,31 @@ Quota checks for the other areas live in QuotaGuard (domain/billing/quotas.py)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-
 from domain.access.model import Caller, public, requires
+from domain.billing.catalog import check_plan_id
 from domain.billing.model import (
     BILLING,
-    DEFAULT_GRACE,
-    HARD_METRICS,
-    BillingEvent,
-    EventKind,
     Invoice,
     InvoicePage,
     Metric,
     PaymentMethod,
     Plan,
-    PlanCatalog,
-    ProviderSubscription,
     Quotas,
     SetupIntent,
     Subscription,
-    SubscriptionStatus,
-    Usage,
-    UsageItem,
-    check_plan_id,
     month_start,
-    overages,
-    provider_key,
 )
-from domain.errors import BillingUnavailable, Conflict, NotFound, ValidationFailed
-from ports.billing import BillingGateway, WebhookVerifier
-from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
-from ports.services import Authorizer, Clock
+from domain.billing.provider_events import apply_event, fetch_state
+from domain.billing.records import BillingRecords, provider_key
+from domain.billing.views import SubscriptionView, UsageItem, UsageReport
+from domain.errors import Conflict, NotFound, ValidationFailed
+from ports.repositories import SYSTEM_SCOPE
 
 MAX_INVOICE_PAGE = 100
 
 
-@dataclass(frozen=True, slots=True)
-class SubscriptionView:
-    subscription: Subscription
-    plan: Plan  # the subscribed plan
-    effective_plan: Plan  # the one whose quotas apply now (free when lapsed)
-
-
-@dataclass(frozen=True, slots=True)
-class UsageReport:
-    plan: Plan
-    period_start: datetime
-    items: list[UsageItem]
-
-
-class Billing:
-    def __init__(self, *, uow: UnitOfWorkFactory, gateway: BillingGateway, clock: Clock,
-                 authorizer: Authorizer, verifier: WebhookVerifier | None = None,
-                 grace: timedelta = DEFAULT_GRACE) -> None:
-        self.uow, self.gateway, self.clock, self.authorizer = uow, gateway, clock, authorizer
-        self.verifier, self.grace = verifier, grace
-        self.catalog = PlanCatalog(gateway.plans())
+class Billing(BillingRecords):
+    """The billing use cases of an organization (one class: both APIs call it as one)."""
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -70,18 +38,6 @@ class Billing:
     async def plans(self, caller: Caller) -> list[Plan]:
         caller.require_principal()
         return list(self.catalog.ordered)
-
-    async def _current(self, org_id: str) -> Subscription:
-        async with self.uow(org_id) as uow:
-            found = await uow.billing.get_subscription(org_id)
-        return found or Subscription.free(org_id, self.clock.now())
-
-    def _view(self, sub: Subscription) -> SubscriptionView:
-        now = self.clock.now()
-        plan = self.catalog.find(sub.plan_id) or self.catalog.free
-        effective = self.catalog.find(sub.effective_plan_id(now, self.grace)) or \
-            self.catalog.free
-        return SubscriptionView(sub, plan, effective)
 
     @requires(f"{BILLING}/subscription", "GET")
     async def subscription(self, caller: Caller) -> SubscriptionView:
@@ -110,55 +66,6 @@ class Billing:
             for metric in Metric])
 
     # --- the subscription's lifecycle ----------------------------------------------------
-
-    async def _usage(self, org_id: str) -> Usage:
-        async with self.uow(org_id) as uow:
-            return await uow.billing.usage(org_id, month_start(self.clock.now()))
-
-    async def _refuse_if_over(self, org_id: str, plan: Plan) -> None:
-        over = overages(await self._usage(org_id), plan.quotas, HARD_METRICS)
-        if over:
-            raise Conflict(f"The {plan.name} plan is smaller than what the organization "
-                           f"uses: " + "; ".join(o.describe() for o in over)
-                           + ". Remove some first.", reason="plan_below_usage")
-
-    async def _save(self, org_id: str, sub: Subscription, state: ProviderSubscription,
-                    plan_id: str, request: tuple[str | None, str] | None = None
-                    ) -> Subscription:
-        now = self.clock.now()
-        async with self.uow(org_id) as uow:
-            stored = await uow.billing.get_subscription(org_id)
-            target = stored or sub
-            known = self.catalog.find(state.plan_id)
-            target.apply(state, known.id if known is not None else plan_id, now)
-            if request is not None and request[0] is not None:
-                target.request_key, target.request_fingerprint = request
-            await uow.billing.save_subscription(target)
-            await uow.commit()
-        return target
-
-    async def _customer(self, caller: Caller, sub: Subscription) -> str:
-        """The provider's customer of the organization, created once and kept on its
-        subscription row."""
-        principal = caller.require_principal()
-        if sub.customer_id:
-            return sub.customer_id
-        async with self.uow(principal.org_id) as uow:
-            org = await uow.organizations.get(principal.org_id)
-            user = await uow.users.get(principal.user_id) if principal.user_id else None
-        customer = await self.gateway.ensure_customer(
-            org_id=principal.org_id, name=org.name if org else principal.org_id,
-            email=user.user_name if user is not None and "@" in user.user_name else None,
-            idempotency_key=provider_key("customer", principal.org_id))
-        now = self.clock.now()
-        async with self.uow(principal.org_id) as uow:
-            stored = await uow.billing.get_subscription(principal.org_id) or \
-                Subscription.free(principal.org_id, now)
-            stored.customer_id = stored.customer_id or customer
-            await uow.billing.save_subscription(stored)
-            await uow.commit()
-        sub.customer_id = stored.customer_id
-        return stored.customer_id
 
     @requires(f"{BILLING}/subscription", "POST")
     async def subscribe(self, caller: Caller, *, plan_id: object,
@@ -189,13 +96,6 @@ class Billing:
                                          or sub.canceled_at or sub.created_at))
         return self._view(await self._save(org_id, sub, state, plan.id,
                                            request=(idempotency_key, plan.id)))
-
-    async def _live(self, org_id: str) -> Subscription:
-        sub = await self._current(org_id)
-        if not sub.live or sub.provider_id is None or sub.ended(self.clock.now()):
-            raise NotFound(f"The organization has no paid subscription; POST {BILLING}/"
-                           "subscription subscribes", reason="no_subscription")
-        return sub
 
     @requires(f"{BILLING}/subscription", "PUT")
     async def change_plan(self, caller: Caller, *, plan_id: object) -> SubscriptionView:
@@ -243,14 +143,6 @@ class Billing:
         return self._view(await self._save(org_id, sub, state, sub.plan_id))
 
     # --- invoices and payment methods ----------------------------------------------------
-
-    def _payments(self) -> None:
-        if not self.gateway.takes_payments:
-            raise Conflict("This deployment takes no payments (no STRIPE_API_KEY): there "
-                           "are no invoices or payment methods", reason="payments_disabled")
-
-    async def _customer_or_none(self, org_id: str) -> str | None:
-        return (await self._current(org_id)).customer_id
 
     @requires(f"{BILLING}/invoices", "GET")
     async def invoices(self, caller: Caller, *, limit: object = 25,
@@ -347,7 +239,7 @@ class Billing:
                 return "duplicate"
             sub = await uow.billing.by_customer(event.customer_id) \
                 if event.customer_id else None
-        state = await self._state_for(event) if sub is not None else None
+        state = await fetch_state(self.gateway, event) if sub is not None else None
         now = self.clock.now()
         async with self.uow(SYSTEM_SCOPE) as uow:
             if not await uow.billing.record_event(event.id, event.type, event.created,
@@ -358,42 +250,7 @@ class Billing:
                 return "ignored: unknown customer"
             current = await uow.billing.get_subscription(sub.org_id)
             assert current is not None
-            outcome = self._apply_event(current, event, state, now)
+            outcome = apply_event(current, event, state, self.catalog, now)
             await uow.billing.save_subscription(current)
             await uow.commit()
         return outcome
-
-    async def _state_for(self, event: BillingEvent) -> ProviderSubscription | None:
-        if event.subscription_id is None or event.type not in {k.value for k in EventKind}:
-            return None
-        try:
-            return await self.gateway.fetch_subscription(event.subscription_id)
-        except BillingUnavailable:
-            return None  # fall back to what the event carried
-
-    def _apply_event(self, sub: Subscription, event: BillingEvent,
-                     fetched: ProviderSubscription | None, now: datetime) -> str:
-        if event.type not in {k.value for k in EventKind}:
-            return f"ignored: {event.type}"
-        if sub.provider_id is not None and event.subscription_id not in (None,
-                                                                         sub.provider_id) \
-                and sub.live:
-            return "ignored: another subscription of the customer"
-        state = fetched or event.subscription
-        if state is not None:
-            known = self.catalog.find(state.plan_id)
-            return "processed" if sub.apply(state, known.id if known else None, now) \
-                else "ignored: older than the state applied"
-        if event.created < sub.provider_version:
-            return "ignored: older than the state applied"
-        moment = datetime.fromtimestamp(event.created, tz=now.tzinfo) \
-            if event.created else now
-        if event.type == EventKind.INVOICE_PAYMENT_FAILED:
-            sub.payment_failed(moment)
-        elif event.type == EventKind.INVOICE_PAID:
-            sub.payment_succeeded(now)
-        elif event.type == EventKind.SUBSCRIPTION_DELETED:
-            sub.status, sub.canceled_at = SubscriptionStatus.CANCELED, now
-        sub.provider_version = max(sub.provider_version, event.created)
-        sub.updated_at = now
-        return "processed"

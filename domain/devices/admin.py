@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, replace
 from domain.access.model import Caller, Permission, Principal, requires
 from domain.access.rbac.model import NODES_RESOURCE, NodeReach
 from domain.accounts.model import normalize_user_name
-from domain.devices.mapping import forget_node_data
 from domain.devices.model import (
     ACTIVITY_STATUSES,
     NODE_STATUSES,
@@ -25,6 +24,7 @@ from domain.devices.model import (
     check_tags,
     strongest_per_user,
 )
+from domain.devices.ownership import forget_node_data
 from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from ports.repositories import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock

@@ -13,167 +13,37 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
 
 from domain.access.model import Caller, requires
+from domain.devices.mapping_requests import (
+    DEFAULT_TTL_SECONDS,
+    check_secret_key,
+    confirm,
+    expiry,
+)
 from domain.devices.model import (
     BY_CHALLENGE,
     BY_HANDSHAKE,
     CONFIRMED,
     DISCARDED,
     NODE_HALF,
-    PRIMARY,
     REQUESTED,
     TIMED_OUT,
     MappingRequest,
-    Node,
-    NodeMembership,
     check_node_id,
-    check_tags,
 )
+from domain.devices.ownership import check_extras, check_own_group
 from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
-from domain.groups.model import MAX_DEPTH, GroupTree
 from domain.hashing import sha256_hex
 from domain.identifiers import is_record_id
-from domain.jsonshape import nesting_exceeds
-from domain.shadow import merge_shadow
-from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
+from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator, NodeSignatures
 
 log = logging.getLogger("fleetgate.mapping")
 
-DEFAULT_TTL_SECONDS = 300
 MAX_TIMEOUT_SECONDS = 100 * 365 * 24 * 3600  # RainMaker: "MAX timeout is 100 years"
-MAX_SECRET_KEY = 256
 MAX_NODE_HALVES = 20
 """Pending node halves kept per node: a device repeating itself cannot grow the table."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MappingExtras:
-    """What a mapping request may set on the node once confirmed."""
-
-    tags: list[str]
-    metadata: dict[str, Any] | None
-    group_id: str | None = None
-
-
-def check_extras(tags: object = None, metadata: object = None,
-                 group_id: object = None) -> MappingExtras:
-    checked_tags = check_tags(tags) if tags is not None else []
-    if group_id is not None and (not isinstance(group_id, str) or not is_record_id(group_id)):
-        raise ValidationFailed("Invalid group id", reason="invalid_body")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise ValidationFailed("metadata must be a JSON object", reason="invalid_body")
-    if metadata is not None and nesting_exceeds(metadata, 8):
-        raise ValidationFailed("metadata nests too deep", reason="invalid_body")
-    return MappingExtras(tags=checked_tags, metadata=metadata,
-                         group_id=group_id if isinstance(group_id, str) else None)
-
-
-async def check_own_group(uow: UnitOfWork, extras: MappingExtras, user_id: str) -> None:
-    """A group named by a mapping request is one of the user's own (else NOT_FOUND, as for
-    anyone else's group): the group passes the node on to those it is shared with."""
-    if extras.group_id is not None:
-        group = await uow.groups.get(extras.group_id)
-        if group is None or group.owner_id != user_id:
-            raise NotFound("Group does not exist", reason="group_not_found")
-
-
-async def join_group(uow: UnitOfWork, node_id: str, user_id: str, group_id: str) -> bool:
-    """Puts a newly mapped node in one of the user's groups and in the groups above it (a
-    sub-group holds only its parent's nodes). False, and nothing written, when the group is
-    gone or mutual exclusion forbids it: the mapping itself stands."""
-    group = await uow.groups.get(group_id)
-    if group is None or group.owner_id != user_id:
-        return False
-    tree = GroupTree(await uow.groups.for_owner(user_id))
-    chain = [tree.by_id[group.id]]
-    while chain[-1].parent_id in tree.by_id and len(chain) < MAX_DEPTH:
-        chain.append(tree.by_id[chain[-1].parent_id or ""])
-    changed = [g for g in chain if g.add_nodes([node_id])]
-    try:
-        for member in changed:
-            tree.check_exclusive(member)
-    except Conflict:
-        return False
-    for member in changed:
-        await uow.groups.save(member)
-    return True
-
-
-def check_secret_key(secret_key: object) -> str:
-    if not isinstance(secret_key, str) or not secret_key:
-        raise ValidationFailed("Secret key for mapping user to node mapping is blank",
-                               reason="secret_key_missing")
-    if len(secret_key) > MAX_SECRET_KEY:
-        raise ValidationFailed("Secret key is too long", reason="secret_key_too_long")
-    return secret_key
-
-
-async def forget_node_data(uow: UnitOfWork, node_id: str) -> None:
-    """What goes with the last mapping (or a reset): the node's stored params history, and
-    its place in users' device groups."""
-    await uow.params_history.delete_for_node(node_id)
-    await uow.groups.remove_node_everywhere(node_id)
-
-
-async def grant_primary(uow: UnitOfWork, node: Node, user_id: str, now: datetime, *,
-                        reset: bool = False, extras: MappingExtras | None = None) -> bool:
-    """Makes user_id the node's primary. False (nothing written) when another user is
-    primary and this is no reset; with reset every earlier mapping and the node's history
-    go first. Mapping the owner again changes nothing but the extras."""
-    members = await uow.memberships.for_node(node.id)
-    owner = next((m for m in members if m.role == PRIMARY), None)
-    if reset:
-        if members:
-            await uow.memberships.remove_all(node.id)
-        await forget_node_data(uow, node.id)
-        owner = None
-    elif owner is not None and owner.user_id != user_id:
-        return False
-    if owner is None:
-        await uow.memberships.remove(node.id, user_id)  # a secondary becoming primary
-        await uow.memberships.add(NodeMembership(node_id=node.id, org_id=node.org_id,
-                                                 user_id=user_id, role=PRIMARY, created_at=now))
-    if extras is not None and extras.group_id is not None:
-        await join_group(uow, node.id, user_id, extras.group_id)
-    if extras is not None and (extras.tags or extras.metadata is not None):
-        if extras.tags:
-            node.add_tags(extras.tags)
-        if extras.metadata is not None:
-            node.metadata = merge_shadow(node.metadata, extras.metadata)
-        await uow.nodes.save(node)
-    return True
-
-
-async def confirm(uow: UnitOfWork, request: MappingRequest, node: Node, now: datetime, *,
-                  reset: bool) -> bool:
-    """Confirms a pending request (discarded when the node has another owner); True when
-    the user now owns the node."""
-    extras = MappingExtras(tags=request.tags, metadata=request.metadata,
-                           group_id=request.group_id)
-    granted = await grant_primary(uow, node, request.user_id, now, reset=reset, extras=extras)
-    request.status = CONFIRMED if granted else DISCARDED
-    await uow.mapping_requests.save(request)
-    return granted
-
-
-def expiry(now: datetime, seconds: int) -> datetime | None:
-    return None if seconds == 0 else now + timedelta(seconds=seconds)
-
-
-async def pending_node_half(uow: UnitOfWork, node_id: str, user_id: str, secret_hash: str,
-                            now: datetime) -> MappingRequest | None:
-    """The node's pending half of the handshake that a user's request with this secret
-    completes (the node named this user, or nobody)."""
-    for half in await uow.mapping_requests.pending_for_node(node_id, NODE_HALF):
-        if half.pending_at(now) and half.secret_hash == secret_hash \
-                and half.user_id in ("", user_id):
-            return half
-    return None
 
 
 class NodeMapping:

@@ -8,15 +8,11 @@ from typing import Any
 
 from domain.access.model import Caller, Permission, requires
 from domain.access.permissions import USER_NODES
-from domain.devices.mapping import (
+from domain.devices.mapping_requests import (
     DEFAULT_TTL_SECONDS,
-    check_extras,
-    check_own_group,
     check_secret_key,
     confirm,
     expiry,
-    forget_node_data,
-    grant_primary,
     pending_node_half,
 )
 from domain.devices.model import (
@@ -30,6 +26,12 @@ from domain.devices.model import (
     NodeMembership,
     check_node_id,
     check_tags,
+)
+from domain.devices.ownership import (
+    check_extras,
+    check_own_group,
+    forget_node_data,
+    grant_primary,
 )
 from domain.devices.provisioning import device_secret_matches
 from domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from domain.access.model import Caller, requires
-from domain.devices.mapping import forget_node_data
 from domain.devices.model import (
     DIRECT_SOURCE,
     PRIMARY,
@@ -22,6 +21,7 @@ from domain.devices.model import (
     strongest_per_user,
 )
 from domain.devices.nodes import reachable_node
+from domain.devices.ownership import forget_node_data
 from domain.errors import Forbidden, ValidationFailed
 from domain.identifiers import is_record_id
 from domain.sharing.engine import (

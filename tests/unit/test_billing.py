@@ -12,6 +12,7 @@ import pytest
 
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import SUPERADMIN, Organization, User
+from domain.billing.limits import overages, require_room
 from domain.billing.model import (
     FREE_PLAN,
     BillingEvent,
@@ -25,8 +26,6 @@ from domain.billing.model import (
     Subscription,
     SubscriptionStatus,
     Usage,
-    overages,
-    require_room,
 )
 from domain.billing.quotas import QuotaGuard
 from domain.billing.service import Billing

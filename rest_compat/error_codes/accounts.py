@@ -1,0 +1,38 @@
+"""RainMaker's status and error_code of the accounts reasons: users, sign-up and
+verification, sessions and tokens, account deletion, admin user management."""
+
+REASONS: dict[str, tuple[int, int]] = {
+    "user_name_missing": (400, 101001),
+    "user_name_format": (400, 101002),
+    "phone_format": (400, 101037),
+    "password_or_code_missing": (400, 101003),
+    "password_missing": (400, 101032),
+    "password_policy": (400, 101004),
+    "user_exists": (400, 101006),
+    "wrong_password": (400, 101007),
+    "bad_credentials": (400, 101009),
+    "already_verified": (400, 101011),
+    "code_incorrect": (400, 101012),
+    "not_verified": (400, 101015),
+    "refresh_failed": (400, 101017),
+    "refresh_reused": (400, 101017),
+    "new_password_missing": (400, 101018),
+    "user_not_found": (404, 101025),
+    "code_missing": (400, 101030),
+    "invalid_logout_all": (400, 101036),
+    "profile_field_missing": (400, 101045),
+    "missing_token": (401, 100046),
+    "invalid_token": (401, 100047),
+    "session_ended": (401, 100047),
+    "not_a_user": (403, 100004),
+    "superadmin_delete": (400, 119017),
+    "no_delete_request": (400, 119015),
+    "delete_code_missing": (400, 119007),
+    "delete_code_incorrect": (400, 119005),
+    # admin user management (/v1/admin/user2) and role changes
+    "self_operation": (400, 101053),
+    "invalid_role_name": (400, 129020),
+    "role_level_insufficient": (400, 129033),
+    "actor_has_no_level": (400, 129038),
+    "last_superadmin": (409, 129045),
+}
