@@ -42,11 +42,16 @@ from adapters.sql.policy_store import SqlPolicyStore
 from adapters.sql.principals import SqlPrincipalLookup
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.access.assignments import UserRoleChanges
-from domain.access.roles import RolesAndPolicies
+from domain.access.policies import Policies
+from domain.access.review import AccessReview
+from domain.access.role_assignments import RoleAssignments
+from domain.access.roles import Roles
+from domain.access.use_cases import AccessUseCases
 from domain.accounts.admin_users import AdminUsers
 from domain.accounts.api_keys import ApiKeys
+from domain.accounts.probing import Limits
 from domain.accounts.profile import Profiles
-from domain.accounts.registration import Limits, Registration
+from domain.accounts.registration import Registration
 from domain.accounts.sessions import Sessions
 from domain.billing.model import Plan
 from domain.billing.quotas import QuotaGuard
@@ -175,9 +180,20 @@ class Container(containers.DeclarativeContainer):
     policy_watcher = providers.Singleton(_policy_watcher, settings.provided.database_url, engine,
                                          authorizer, session_signals)
     catalogue = providers.Singleton(ApiCatalogue)
+    access_policies = providers.Singleton(
+        Policies, uow=uow, ids=ids, clock=clock, authorizer=authorizer, watcher=policy_watcher,
+        catalogue=catalogue)
+    access_roles = providers.Singleton(
+        Roles, uow=uow, ids=ids, clock=clock, authorizer=authorizer, watcher=policy_watcher,
+        catalogue=catalogue)
+    role_assignments = providers.Singleton(
+        RoleAssignments, uow=uow, ids=ids, clock=clock, authorizer=authorizer,
+        signals=session_signals)
+    access_review = providers.Singleton(AccessReview, uow=uow, authorizer=authorizer,
+                                        catalogue=catalogue)
     roles_policies = providers.Singleton(
-        RolesAndPolicies, uow=uow, ids=ids, clock=clock, authorizer=authorizer,
-        watcher=policy_watcher, catalogue=catalogue, signals=session_signals)
+        AccessUseCases, policies=access_policies, roles=access_roles,
+        assignments=role_assignments, review=access_review)
 
     registration = providers.Singleton(
         Registration, uow=uow, hasher=hasher, ids=ids, clock=clock, outbox=outbox,

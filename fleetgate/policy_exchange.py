@@ -34,12 +34,12 @@ async def export_org(access: Any, caller: Caller, directory: Path) -> list[str]:
     written: list[str] = []
     policy_dir = directory / "policies"
     policy_dir.mkdir(parents=True, exist_ok=True)
-    for policy in sorted(await access.policies(caller), key=lambda p: p.name):
+    for policy in sorted(await access.policies.policies(caller), key=lambda p: p.name):
         path = policy_dir / f"{policy.name}.json"
         path.write_text(json.dumps(policy.as_json(), indent=2, ensure_ascii=False) + "\n")
         written.append(str(path))
     roles = [{"name": r.name, "level": r.level, "policies": list(r.policies)}
-             for r in sorted(await access.roles(caller), key=lambda r: r.name)
+             for r in sorted(await access.roles.roles(caller), key=lambda r: r.name)
              if r.name not in BUILTIN_ROLES and r.org_id != "*"]
     path = directory / "roles.yaml"
     path.write_text(_dump_yaml({"roles": roles}))
@@ -73,30 +73,30 @@ async def import_org(access: Any, caller: Caller, directory: Path) -> list[str]:
     policies and change the level). Returns what changed; nothing when already in place.
     Policies a role holds but the file omits are left attached."""
     policies, roles = read_export(directory)
-    existing = {p.name: p for p in await access.policies(caller)}
+    existing = {p.name: p for p in await access.policies.policies(caller)}
     changes: list[str] = []
     for name, document in policies.items():
         current = existing.get(name)
         if current is None:
-            await access.create_policy(caller, name=name, policy_json=document)
+            await access.policies.create_policy(caller, name=name, policy_json=document)
             changes.append(f"created policy {name}")
         elif dict(current.document.raw) != document:
-            await access.update_policy(caller, name=name, policy_json=document)
+            await access.policies.update_policy(caller, name=name, policy_json=document)
             changes.append(f"updated policy {name}")
     for spec in roles:
         name, wanted, level = spec["name"], list(spec.get("policies") or []), spec.get("level")
         try:
-            current_role = (await access.roles(caller, name=name))[0]
+            current_role = (await access.roles.roles(caller, name=name))[0]
         except NotFound:
             current_role = None
         if current_role is None:
-            await access.create_role(caller, name=name, policies=wanted, level=level)
+            await access.roles.create_role(caller, name=name, policies=wanted, level=level)
             changes.append(f"created role {name}")
             continue
         missing = [p for p in wanted if p not in current_role.policies]
         new_level = level if level is not None and level != current_role.level else None
         if missing or new_level is not None:
-            await access.update_role(caller, name=name, operation="add",
+            await access.roles.update_role(caller, name=name, operation="add",
                                      policies=missing or None, level=new_level)
             what = [f"+{p}" for p in missing] + ([f"level {new_level}"] if new_level else [])
             changes.append(f"updated role {name}: {', '.join(what)}")

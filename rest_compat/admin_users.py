@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.accounts.admin_users import MAX_PAGE, ROLE_NAME_MAX, START_MAX_CHARS
+from domain.accounts.admin_requests import MAX_PAGE, ROLE_NAME_MAX, START_MAX_CHARS
 from domain.accounts.model import User, normalize_user_name
 from domain.accounts.use_cases import AccountUseCases
 from domain.errors import ValidationFailed

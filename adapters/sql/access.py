@@ -16,7 +16,8 @@ from sqlalchemy import delete, func, insert, select, text, update
 from adapters.sql.kit import _Scoped, aware
 from adapters.sql.tables.access import access_policies, access_roles, audit_log, casbin_rule
 from adapters.sql.tables.accounts import user_roles, users
-from domain.access.rbac.model import AuditEntry, Policy, Role, Rule, parse_policy
+from domain.access.rbac.model import AuditEntry, Policy, Role, Rule
+from domain.access.rbac.validation import parse_policy
 
 POLICY_CHANNEL = "fleetgate_policy"
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sql.accounts import api_key_from_row
 from adapters.sql.cache import ReadCache
+from adapters.sql.credentials import api_key_from_row
 from adapters.sql.kit import aware
 from adapters.sql.tables.accounts import api_keys, sessions, user_roles, users
 from adapters.sql.uow import set_scope

@@ -17,16 +17,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from adapters.sql.access import SqlAccessRepository
-from adapters.sql.accounts import (
-    SqlApiKeyRepository,
-    SqlOrganizationRepository,
-    SqlSessionRepository,
-    SqlUserRepository,
-    SqlVerificationCodeRepository,
-)
+from adapters.sql.accounts import SqlOrganizationRepository, SqlUserRepository
 from adapters.sql.admin_groups import SqlAdminGroupRepository
 from adapters.sql.billing import SqlBillingRepository
 from adapters.sql.cache import ReadCache
+from adapters.sql.credentials import (
+    SqlApiKeyRepository,
+    SqlSessionRepository,
+    SqlVerificationCodeRepository,
+)
 from adapters.sql.devices import SqlNodeRepository
 from adapters.sql.engine import cancelled_by_timeout
 from adapters.sql.groups import SqlGroupRepository, SqlGroupShareRepository

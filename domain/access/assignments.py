@@ -1,5 +1,5 @@
 """Who holds which role: changing a user's roles under the level rules, in the caller's unit
-of work. RolesAndPolicies uses it directly; other areas reach it through ports.access.UserRoles
+of work. RoleAssignments uses it directly; other areas reach it through ports.access.UserRoles
 (UserRoleChanges)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What a policy may name and grant: every resource it names is an API path, and nobody grants
-what they do not hold themselves (RolesAndPolicies checks both before it stores a policy or
+what they do not hold themselves (Policies and Roles check both before they store a policy or
 attaches one to a role)."""
 
 from __future__ import annotations

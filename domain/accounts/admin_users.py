@@ -5,20 +5,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from domain.access.model import Caller, Principal, requires, user_subject
-from domain.access.rbac.model import NAME_MAX, AuditEntry, actor_of, level_of
+from domain.access.rbac.model import AuditEntry, actor_of, level_of
+from domain.accounts.admin_requests import (
+    DEFAULT_PAGE,
+    check_page,
+    parse_epoch,
+    parse_flag,
+    parse_role_names,
+    refuse_self,
+    role_flag_changes,
+    user_query,
+)
 from domain.accounts.model import (
     ADMIN,
     END_USER,
     SUPERADMIN,
     CodePurpose,
     User,
-    UserQuery,
     normalize_user_name,
 )
-from domain.accounts.registration import issue_code
+from domain.accounts.verification_codes import issue_code
 from domain.billing.model import Metric
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ports.access import UserRoles
@@ -27,47 +35,12 @@ from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator, Outbox, OutgoingMessage, PasswordHasher
 from ports.signals import SessionSignals, announce
 
-DEFAULT_PAGE, MAX_PAGE = 25, 100
-ROLE_NAME_MAX = NAME_MAX  # role names are 2..256 characters
-START_MAX_CHARS = 254
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserPage:
     users: Sequence[User]
     total: int  # every user the filters match, on all pages
     next_id: str | None  # start_id of the next page, None on the last one
-
-
-def _flag(value: object, name: str) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    raise ValidationFailed(f"{name} must be true or false", reason="invalid_body")
-
-
-def _role_names(value: object) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(
-            isinstance(r, str) and 0 < len(r.strip()) <= ROLE_NAME_MAX for r in value):
-        raise ValidationFailed("Invalid role name", reason="invalid_role_name")
-    return sorted({r.strip() for r in value})
-
-
-def _self(principal: Principal, user: User) -> None:
-    if principal.user_id == user.id:
-        raise Forbidden("Error, self-operations are prohibited", reason="self_operation")
-
-
-def parse_epoch(raw: object) -> datetime:
-    """Epoch seconds: an integer, or its 1..11 digits (a future time simply counts nobody)."""
-    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 11:
-        seconds = int(raw)
-    elif isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 10**11:
-        seconds = raw
-    else:
-        raise ValidationFailed("Invalid start time", reason="invalid_active_start_time")
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 class AdminUsers:
@@ -115,10 +88,10 @@ class AdminUsers:
         """
         principal = caller.require_principal()
         normalized = normalize_user_name(user_name)
-        wanted = set(_role_names(roles))
-        if _flag(super_admin, "super_admin"):
+        wanted = set(parse_role_names(roles))
+        if parse_flag(super_admin, "super_admin"):
             wanted.add(SUPERADMIN)
-        if _flag(admin, "admin"):
+        if parse_flag(admin, "admin"):
             wanted.add(ADMIN)
         wanted.discard(END_USER)  # every user holds it already
         async with self.uow(SYSTEM_SCOPE) as everywhere:
@@ -185,15 +158,15 @@ class AdminUsers:
         - level rules of change_user_roles apply (an admin touches no admin nor superadmin).
         """
         principal = caller.require_principal()
-        set_super, set_admin = _flag(super_admin, "super_admin"), _flag(admin, "admin")
-        extra = _role_names(roles)
+        set_super, set_admin = parse_flag(super_admin, "super_admin"), parse_flag(admin, "admin")
+        extra = parse_role_names(roles)
         if set_super is None and set_admin is None and not extra:
             raise ValidationFailed("Please specify either admin or super_admin",
                                    reason="no_role_change")
         async with self.uow(principal.org_id) as uow:
             user = await self._find(uow, user_name)
-            _self(principal, user)
-            add, remove = self._flag_changes(user, set_super, set_admin)
+            refuse_self(principal, user)
+            add, remove = role_flag_changes(user, set_super, set_admin)
             add |= {r for r in extra if r not in user.roles}
             if add or remove:
                 await self.roles.change(uow, actor=principal, user=user, add=sorted(add),
@@ -203,37 +176,6 @@ class AdminUsers:
         if add or remove:  # a live connection may have lost what it needs
             await announce(self.signals, user_subject(user.id))
         return user
-
-    @staticmethod
-    def _flag_changes(user: User, set_super: bool | None,
-                      set_admin: bool | None) -> tuple[set[str], set[str]]:
-        add: set[str] = set()
-        remove: set[str] = set()
-        if set_super is True:
-            if SUPERADMIN in user.roles:
-                raise ValidationFailed("The user to be updated is already a superadmin",
-                                       reason="already_superadmin")
-            add.add(SUPERADMIN)
-            remove |= {ADMIN} & user.roles
-            return add, remove
-        if set_super is False:
-            if SUPERADMIN not in user.roles:
-                raise ValidationFailed("Not allowed to set the superadmin as false as the user "
-                                       "to be updated is not a superadmin",
-                                       reason="not_superadmin")
-            remove.add(SUPERADMIN)
-        if set_admin is True:
-            if ADMIN in user.roles:
-                raise ValidationFailed("The user to be updated is already an admin",
-                                       reason="already_admin")
-            add.add(ADMIN)
-            remove |= {SUPERADMIN} & user.roles
-        elif set_admin is False:
-            if ADMIN not in user.roles:
-                raise ValidationFailed("Not allowed to set the admin as false as the user to "
-                                       "be updated is not an admin", reason="not_admin")
-            remove.add(ADMIN)
-        return add, remove
 
     @requires("/v1/admin/user2", "GET")
     async def get_users(self, caller: Caller, *, user_name: object = None, user_id: object = None,
@@ -251,43 +193,17 @@ class AdminUsers:
         - num_records is 1..100 (25 by default); start_id is the next_id of the page before.
         """
         principal = caller.require_principal()
-        if isinstance(num_records, bool) or not isinstance(num_records, int) \
-                or not 1 <= num_records <= MAX_PAGE:
-            raise ValidationFailed(f"num_records must be 1..{MAX_PAGE}", reason="invalid_page")
-        if start_id is not None and (not isinstance(start_id, str)
-                                     or len(start_id) > START_MAX_CHARS):
-            raise ValidationFailed("Invalid start_id", reason="invalid_page")
+        limit, start = check_page(num_records, start_id)
         sees_superadmins = SUPERADMIN in principal.roles
         if superadmin and not sees_superadmins:
             raise Forbidden("Admins are not allowed to fetch superadmin users",
                             reason="forbidden")
-        query = self._query(user_name, user_id, all_users=all_users, admin=admin,
-                            superadmin=superadmin, sees_superadmins=sees_superadmins)
+        query = user_query(user_name, user_id, all_users=all_users, admin=admin,
+                           superadmin=superadmin, sees_superadmins=sees_superadmins)
         async with self.uow(principal.org_id) as uow:
-            found, total = await uow.users.page(query, start=start_id, limit=num_records + 1)
-        following = found[num_records].user_name if len(found) > num_records else None
-        return UserPage(users=found[:num_records], total=total, next_id=following)
-
-    @staticmethod
-    def _query(user_name: object, user_id: object, *, all_users: bool, admin: bool,
-               superadmin: bool, sees_superadmins: bool) -> UserQuery:
-        prefix = None
-        if user_name not in (None, ""):
-            if not isinstance(user_name, str) or len(user_name.strip()) > START_MAX_CHARS:
-                raise ValidationFailed("Email-id is not in correct format",
-                                       reason="user_name_format")
-            prefix = user_name.strip().lower()
-        one = None
-        if user_id not in (None, ""):
-            if not isinstance(user_id, str) or len(user_id) > 64:
-                raise ValidationFailed("Invalid user_id", reason="invalid_body")
-            one = user_id
-        wanted = {r for r, on in ((ADMIN, admin), (SUPERADMIN, superadmin)) if on}
-        return UserQuery(
-            user_id=one, name_prefix=prefix,
-            with_any_role=frozenset(wanted) if wanted else None,
-            with_role_other_than=None if wanted or all_users or prefix or one else END_USER,
-            without_roles=frozenset() if sees_superadmins else frozenset({SUPERADMIN}))
+            found, total = await uow.users.page(query, start=start, limit=limit + 1)
+        following = found[limit].user_name if len(found) > limit else None
+        return UserPage(users=found[:limit], total=total, next_id=following)
 
     @requires("/v1/admin/user2", "DELETE")
     async def delete_user(self, caller: Caller, *, user_name: object) -> None:
@@ -308,7 +224,7 @@ class AdminUsers:
             user = await uow.users.get_by_user_name(normalized)
             if user is None:
                 raise NotFound("User does not exist", reason="delete_user_not_found")
-            _self(principal, user)
+            refuse_self(principal, user)
             user.ensure_deletable()
             levels = await self.roles.levels(uow)
             target = level_of(user.roles, levels)

@@ -12,15 +12,8 @@ from domain.accounts.model import (
     check_password_policy,
     normalize_user_name,
 )
-from domain.accounts.registration import (
-    Limits,
-    answer_after,
-    check_code,
-    code_message,
-    issue_code,
-    throttle,
-    wrong_code,
-)
+from domain.accounts.probing import Limits, answer_after, throttle
+from domain.accounts.verification_codes import check_code, code_message, issue_code, wrong_code
 from domain.errors import NotFound, Unauthenticated, ValidationFailed
 from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator, Outbox, PasswordHasher, RateLimiter

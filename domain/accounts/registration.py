@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hmac
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
 from domain.access.model import Caller, public
 from domain.accounts.model import (
-    CODE_TTL,
     END_USER,
     SUPERADMIN,
     CodePurpose,
     Organization,
     User,
-    VerificationCode,
     check_display_name,
     check_hostname,
     check_org_name,
     check_password_policy,
     normalize_user_name,
 )
+from domain.accounts.probing import Limits, throttle
+from domain.accounts.verification_codes import check_code, code_message, issue_code
 from domain.billing.model import Metric
 from domain.errors import Conflict, NotFound, ValidationFailed
-from domain.hashing import sha256_hex
 from ports.billing import QuotaCheck
 from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import (
@@ -34,110 +26,11 @@ from ports.services import (
     Clock,
     IdGenerator,
     Outbox,
-    OutgoingMessage,
     PasswordHasher,
     RateLimiter,
 )
 
 DEFAULT_ORG_NAME = "default"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
-    """Attempts allowed per minute; configurable so operators can tune them."""
-
-    per_ip: int = 30
-    per_user: int = 10
-
-
-async def throttle(limiter: RateLimiter, action: str, caller: Caller, user_name: str | None,
-                   limits: Limits) -> None:
-    from domain.errors import RateLimited
-
-    keys = [(f"{action}:ip:{caller.ip}", limits.per_ip)]
-    if user_name:
-        keys.append((f"{action}:user:{user_name.lower()}", limits.per_user))
-    for key, limit in keys:
-        retry = await limiter.hit(key, limit=limit, window_seconds=60)
-        if retry is not None:
-            raise RateLimited(
-                "Max limit exceeded, please try after some time",
-                reason="rate_limited",
-                retry_after=retry,
-            )
-
-
-async def issue_code(uow: UnitOfWork, *, user: User, purpose: CodePurpose, ids: IdGenerator,
-                     clock: Clock) -> str:
-    """Replaces any earlier code of this purpose with a fresh one; returns the plain code."""
-    await uow.codes.invalidate(user.id, purpose.value)
-    plain = ids.numeric_code(6)
-    await uow.codes.add(
-        VerificationCode(
-            id=ids.new_id(),
-            org_id=user.org_id,
-            user_id=user.id,
-            purpose=purpose,
-            code_hash=sha256_hex(f"{user.id}:{plain}"),
-            expires_at=clock.now() + CODE_TTL[purpose],
-        )
-    )
-    return plain
-
-
-async def check_code(uow: UnitOfWork, *, user: User, purpose: CodePurpose, code: object,
-                     clock: Clock) -> None:
-    """Spends one attempt on the user's current code; raises when it does not match."""
-    if not isinstance(code, str | int) or not str(code).strip():
-        raise ValidationFailed("Verification code is missing", reason="code_missing")
-    stored = await uow.codes.latest(user.id, purpose.value)
-    if stored is None or not stored.usable(clock.now()):
-        raise ValidationFailed("Verification code is incorrect", reason="code_incorrect")
-    matched = hmac.compare_digest(stored.code_hash, sha256_hex(f"{user.id}:{str(code).strip()}"))
-    stored.record_attempt(matched)
-    await uow.codes.save(stored)
-    if not matched:
-        await uow.commit()  # the failed attempt must count even though we raise
-        raise ValidationFailed("Verification code is incorrect", reason="code_incorrect")
-
-
-ANSWER_FLOOR_SECONDS = 0.05
-"""How long at least a password-reset answer takes, whichever path it took (a real reset
-writes a code and a mail, about 2-12 ms on SQLite; an unknown address writes nothing)."""
-
-
-@contextlib.asynccontextmanager
-async def answer_after(seconds: float = ANSWER_FLOOR_SECONDS) -> AsyncIterator[None]:
-    """The block takes at least `seconds`, also when it raises, so an answer's timing does
-    not tell which path produced it (an existing or an unknown address)."""
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        left = seconds - (time.monotonic() - started)
-        if left > 0:
-            await asyncio.sleep(left)
-
-
-def wrong_code() -> ValidationFailed:
-    return ValidationFailed("Verification code is incorrect", reason="code_incorrect")
-
-
-CODE_SUBJECTS = {
-    CodePurpose.SIGN_UP: "Your Fleetgate verification code",
-    CodePurpose.RESET_PASSWORD: "Your Fleetgate password reset code",
-    CodePurpose.DELETE_ACCOUNT: "Your Fleetgate account deletion code",
-}
-
-
-def code_message(user: User, purpose: CodePurpose, code: str) -> OutgoingMessage:
-    return OutgoingMessage(
-        org_id=user.org_id,
-        to=user.user_name,
-        subject=CODE_SUBJECTS[purpose],
-        body=f"Your verification code is {code}. It was requested for {purpose.value}.",
-        kind=purpose.value,
-    )
 
 
 class Registration:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from domain.access.model import Caller, Principal, PrincipalKind, public, requires, user_subject
 from domain.accounts.model import SESSION_TTL, Session, User, normalize_user_name
-from domain.accounts.registration import Limits, throttle
+from domain.accounts.probing import Limits, throttle
 from domain.accounts.tokens import REFRESH_PREFIX, SessionTokens, parse_api_key
 from domain.errors import Unauthenticated, ValidationFailed
 from domain.hashing import sha256_hex

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.access.roles import RolesAndPolicies
+from domain.access.use_cases import AccessUseCases
 from domain.accounts.admin_users import AdminUsers
 from domain.accounts.api_keys import ApiKeys
 from domain.accounts.profile import Profiles
@@ -20,5 +20,5 @@ class AccountUseCases:
     profiles: Profiles
     api_keys: ApiKeys
     admin_users: AdminUsers
-    access: RolesAndPolicies
+    access: AccessUseCases
     billing: Billing

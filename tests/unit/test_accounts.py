@@ -9,8 +9,9 @@ import pytest
 from domain.access.model import Caller, Permission, Principal, PrincipalKind
 from domain.accounts.api_keys import ApiKeys
 from domain.accounts.model import SUPERADMIN, CodePurpose
+from domain.accounts.probing import Limits
 from domain.accounts.profile import Profiles
-from domain.accounts.registration import Limits, Registration
+from domain.accounts.registration import Registration
 from domain.accounts.sessions import Sessions
 from domain.errors import (
     Conflict,

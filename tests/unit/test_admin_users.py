@@ -8,7 +8,8 @@ import pytest
 
 from domain.access.assignments import UserRoleChanges
 from domain.access.model import Caller, Principal, PrincipalKind
-from domain.accounts.admin_users import AdminUsers, parse_epoch
+from domain.accounts.admin_requests import parse_epoch
+from domain.accounts.admin_users import AdminUsers
 from domain.accounts.model import ADMIN, END_USER, SUPERADMIN, Organization, Session, User
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.unit.fakes import (

@@ -8,14 +8,8 @@ from typing import Any
 import pytest
 
 from fleetgate.catalogue import ApiCatalogue
-from fleetgate.policy_tools import (
-    ERROR,
-    WARNING,
-    TableError,
-    builtin_rows,
-    lint_policy,
-    run_table,
-)
+from fleetgate.policy_lint import ERROR, WARNING, lint_policy
+from fleetgate.policy_tables import TableError, builtin_rows, run_table
 
 
 @pytest.fixture(scope="module")

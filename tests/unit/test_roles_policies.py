@@ -10,19 +10,22 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.access.model import Caller, Permission, Principal, PrincipalKind
+from domain.access.policies import Policies
 from domain.access.rbac.model import (
     NodeReach,
     Role,
     Rule,
-    canonical_resource,
     compile_role,
     explain_rules,
     key_match,
     level_of,
-    parse_policy,
     reach_of,
 )
-from domain.access.roles import RolesAndPolicies
+from domain.access.rbac.validation import canonical_resource, parse_policy
+from domain.access.review import AccessReview
+from domain.access.role_assignments import RoleAssignments
+from domain.access.roles import Roles
+from domain.access.use_cases import AccessUseCases
 from domain.accounts.model import ADMIN, END_USER, SUPERADMIN, User
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
@@ -55,11 +58,19 @@ def principal(*roles: str, user_id: str | None = "boss", org: str = ORG) -> Prin
                      user_name=f"{user_id}@x.io", roles=frozenset(roles))
 
 
-def make() -> tuple[RolesAndPolicies, Store, AllowAll, Watcher]:
+def make() -> tuple[AccessUseCases, Store, AllowAll, Watcher]:
     store, authz, watcher = Store(), AllowAll(), Watcher()
-    service = RolesAndPolicies(uow=lambda org: InMemoryUnitOfWork(store, org),
-                               ids=SequentialIds(), clock=FakeClock(), authorizer=authz,
-                               watcher=watcher, catalogue=Catalogue())
+    ids, clock, catalogue = SequentialIds(), FakeClock(), Catalogue()
+
+    def uow(org: str) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(store, org)
+
+    authoring = {"uow": uow, "ids": ids, "clock": clock, "authorizer": authz,
+                 "watcher": watcher, "catalogue": catalogue}
+    service = AccessUseCases(
+        policies=Policies(**authoring), roles=Roles(**authoring),
+        assignments=RoleAssignments(uow=uow, ids=ids, clock=clock, authorizer=authz),
+        review=AccessReview(uow=uow, authorizer=authz, catalogue=catalogue))
     return service, store, authz, watcher
 
 
@@ -156,13 +167,13 @@ def test_levels() -> None:
 async def test_policy_and_role_changes_compile_rules_audit_and_notify() -> None:
     service, store, _, watcher = make()
     boss = Caller(principal=principal(SUPERADMIN))
-    await service.create_policy(boss, name="read", policy_json=READ_NODES)
-    await service.create_role(boss, name="reader", policies=["read"], level=3)
+    await service.policies.create_policy(boss, name="read", policy_json=READ_NODES)
+    await service.roles.create_role(boss, name="reader", policies=["read"], level=3)
     assert store.access.rules[ORG] == [Rule("reader", ORG, "/v1/admin/nodes", "GET", "allow",
                                             "read")]
     wider = {"statement": [{"Effect": "Allow", "Action": ["api:Get", "api:Put"],
                             "Resource": ["/v1/admin/nodes"]}]}
-    await service.update_policy(boss, name="read", policy_json=wider)
+    await service.policies.update_policy(boss, name="read", policy_json=wider)
     assert {r.action for r in store.access.rules[ORG]} == {"GET", "PUT"}
     assert watcher.changed_orgs == [ORG] * 3
     actions = [e.action for e in store.access.audit]
@@ -175,32 +186,33 @@ async def test_policy_and_role_changes_compile_rules_audit_and_notify() -> None:
 async def test_role_levels_rule_who_assigns_what() -> None:
     service, store, _, _ = make()
     boss = Caller(principal=principal(SUPERADMIN))
-    await service.create_policy(boss, name="read", policy_json=READ_NODES)
+    await service.policies.create_policy(boss, name="read", policy_json=READ_NODES)
     for name, level in (("lead", 2), ("peer", 2), ("junior", 3)):
-        await service.create_role(boss, name=name, policies=["read"], level=level)
+        await service.roles.create_role(boss, name=name, policies=["read"], level=level)
     add_user(store, "lead", "lead")
     add_user(store, "pat")
     lead = Caller(principal=principal(END_USER, "lead", user_id="lead"))
-    assert await service.change_roles(lead, operation="add", roles=["junior"],
-                                      user_name="pat@x.io") == ["junior", "user"]
+    assert await service.assignments.change_roles(lead, operation="add", roles=["junior"],
+                                                  user_name="pat@x.io") == ["junior", "user"]
     for role in ("peer", "lead", ADMIN, SUPERADMIN, END_USER):
         with pytest.raises(Forbidden):
-            await service.change_roles(lead, operation="add", roles=[role],
-                                       user_name="pat@x.io")
+            await service.assignments.change_roles(lead, operation="add", roles=[role],
+                                                   user_name="pat@x.io")
     with pytest.raises(Forbidden) as err:
-        await service.change_roles(lead, operation="add", roles=["junior"],
-                                   user_name="lead@x.io")
+        await service.assignments.change_roles(lead, operation="add", roles=["junior"],
+                                               user_name="lead@x.io")
     assert err.value.reason == "self_operation"
     nobody = Caller(principal=principal(END_USER, user_id="pat"))
     with pytest.raises(Forbidden) as err:
-        await service.change_roles(nobody, operation="remove", roles=["junior"],
-                                   user_name="lead@x.io")
+        await service.assignments.change_roles(nobody, operation="remove", roles=["junior"],
+                                               user_name="lead@x.io")
     assert err.value.reason == "actor_has_no_level"
     with pytest.raises(ValidationFailed):
-        await service.change_roles(boss, operation="add", roles=["ghost"], user_name="pat@x.io")
+        await service.assignments.change_roles(boss, operation="add", roles=["ghost"],
+                                               user_name="pat@x.io")
     with pytest.raises(NotFound):
-        await service.change_roles(boss, operation="add", roles=["junior"],
-                                   user_name="ghost@x.io")
+        await service.assignments.change_roles(boss, operation="add", roles=["junior"],
+                                               user_name="ghost@x.io")
 
 
 async def test_the_organization_keeps_a_superadmin() -> None:
@@ -208,12 +220,12 @@ async def test_the_organization_keeps_a_superadmin() -> None:
     add_user(store, "only", SUPERADMIN)
     operator = Caller(principal=principal(SUPERADMIN, user_id=None))  # e.g. the CLI
     with pytest.raises(Conflict) as err:
-        await service.change_roles(operator, operation="remove", roles=[SUPERADMIN],
-                                   user_name="only@x.io")
+        await service.assignments.change_roles(operator, operation="remove", roles=[SUPERADMIN],
+                                               user_name="only@x.io")
     assert err.value.reason == "last_superadmin"
     add_user(store, "second", SUPERADMIN)
-    await service.change_roles(operator, operation="remove", roles=[SUPERADMIN],
-                               user_name="only@x.io")
+    await service.assignments.change_roles(operator, operation="remove", roles=[SUPERADMIN],
+                                           user_name="only@x.io")
     assert SUPERADMIN not in store.users["only"].roles
 
 
@@ -222,11 +234,11 @@ async def test_nobody_grants_what_they_do_not_hold() -> None:
     authz.denied = {"/v1/admin/audit_logs"}
     admin = Caller(principal=principal(ADMIN))
     with pytest.raises(Forbidden) as err:
-        await service.create_policy(admin, name="all", policy_json={"statement": [
+        await service.policies.create_policy(admin, name="all", policy_json={"statement": [
             {"Effect": "Allow", "Action": ["api:*"], "Resource": ["/v1/admin/*"]}]})
     assert err.value.reason == "grant_exceeds_own"
     # a Deny is never a grant, and naming only what one holds is fine
-    await service.create_policy(admin, name="no-log", policy_json={"statement": [
+    await service.policies.create_policy(admin, name="no-log", policy_json={"statement": [
         {"Effect": "Deny", "Action": ["api:*"], "Resource": ["/v1/admin/audit_logs"]},
         {"Effect": "Allow", "Action": ["api:Get"], "Resource": ["/v1/admin/nodes"]}]})
     assert [p.name for p in store.access.policies.values()] == ["no-log"]
@@ -235,35 +247,36 @@ async def test_nobody_grants_what_they_do_not_hold() -> None:
 async def test_refused_changes_write_nothing() -> None:
     service, store, _, watcher = make()
     boss = Caller(principal=principal(SUPERADMIN))
-    await service.create_policy(boss, name="read", policy_json=READ_NODES)
-    await service.create_role(boss, name="reader", policies=["read"], level=3)
+    await service.policies.create_policy(boss, name="read", policy_json=READ_NODES)
+    await service.roles.create_role(boss, name="reader", policies=["read"], level=3)
     add_user(store, "pat", "reader")
     before = (dict(store.access.policies), dict(store.access.roles), len(store.access.audit))
     with pytest.raises(Conflict):
-        await service.delete_policy(boss, name="read")
+        await service.policies.delete_policy(boss, name="read")
     with pytest.raises(Conflict):
-        await service.delete_role(boss, name="reader")
+        await service.roles.delete_role(boss, name="reader")
     with pytest.raises(ValidationFailed):
-        await service.update_role(boss, name="reader", operation="remove", policies=["read"])
+        await service.roles.update_role(boss, name="reader", operation="remove",
+                                        policies=["read"])
     with pytest.raises(ValidationFailed):
-        await service.create_policy(boss, name="bad", policy_json={"statement": [
+        await service.policies.create_policy(boss, name="bad", policy_json={"statement": [
             {"Effect": "Allow", "Action": ["api:Get"], "Resource": ["/v1/not/an/api"]}]})
     assert (dict(store.access.policies), dict(store.access.roles),
             len(store.access.audit)) == before
     assert watcher.changed_orgs == [ORG, ORG]
     # forced: detached from the role, both recorded
-    assert await service.delete_policy(boss, name="read", force=True) == ["reader"]
+    assert await service.policies.delete_policy(boss, name="read", force=True) == ["reader"]
     assert store.access.roles[(ORG, "reader")].policies == []
     assert store.access.rules[ORG] == []
 
 
 async def test_other_organizations_see_nothing() -> None:
     service, store, _, _ = make()
-    await service.create_policy(Caller(principal=principal(SUPERADMIN)), name="read",
-                                policy_json=READ_NODES)
+    await service.policies.create_policy(Caller(principal=principal(SUPERADMIN)), name="read",
+                                         policy_json=READ_NODES)
     other = Caller(principal=principal(SUPERADMIN, org="org-b"))
-    assert await service.policies(other) == []
+    assert await service.policies.policies(other) == []
     with pytest.raises(NotFound):
-        await service.policies(other, name="read")
-    assert [r.name for r in await service.roles(other)] == [SUPERADMIN, ADMIN]
-    assert (await service.audit_log(other)).entries == []
+        await service.policies.policies(other, name="read")
+    assert [r.name for r in await service.roles.roles(other)] == [SUPERADMIN, ADMIN]
+    assert (await service.review.audit_log(other)).entries == []
