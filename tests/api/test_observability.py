@@ -124,8 +124,8 @@ async def test_readyz_is_ready_with_every_check_named_on_a_running_gateway(
 
 async def test_readyz_names_a_stopped_worker_and_a_lost_broker(gateway: Env) -> None:
     runtime = gateway.app.state.devices_runtime
-    runtime._ota_sweeper.cancel()
-    await asyncio.gather(runtime._ota_sweeper, return_exceptions=True)
+    runtime.ota.sweeper.cancel()
+    await asyncio.gather(runtime.ota.sweeper, return_exceptions=True)
     await runtime.bus.stop(drain_timeout=0)
     r = await poll(lambda: gateway.client.get("/readyz"), lambda r: r.status_code == 503
                    and not r.json()["checks"]["broker"]["ok"])

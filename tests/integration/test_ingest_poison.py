@@ -87,7 +87,7 @@ async def database_refusing_reports_with_poison(env: Env) -> AsyncIterator[None]
 async def test_a_message_the_database_refuses_is_dropped_alone(
         gateway: Env, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
     env, runtime = gateway, gateway.app.state.devices_runtime
-    runtime.batch_linger_seconds = 1.0  # everything below arrives as one batch
+    runtime.ingest.batch_linger_seconds = 1.0  # everything below arrives as one batch
     acme, globex = await env.provision_node("Acme"), await env.provision_node("Globex")
     a, b = acme.node_id, globex.node_id
     faulty: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
@@ -120,7 +120,7 @@ async def test_a_message_the_database_refuses_is_dropped_alone(
 async def test_a_payload_the_database_cannot_store_is_refused_before_batching(
         gateway: Env) -> None:
     env, runtime = gateway, gateway.app.state.devices_runtime
-    runtime.batch_linger_seconds = 1.0
+    runtime.ingest.batch_linger_seconds = 1.0
     acme, globex = await env.provision_node("Acme"), await env.provision_node("Globex")
     a, b = acme.node_id, globex.node_id
 
@@ -142,7 +142,7 @@ async def test_a_payload_the_database_cannot_store_is_refused_before_batching(
 async def test_while_the_database_does_not_answer_no_message_is_taken_for_poison(
         gateway: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     env, runtime = gateway, gateway.app.state.devices_runtime
-    runtime.batch_linger_seconds, runtime.batch_retries = 1.0, (0.01, 0.01, 0.01)
+    runtime.ingest.batch_linger_seconds, runtime.ingest.batch_retries = 1.0, (0.01, 0.01, 0.01)
     acme, globex = await env.provision_node("Acme"), await env.provision_node("Globex")
 
     def database_down(*args: object, **kwargs: object) -> None:

@@ -357,13 +357,13 @@ async def test_a_silent_node_times_out_when_the_job_expires(gw: Env) -> None:
                               timeout_seconds=60)
         assert (await dev.offer())["ota_job_id"] == job.id  # offered; never answers
         rt = runtime(gw)
-        await rt.ota_sweep()  # not expired yet
+        await rt.ota.sweep()  # not expired yet
         assert (await fleet.job_state(job.id)).status == JobStatus.ACTIVE
         delivery = fleet.delivery
         clock = delivery.clock
         delivery.clock = ShiftedClock(timedelta(seconds=61))  # the timeout passes
         try:
-            await rt.ota_sweep()
+            await rt.ota.sweep()
         finally:
             delivery.clock = clock
         ended = await fleet.job_state(job.id)
@@ -388,14 +388,14 @@ async def test_a_download_window_opening_offers_the_job_to_connected_nodes(gw: E
         await _connected(gw, node.node_id)
         job = await fleet.job("night", [node.node_id], metadata={"download_window": window})
         rt = runtime(gw)
-        await rt.ota_sweep()  # window closed: nothing
+        await rt.ota.sweep()  # window closed: nothing
         await dev.send("otafetch", {"fw_version": "1.0.0"})
         await dev.no_offer()
         delivery = fleet.delivery
         clock = delivery.clock
         delivery.clock = ShiftedClock(timedelta(hours=2, minutes=10))
         try:
-            await rt.ota_sweep()  # the window opened: offered without asking
+            await rt.ota.sweep()  # the window opened: offered without asking
             assert (await dev.offer())["ota_job_id"] == job.id
         finally:
             delivery.clock = clock

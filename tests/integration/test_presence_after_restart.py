@@ -101,7 +101,7 @@ async def test_nodes_unheard_after_a_restart_go_offline_and_the_others_stay_onli
                 assert found is not None and found.connectivity.connected, name
             assert sorted(drain(events, "node_disconnected")) == sorted(
                 [nodes["gone"].node_id, nodes["late"].node_id])
-            assert runtime.marked_offline == 2
+            assert runtime.presence.marked_offline == 2
 
             async with device(env, nodes["late"]) as late:  # back after the check: online
                 await announce(late, nodes["late"].node_id)
