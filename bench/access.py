@@ -116,7 +116,7 @@ async def build(container: Any, nodes: int) -> Dataset:
     from adapters.sql.tables.sharing import node_group_shares, node_memberships
     from domain.accounts.model import END_USER, Organization, User
     from domain.devices.model import PRIMARY, SECONDARY
-    from ports.repositories import SYSTEM_SCOPE
+    from ports.repositories.uow import SYSTEM_SCOPE
 
     run = uuid.uuid4().hex[:8]
     now = datetime.now(UTC)

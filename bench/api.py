@@ -145,7 +145,7 @@ async def give_nodes(env: dict[str, str], user_id: str) -> None:
     from domain.devices.model import PRIMARY
     from fleetgate.container import Container
     from fleetgate.settings import Settings
-    from ports.repositories import SYSTEM_SCOPE
+    from ports.repositories.uow import SYSTEM_SCOPE
 
     container = Container(settings=Settings(database_url=env["DATABASE_URL"],
                                             secret=env["FLEETGATE_SECRET"],

@@ -222,7 +222,7 @@ async def probe_until_subscribed(broker: Broker, stdout: asyncio.StreamReader) -
 async def gateway_ingest(broker: Broker, devices: list[Device], count: int,
                          settings: Any, container: Any, options: Options) -> Phase:
     from fleetgate.device_runtime import DeviceRuntime
-    from ports.repositories import SYSTEM_SCOPE
+    from ports.repositories.uow import SYSTEM_SCOPE
 
     await forget_session(broker, gateway_client_id(settings, broker))
     runtime = DeviceRuntime(settings, container)

@@ -79,7 +79,7 @@ async def build_org(container: Any, client: Any, nodes: int) -> Org:
     from adapters.sql.tables.sharing import node_memberships
     from bench.rows import insert_rows, membership_row, node_row
     from domain.devices.model import PRIMARY
-    from ports.repositories import SYSTEM_SCOPE
+    from ports.repositories.uow import SYSTEM_SCOPE
 
     run = uuid.uuid4().hex[:8]
     user_name = f"pages-{run}@bench.example.com"

@@ -240,7 +240,7 @@ async def build(container: Any, nodes: int) -> Bench:
     from adapters.sql.tables.devices import nodes as nodes_table
     from domain.access.model import Caller, Principal, PrincipalKind
     from domain.accounts.model import SUPERADMIN
-    from ports.repositories import SYSTEM_SCOPE
+    from ports.repositories.uow import SYSTEM_SCOPE
 
     user = await container.registration().provision_user(
         user_name="admin@bench.example.com", password=PASSWORD, org_name="bench")

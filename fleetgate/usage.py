@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from datetime import datetime
 
-from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWorkFactory
 from ports.services import Clock
 
 log = logging.getLogger("fleetgate.usage")

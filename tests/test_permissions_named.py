@@ -9,8 +9,6 @@ import inspect
 import pkgutil
 from pathlib import Path
 
-import pytest
-
 import domain
 from domain.access import permissions
 from domain.access.model import Permission, declared_access
@@ -49,7 +47,6 @@ def _unnamed_resources(path: Path) -> list[str]:
     return out
 
 
-@pytest.mark.xfail(strict=False, reason="codemod pending: /tmp/codemods/permissions.py")
 def test_use_cases_require_named_permissions_not_path_literals() -> None:
     offenders = [hit for path in _domain_modules() for hit in _unnamed_resources(path)]
     assert not offenders, "requires() takes a constant of domain/access/permissions.py:\n" \

@@ -22,7 +22,7 @@ from domain.billing.model import (
     SubscriptionStatus,
 )
 from domain.errors import Conflict, NotFound
-from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWorkFactory
 from ports.services import Clock
 
 CUSTOMER, SUBSCRIPTION = "local_cus_", "local_sub_"

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.cache import ReadCache
 from domain.errors import ValidationFailed
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 
 
 def aware(value: datetime | None) -> datetime | None:

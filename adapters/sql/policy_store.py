@@ -14,7 +14,7 @@ from adapters.sql.tables.access import access_policies, casbin_rule
 from adapters.sql.uow import set_scope
 from domain.access.rbac.model import NodeReach
 from domain.access.rbac.validation import parse_policy
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 
 COLUMNS = ("ptype", "v0", "v1", "v2", "v3", "v4", "v5")
 

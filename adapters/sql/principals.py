@@ -14,7 +14,7 @@ from adapters.sql.tables.accounts import api_keys, sessions, user_roles, users
 from adapters.sql.uow import set_scope
 from domain.access.model import Principal, PrincipalKind
 from domain.accounts.model import ApiKey
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 
 
 class SqlPrincipalLookup:

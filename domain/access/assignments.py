@@ -17,7 +17,7 @@ from domain.access.rbac.model import (
 )
 from domain.accounts.model import BUILTIN_ROLE_LEVELS, SUPERADMIN, User, normalize_user_name
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 
 
 async def find_user(uow: UnitOfWork, *, user_name: object = None, user_id: object = None) -> User:

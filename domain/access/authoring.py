@@ -18,7 +18,7 @@ from domain.access.rbac.model import (
     level_of,
 )
 from ports.access import ApiCatalogue, PolicyWatcher
-from ports.repositories import UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 
 

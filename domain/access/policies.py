@@ -6,10 +6,11 @@ from __future__ import annotations
 from domain.access.authoring import PolicyAuthoring
 from domain.access.grants import check_resources
 from domain.access.model import Caller, requires
+from domain.access.permissions import POLICIES
 from domain.access.rbac.model import Policy, PolicyDocument, Role, check_may_manage
 from domain.access.rbac.validation import check_name, lookup_name, parse_policy
 from domain.errors import Conflict, NotFound
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 
 
 async def _policy(uow: UnitOfWork, name: str) -> Policy:
@@ -30,7 +31,7 @@ class Policies(PolicyAuthoring):
     async def _roles_using(self, uow: UnitOfWork, policy_name: str) -> list[Role]:
         return [r for r in await uow.access.list_roles() if policy_name in r.policies]
 
-    @requires("/v1/admin/policy", "GET")
+    @requires(POLICIES, "GET")
     async def policies(self, caller: Caller, *, name: object = None) -> list[Policy]:
         principal = caller.require_principal()
         async with self.uow(principal.org_id) as uow:
@@ -38,7 +39,7 @@ class Policies(PolicyAuthoring):
                 return [await _policy(uow, lookup_name(name, what="policy"))]
             return list(await uow.access.list_policies())
 
-    @requires("/v1/admin/policy", "POST")
+    @requires(POLICIES, "POST")
     async def create_policy(self, caller: Caller, *, name: object,
                             policy_json: object) -> Policy:
         principal = caller.require_principal()
@@ -57,7 +58,7 @@ class Policies(PolicyAuthoring):
             await self._finish(uow, principal.org_id)
         return policy
 
-    @requires("/v1/admin/policy", "PUT")
+    @requires(POLICIES, "PUT")
     async def update_policy(self, caller: Caller, *, name: object,
                             policy_json: object) -> Policy:
         principal = caller.require_principal()
@@ -77,7 +78,7 @@ class Policies(PolicyAuthoring):
             await self._finish(uow, principal.org_id)
         return policy
 
-    @requires("/v1/admin/policy", "DELETE")
+    @requires(POLICIES, "DELETE")
     async def delete_policy(self, caller: Caller, *, name: object, force: bool = False
                             ) -> list[str]:
         """Deletes a policy; refused while a role uses it unless force, which detaches it

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from domain.access.assignments import find_user
 from domain.access.model import Caller, Permission, Principal, PrincipalKind, requires
+from domain.access.permissions import API_PATHS, AUDIT_LOGS, POLICIES
 from domain.access.rbac.model import AuditPage, Explanation, decision_reason
 from domain.errors import NotFound, ValidationFailed
 from ports.access import ApiCatalogue
-from ports.repositories import UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWorkFactory
 from ports.services import Authorizer
 
 AUDIT_PAGE_MAX = 100
@@ -21,7 +22,7 @@ class AccessReview:
                  catalogue: ApiCatalogue) -> None:
         self.uow, self.authorizer, self.catalogue = uow, authorizer, catalogue
 
-    @requires("/v1/admin/audit_logs", "GET")
+    @requires(AUDIT_LOGS, "GET")
     async def audit_log(self, caller: Caller, *, after: str | None = None,
                         limit: int = 25) -> AuditPage:
         principal = caller.require_principal()
@@ -31,14 +32,14 @@ class AccessReview:
         more = len(entries) > limit
         return AuditPage(entries[:limit], entries[limit - 1].id if more else None)
 
-    @requires("/v1/admin/api_paths_methods", "GET")
+    @requires(API_PATHS, "GET")
     async def api_paths(self, caller: Caller, *, all_paths: bool = False
                         ) -> list[tuple[str, list[str]]]:
         caller.require_principal()
         return [(path, sorted(methods)) for path, methods in self.catalogue.paths()
                 if all_paths or path.startswith("/v1/admin/")]
 
-    @requires("/v1/admin/policy", "GET")
+    @requires(POLICIES, "GET")
     async def explain(self, caller: Caller, *, user_name: object = None, user_id: object = None,
                       resource: object, action: object, node_id: object = None
                       ) -> Explanation:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from domain.access.assignments import change_user_roles, find_user
 from domain.access.model import Caller, requires, user_subject
+from domain.access.permissions import USER_ROLES
 from domain.access.rbac.model import BUILTIN_ROLES
 from domain.access.rbac.validation import check_operation, lookup_name
 from domain.errors import NotFound, ValidationFailed
-from ports.repositories import UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 from ports.signals import SessionSignals, announce
 
@@ -21,14 +22,14 @@ class RoleAssignments:
         self.uow, self.ids, self.clock = uow, ids, clock
         self.authorizer, self.signals = authorizer, signals
 
-    @requires("/v1/admin/user_role", "GET")
+    @requires(USER_ROLES, "GET")
     async def user_roles(self, caller: Caller, *, user_name: object = None,
                          user_id: object = None) -> list[str]:
         principal = caller.require_principal()
         async with self.uow(principal.org_id) as uow:
             return sorted((await find_user(uow, user_name=user_name, user_id=user_id)).roles)
 
-    @requires("/v1/admin/user_role", "GET")
+    @requires(USER_ROLES, "GET")
     async def role_holders(self, caller: Caller, *, role_name: object) -> list[str]:
         principal = caller.require_principal()
         wanted = lookup_name(role_name, what="role")
@@ -37,7 +38,7 @@ class RoleAssignments:
                 raise NotFound("Role does not exist", reason="role_not_found")
             return [name for _, name in await uow.access.holders(wanted)]
 
-    @requires("/v1/admin/user_role", "PUT")
+    @requires(USER_ROLES, "PUT")
     async def change_roles(self, caller: Caller, *, operation: object, roles: object,
                            user_name: object = None, user_id: object = None) -> list[str]:
         principal = caller.require_principal()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from domain.access.authoring import PolicyAuthoring
 from domain.access.model import Caller, requires
+from domain.access.permissions import ROLES
 from domain.access.rbac.model import PolicyDocument, Role, check_may_manage
 from domain.access.rbac.validation import (
     check_level,
@@ -17,7 +18,7 @@ from domain.access.rbac.validation import (
 )
 from domain.accounts.model import BUILTIN_ROLE_LEVELS
 from domain.errors import Conflict, NotFound, ValidationFailed
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 
 
 async def _role(uow: UnitOfWork, name: str) -> Role:
@@ -30,7 +31,7 @@ async def _role(uow: UnitOfWork, name: str) -> Role:
 class Roles(PolicyAuthoring):
     """The roles of the caller's organization (the built-in ones are listed, never changed)."""
 
-    @requires("/v1/admin/role", "GET")
+    @requires(ROLES, "GET")
     async def roles(self, caller: Caller, *, name: object = None) -> list[Role]:
         """The organization's roles, built-in ones (superadmin 0, admin 1) first."""
         principal = caller.require_principal()
@@ -59,7 +60,7 @@ class Roles(PolicyAuthoring):
             documents.append(policy.document)
         return documents
 
-    @requires("/v1/admin/role", "POST")
+    @requires(ROLES, "POST")
     async def create_role(self, caller: Caller, *, name: object, policies: object,
                           level: object) -> Role:
         principal = caller.require_principal()
@@ -80,7 +81,7 @@ class Roles(PolicyAuthoring):
             await self._finish(uow, principal.org_id)
         return role
 
-    @requires("/v1/admin/role", "PUT")
+    @requires(ROLES, "PUT")
     async def update_role(self, caller: Caller, *, name: object, operation: object,
                           policies: object = None, level: object = None) -> Role:
         """operation add|remove attaches or detaches policies; level (with either) changes
@@ -120,7 +121,7 @@ class Roles(PolicyAuthoring):
             await self._finish(uow, principal.org_id)
         return role
 
-    @requires("/v1/admin/role", "DELETE")
+    @requires(ROLES, "DELETE")
     async def delete_role(self, caller: Caller, *, name: object) -> None:
         principal = caller.require_principal()
         role_name = check_name(name, what="role")

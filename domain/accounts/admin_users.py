@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from domain.access.model import Caller, Principal, requires, user_subject
+from domain.access.permissions import ADMIN_USERS, ADMIN_USERS_SUMMARY
 from domain.access.rbac.model import AuditEntry, actor_of, level_of
 from domain.accounts.admin_requests import (
     DEFAULT_PAGE,
@@ -31,7 +32,7 @@ from domain.billing.model import Metric
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ports.access import UserRoles
 from ports.billing import QuotaCheck
-from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator, Outbox, OutgoingMessage, PasswordHasher
 from ports.signals import SessionSignals, announce
 
@@ -66,7 +67,7 @@ class AdminUsers:
             actor_name=name, action=action, target=user.user_name, before=before,
             after=after))
 
-    @requires("/v1/admin/user2", "POST")
+    @requires(ADMIN_USERS, "POST")
     async def create_user(self, caller: Caller, *, user_name: object, super_admin: object = None,
                           admin: object = None, roles: object = None) -> User:
         """Creates a user of the caller's organization and mails them a code to set a password.
@@ -142,7 +143,7 @@ class AdminUsers:
             raise NotFound("User does not exist", reason="user_not_found")
         return user
 
-    @requires("/v1/admin/user2", "PUT")
+    @requires(ADMIN_USERS, "PUT")
     async def update_user(self, caller: Caller, *, user_name: object, super_admin: object = None,
                           admin: object = None, roles: object = None) -> User:
         """Grants or takes away the built-in roles of a user of the organization.
@@ -177,7 +178,7 @@ class AdminUsers:
             await announce(self.signals, user_subject(user.id))
         return user
 
-    @requires("/v1/admin/user2", "GET")
+    @requires(ADMIN_USERS, "GET")
     async def get_users(self, caller: Caller, *, user_name: object = None, user_id: object = None,
                         all_users: bool = False, admin: bool = False, superadmin: bool = False,
                         start_id: object = None, num_records: object = DEFAULT_PAGE) -> UserPage:
@@ -205,7 +206,7 @@ class AdminUsers:
         following = found[limit].user_name if len(found) > limit else None
         return UserPage(users=found[:limit], total=total, next_id=following)
 
-    @requires("/v1/admin/user2", "DELETE")
+    @requires(ADMIN_USERS, "DELETE")
     async def delete_user(self, caller: Caller, *, user_name: object) -> None:
         """Deletes a user of the organization with their sessions, codes and roles.
 
@@ -239,7 +240,7 @@ class AdminUsers:
             await uow.commit()
         await announce(self.signals, user_subject(user.id))
 
-    @requires("/v1/admin/user2/summary", "GET")
+    @requires(ADMIN_USERS_SUMMARY, "GET")
     async def active_count(self, caller: Caller, *, start_time: object) -> int:
         """How many distinct users of the organization signed in at or after start_time.
 

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from domain.access.model import Caller, api_key_subject, requires
+from domain.access.permissions import API_KEYS
 from domain.accounts.model import ADMIN, ApiKey, check_api_key_name
 from domain.accounts.tokens import API_KEY_PREFIX, IssuedApiKey
 from domain.errors import NotFound, ValidationFailed
 from domain.hashing import sha256_hex
-from ports.repositories import UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 from ports.signals import SessionSignals, announce
 
@@ -26,7 +27,7 @@ class ApiKeys:
         self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
         self._signals = signals
 
-    @requires("/v1/admin/apikeys", "POST")
+    @requires(API_KEYS, "POST")
     async def create_api_key(self, caller: Caller, *, name: object,
                              expires_in_days: object = None) -> IssuedApiKey:
         """Creates an admin-level key for the caller's organization and returns it once.
@@ -52,7 +53,7 @@ class ApiKeys:
             await uow.commit()
         return IssuedApiKey(key=plain, record=key)
 
-    @requires("/v1/admin/apikeys", "GET")
+    @requires(API_KEYS, "GET")
     async def list_api_keys(self, caller: Caller, *, after: str | None = None,
                             limit: int = 20) -> tuple[Sequence[ApiKey], bool]:
         """A page of the organization's keys (newest last) and whether more follow."""
@@ -63,7 +64,7 @@ class ApiKeys:
             keys = await uow.api_keys.list(after=after, limit=limit + 1)
         return keys[:limit], len(keys) > limit
 
-    @requires("/v1/admin/apikeys", "DELETE")
+    @requires(API_KEYS, "DELETE")
     async def revoke_api_key(self, caller: Caller, *, key_id: str) -> ApiKey:
         """Revokes a key of the caller's organization; it fails on its next use.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.access.model import Caller, public, requires, user_subject
+from domain.access.permissions import ORGANIZATION, PASSWORD, PROFILE
 from domain.accounts.model import (
     CodePurpose,
     Organization,
@@ -15,7 +16,7 @@ from domain.accounts.model import (
 from domain.accounts.probing import Limits, answer_after, throttle
 from domain.accounts.verification_codes import check_code, code_message, issue_code, wrong_code
 from domain.errors import NotFound, Unauthenticated, ValidationFailed
-from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator, Outbox, PasswordHasher, RateLimiter
 from ports.signals import SessionSignals, announce
 
@@ -44,14 +45,14 @@ class Profiles:
         self._outbox, self._limiter, self.authorizer = outbox, limiter, authorizer
         self._limits = limits or Limits()
 
-    @requires("/v1/user2", "GET")
+    @requires(PROFILE, "GET")
     async def get_profile(self, caller: Caller) -> User:
         """The caller's own user record (never another user's)."""
         principal, user_id = caller.require_user()
         async with self._uow(principal.org_id) as uow:
             return await _load_self(uow, user_id)
 
-    @requires("/v1/user2", "PUT")
+    @requires(PROFILE, "PUT")
     async def update_profile(self, caller: Caller, *, name: object) -> User:
         """Sets the caller's display name (1..256 printable characters)."""
         principal, user_id = caller.require_user()
@@ -62,7 +63,7 @@ class Profiles:
             await uow.commit()
         return user
 
-    @requires("/v1/password2", "PUT")
+    @requires(PASSWORD, "PUT")
     async def change_password(self, caller: Caller, *, password: object,
                               new_password: object) -> None:
         """Changes the caller's password and ends all of their sessions.
@@ -137,7 +138,7 @@ class Profiles:
             await uow.commit()
         await announce(self._signals, user_subject(user.id))
 
-    @requires("/v1/user2", "DELETE")
+    @requires(PROFILE, "DELETE")
     async def request_account_deletion(self, caller: Caller) -> None:
         """Sends the caller a code that confirms deleting their account.
 
@@ -152,7 +153,7 @@ class Profiles:
             await uow.commit()
         await self._outbox.send(code_message(user, CodePurpose.DELETE_ACCOUNT, code))
 
-    @requires("/v1/user2", "DELETE")
+    @requires(PROFILE, "DELETE")
     async def confirm_account_deletion(self, caller: Caller, *, code: object) -> None:
         """Deletes the caller's account with the code from request_account_deletion.
 
@@ -172,7 +173,7 @@ class Profiles:
             await uow.commit()
         await announce(self._signals, user_subject(user.id))
 
-    @requires("/v1/organization", "GET")
+    @requires(ORGANIZATION, "GET")
     async def get_organization(self, caller: Caller) -> OrganizationView:
         """The caller's organization (users and API keys see only their own)."""
         principal = caller.require_principal()

@@ -20,7 +20,7 @@ from domain.accounts.verification_codes import check_code, code_message, issue_c
 from domain.billing.model import Metric
 from domain.errors import Conflict, NotFound, ValidationFailed
 from ports.billing import QuotaCheck
-from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import (
     Authorizer,
     Clock,

@@ -6,12 +6,13 @@ import hmac
 from datetime import timedelta
 
 from domain.access.model import Caller, Principal, PrincipalKind, public, requires, user_subject
+from domain.access.permissions import LOGOUT
 from domain.accounts.model import SESSION_TTL, Session, User, normalize_user_name
 from domain.accounts.probing import Limits, throttle
 from domain.accounts.tokens import REFRESH_PREFIX, SessionTokens, parse_api_key
 from domain.errors import Unauthenticated, ValidationFailed
 from domain.hashing import sha256_hex
-from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import (
     Authorizer,
     Clock,
@@ -128,7 +129,7 @@ class Sessions:
             await uow.commit()
         return tokens
 
-    @requires("/v1/logout2", "POST")
+    @requires(LOGOUT, "POST")
     async def logout(self, caller: Caller, *, logout_all: bool = False,
                      refresh_token: object = None) -> None:
         """Ends the caller's session, or every session of the user with logout_all.

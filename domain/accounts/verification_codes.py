@@ -8,7 +8,7 @@ import hmac
 from domain.accounts.model import CODE_TTL, CodePurpose, User, VerificationCode
 from domain.errors import ValidationFailed
 from domain.hashing import sha256_hex
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 from ports.services import Clock, IdGenerator, OutgoingMessage
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from domain.billing.limits import require_room
 from domain.billing.model import DEFAULT_GRACE, FREE_PLAN, Metric, Plan, Subscription
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 from ports.services import Clock
 
 

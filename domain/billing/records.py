@@ -22,7 +22,7 @@ from domain.billing.model import (
 from domain.billing.views import SubscriptionView
 from domain.errors import Conflict, NotFound
 from ports.billing import BillingGateway, WebhookVerifier
-from ports.repositories import UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWorkFactory
 from ports.services import Authorizer, Clock
 
 

@@ -7,6 +7,18 @@ Quota checks for the other areas live in QuotaGuard (domain/billing/quotas.py)."
 from __future__ import annotations
 
 from domain.access.model import Caller, public, requires
+from domain.access.permissions import (
+    BILLING_INVOICE,
+    BILLING_INVOICE_DOWNLOAD,
+    BILLING_INVOICES,
+    BILLING_PAYMENT_METHOD,
+    BILLING_PAYMENT_METHODS,
+    BILLING_PLANS,
+    BILLING_QUOTAS,
+    BILLING_SUBSCRIPTION,
+    BILLING_SUBSCRIPTION_RESUME,
+    BILLING_USAGE,
+)
 from domain.billing.catalog import check_plan_id
 from domain.billing.model import (
     BILLING,
@@ -24,7 +36,7 @@ from domain.billing.provider_events import apply_event, fetch_state
 from domain.billing.records import BillingRecords, provider_key
 from domain.billing.views import SubscriptionView, UsageItem, UsageReport
 from domain.errors import Conflict, NotFound, ValidationFailed
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 
 MAX_INVOICE_PAGE = 100
 
@@ -34,12 +46,12 @@ class Billing(BillingRecords):
 
     # --- reads -------------------------------------------------------------------------------
 
-    @requires(f"{BILLING}/plans", "GET")
+    @requires(BILLING_PLANS, "GET")
     async def plans(self, caller: Caller) -> list[Plan]:
         caller.require_principal()
         return list(self.catalog.ordered)
 
-    @requires(f"{BILLING}/subscription", "GET")
+    @requires(BILLING_SUBSCRIPTION, "GET")
     async def subscription(self, caller: Caller) -> SubscriptionView:
         return self._view(await self._current(caller.require_principal().org_id))
 
@@ -48,12 +60,12 @@ class Billing(BillingRecords):
         the rate limiter and quota checks ask)."""
         return self._view(await self._current(org_id)).effective_plan
 
-    @requires(f"{BILLING}/quotas", "GET")
+    @requires(BILLING_QUOTAS, "GET")
     async def quotas(self, caller: Caller) -> tuple[Plan, Quotas]:
         view = self._view(await self._current(caller.require_principal().org_id))
         return view.effective_plan, view.effective_plan.quotas
 
-    @requires(f"{BILLING}/usage", "GET")
+    @requires(BILLING_USAGE, "GET")
     async def usage(self, caller: Caller) -> UsageReport:
         org_id = caller.require_principal().org_id
         now = self.clock.now()
@@ -67,7 +79,7 @@ class Billing(BillingRecords):
 
     # --- the subscription's lifecycle ----------------------------------------------------
 
-    @requires(f"{BILLING}/subscription", "POST")
+    @requires(BILLING_SUBSCRIPTION, "POST")
     async def subscribe(self, caller: Caller, *, plan_id: object,
                         idempotency_key: str | None = None) -> SubscriptionView:
         """Subscribes the organization to a paid plan (it must not have a live one: PUT
@@ -97,7 +109,7 @@ class Billing(BillingRecords):
         return self._view(await self._save(org_id, sub, state, plan.id,
                                            request=(idempotency_key, plan.id)))
 
-    @requires(f"{BILLING}/subscription", "PUT")
+    @requires(BILLING_SUBSCRIPTION, "PUT")
     async def change_plan(self, caller: Caller, *, plan_id: object) -> SubscriptionView:
         """Moves a live subscription to another paid plan; refused, naming what is over,
         when the organization uses more than the new plan allows."""
@@ -117,13 +129,13 @@ class Billing(BillingRecords):
                                          sub.updated_at))
         return self._view(await self._save(org_id, sub, state, plan.id))
 
-    @requires(f"{BILLING}/subscription", "DELETE")
+    @requires(BILLING_SUBSCRIPTION, "DELETE")
     async def cancel(self, caller: Caller) -> SubscriptionView:
         """Cancels at the end of the current period (the plan's quotas hold until then; the
         free plan's after, nothing is deleted)."""
         return await self._set_ending(caller, True)
 
-    @requires(f"{BILLING}/subscription/resume", "POST")
+    @requires(BILLING_SUBSCRIPTION_RESUME, "POST")
     async def resume(self, caller: Caller) -> SubscriptionView:
         """Takes back a cancellation before the period ends."""
         return await self._set_ending(caller, False)
@@ -144,7 +156,7 @@ class Billing(BillingRecords):
 
     # --- invoices and payment methods ----------------------------------------------------
 
-    @requires(f"{BILLING}/invoices", "GET")
+    @requires(BILLING_INVOICES, "GET")
     async def invoices(self, caller: Caller, *, limit: object = 25,
                        starting_after: object = None) -> InvoicePage:
         org_id = caller.require_principal().org_id
@@ -164,7 +176,7 @@ class Billing(BillingRecords):
         return await self.gateway.list_invoices(customer_id=customer, limit=limit,
                                                 starting_after=starting_after)
 
-    @requires(f"{BILLING}/invoices/{{id}}", "GET")
+    @requires(BILLING_INVOICE, "GET")
     async def invoice(self, caller: Caller, *, invoice_id: object) -> Invoice:
         return await self._invoice(caller.require_principal().org_id, invoice_id)
 
@@ -179,7 +191,7 @@ class Billing(BillingRecords):
             raise NotFound("Invoice not found", reason="invoice_not_found")
         return found
 
-    @requires(f"{BILLING}/invoices/{{id}}/download", "GET")
+    @requires(BILLING_INVOICE_DOWNLOAD, "GET")
     async def invoice_pdf(self, caller: Caller, *, invoice_id: object) -> str:
         """Where the invoice's PDF is (the provider hosts it)."""
         found = await self._invoice(caller.require_principal().org_id, invoice_id)
@@ -188,7 +200,7 @@ class Billing(BillingRecords):
                            reason="invoice_pdf_missing")
         return str(found.pdf_url)
 
-    @requires(f"{BILLING}/payment-methods", "POST")
+    @requires(BILLING_PAYMENT_METHODS, "POST")
     async def add_payment_method(self, caller: Caller, *,
                                  idempotency_key: str | None = None) -> SetupIntent:
         """A SetupIntent whose client secret the browser or app confirms with the card
@@ -200,7 +212,7 @@ class Billing(BillingRecords):
             customer_id=customer, idempotency_key=provider_key(
                 "setup", customer, idempotency_key or self.clock.now().isoformat()))
 
-    @requires(f"{BILLING}/payment-methods", "GET")
+    @requires(BILLING_PAYMENT_METHODS, "GET")
     async def payment_methods(self, caller: Caller) -> list[PaymentMethod]:
         if not self.gateway.takes_payments:
             return []
@@ -208,7 +220,7 @@ class Billing(BillingRecords):
         return [] if customer is None else \
             await self.gateway.list_payment_methods(customer_id=customer)
 
-    @requires(f"{BILLING}/payment-methods/{{id}}", "DELETE")
+    @requires(BILLING_PAYMENT_METHOD, "DELETE")
     async def remove_payment_method(self, caller: Caller, *, payment_method_id: object) -> None:
         self._payments()
         if not isinstance(payment_method_id, str) or not 0 < len(payment_method_id) <= 128:

@@ -10,7 +10,7 @@ import hmac
 from domain.access.model import Caller, public
 from domain.devices.model import NODE_ID
 from domain.hashing import sha256_hex
-from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWorkFactory
 
 ACTIONS = ("publish", "subscribe", "receive")
 DEVICE_READABLE = ("params/remote", "otaurl", "to-node")

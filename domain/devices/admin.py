@@ -9,6 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from domain.access.model import Caller, Permission, Principal, requires
+from domain.access.permissions import (
+    ADMIN_NODE_MAPPING,
+    ADMIN_NODE_TAGS,
+    ADMIN_NODES,
+    ADMIN_USER_NODES,
+)
 from domain.access.rbac.model import NODES_RESOURCE, NodeReach
 from domain.accounts.model import normalize_user_name
 from domain.devices.model import (
@@ -26,7 +32,7 @@ from domain.devices.model import (
 )
 from domain.devices.ownership import forget_node_data
 from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
-from ports.repositories import UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock
 
 MAX_PAGE = 100
@@ -193,7 +199,7 @@ class AdminNodes:
                           tags_all=all_of, status=node_status if isinstance(node_status, str)
                           else None, active_since_ms=since)
 
-    @requires("/v1/admin/nodes", "GET")
+    @requires(ADMIN_NODES, "GET")
     async def list_nodes(self, caller: Caller, *, node_id: object = None,
                          type: object = None, model: object = None,
                          fw_version: object = None, subtype: object = None,
@@ -229,7 +235,7 @@ class AdminNodes:
         return AdminNodePage(nodes=page, next_id=found[size].id if len(found) > size else None,
                              total=total)
 
-    @requires("/v1/admin/nodes", "GET")
+    @requires(ADMIN_NODES, "GET")
     async def activity_summary(self, caller: Caller, *, start_time: object,
                                type: object = None, model: object = None,
                                fw_version: object = None, subtype: object = None,
@@ -254,7 +260,7 @@ class AdminNodes:
                                inactive_count=counts.get("inactive", 0),
                                not_activated_count=counts.get("not_activated", 0))
 
-    @requires("/v1/admin/nodes", "PUT")
+    @requires(ADMIN_NODES, "PUT")
     async def update_nodes(self, caller: Caller, *, node_ids: object, activate: object = None,
                            tags: object = None) -> list[NodeOutcome]:
         """Activates or deactivates nodes and/or attaches tags to them, for 1..25 nodes.
@@ -287,7 +293,7 @@ class AdminNodes:
             await uow.commit()
         return outcomes
 
-    @requires("/v1/admin/nodes", "DELETE")
+    @requires(ADMIN_NODES, "DELETE")
     async def remove_tags(self, caller: Caller, *, node_ids: object,
                           tags: object) -> list[NodeOutcome]:
         """Detaches tags from 1..25 nodes (tags a node does not have are ignored).
@@ -336,7 +342,7 @@ class AdminNodes:
             changed.append(node)
         return outcomes, changed
 
-    @requires("/v1/admin/nodes/tags", "GET")
+    @requires(ADMIN_NODE_TAGS, "GET")
     async def tag_names(self, caller: Caller, *, tag_name: object = None,
                         start_id: object = None, num_records: object = 25) -> NamePage:
         """The tag names used on the organization's nodes or, with tag_name, that tag's
@@ -352,7 +358,7 @@ class AdminNodes:
         page, next_id = _page(wanted, start, size)
         return NamePage(items=page, next_id=next_id, total=len(wanted))
 
-    @requires("/v1/admin/user/nodes", "GET")
+    @requires(ADMIN_USER_NODES, "GET")
     async def associations(self, caller: Caller, *, user_id: object = None,
                            user_name: object = None, node_id: object = None,
                            role: object = None, node_details: bool = False,
@@ -430,7 +436,7 @@ class AdminNodes:
             raise NotFound(_NO_NODES, reason="nodes_not_found")
         return user.id, node
 
-    @requires("/v1/admin/users/{user_id}/nodes/{node_id}/mapping", "PUT")
+    @requires(ADMIN_NODE_MAPPING, "PUT")
     async def map_user_node(self, caller: Caller, *, user_id: object, node_id: object,
                             role: object = PRIMARY) -> NodeMembership:
         """Maps a user of the organization to one of its nodes, without the device's consent.
@@ -476,7 +482,7 @@ class AdminNodes:
             await uow.commit()
         return mapping
 
-    @requires("/v1/admin/users/{user_id}/nodes/{node_id}/mapping", "DELETE")
+    @requires(ADMIN_NODE_MAPPING, "DELETE")
     async def unmap_user_node(self, caller: Caller, *, user_id: object,
                               node_id: object) -> None:
         """Removes a user's mapping to a node of the organization.

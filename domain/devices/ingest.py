@@ -38,7 +38,7 @@ from domain.devices.reactions import NODE_SAID_CONNECTED
 from domain.devices.storable import unstorable
 from domain.errors import DomainError
 from domain.jsonshape import nesting_exceeds
-from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWorkFactory
 from ports.services import Clock
 
 log = logging.getLogger("fleetgate.ingest")

@@ -15,6 +15,7 @@ import json
 import logging
 
 from domain.access.model import Caller, requires
+from domain.access.permissions import NODE_MAPPING_INITIATE, NODE_MAPPING_VERIFY
 from domain.devices.mapping_requests import (
     DEFAULT_TTL_SECONDS,
     check_secret_key,
@@ -36,7 +37,7 @@ from domain.devices.ownership import check_extras, check_own_group
 from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from domain.hashing import sha256_hex
 from domain.identifiers import is_record_id
-from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator, NodeSignatures
 
 log = logging.getLogger("fleetgate.mapping")
@@ -55,7 +56,7 @@ class NodeMapping:
         self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
         self._signatures, self._ttl = signatures, ttl_seconds
 
-    @requires("/v1/user/nodes/mapping/initiate", "POST")
+    @requires(NODE_MAPPING_INITIATE, "POST")
     async def initiate_challenge(self, caller: Caller, *, timeout_seconds: object = None
                                  ) -> MappingRequest:
         """A challenge for the caller to have a node sign.
@@ -85,7 +86,7 @@ class NodeMapping:
             await uow.commit()
         return request
 
-    @requires("/v1/user/nodes/mapping/verify", "POST")
+    @requires(NODE_MAPPING_VERIFY, "POST")
     async def verify_challenge(self, caller: Caller, *, request_id: object, node_id: object,
                                challenge_response: object, tags: object = None,
                                metadata: object = None, group_id: object = None

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from domain.devices.model import CONFIRMED, DISCARDED, NODE_HALF, MappingRequest, Node
 from domain.devices.ownership import MappingExtras, grant_primary
 from domain.errors import ValidationFailed
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 
 DEFAULT_TTL_SECONDS = 300
 MAX_SECRET_KEY = 256

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.access.model import Caller, Permission, requires
-from domain.access.permissions import USER_NODES
+from domain.access.permissions import (
+    NODE_CONFIG,
+    NODE_MAPPING,
+    NODE_PARAMS,
+    NODE_STATUS,
+    USER_NODE,
+    USER_NODES,
+)
 from domain.devices.mapping_requests import (
     DEFAULT_TTL_SECONDS,
     check_secret_key,
@@ -39,7 +46,7 @@ from domain.hashing import sha256_hex
 from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
 from ports.commands import NodeCommands
-from ports.repositories import UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 
 _NO_NODE = "Node does not exist or does not belong to the user"
@@ -123,7 +130,7 @@ class UserNodes:
         self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
         self._commands, self._ttl = commands, mapping_ttl_seconds
 
-    @requires("/v1/user/nodes/mapping", "PUT")
+    @requires(NODE_MAPPING, "PUT")
     async def map_node(self, caller: Caller, *, node_id: object, operation: object,
                        secret_key: object = None, tags: object = None,
                        metadata: object = None, group_id: object = None) -> MappingRequest:
@@ -190,7 +197,7 @@ class UserNodes:
             await uow.commit()
         return request
 
-    @requires("/v1/user/nodes", "GET")
+    @requires(USER_NODES, "GET")
     async def list_nodes(self, caller: Caller, *, node_id: object = None, start_id: object = None,
                          num_records: object = 25, tags: object = None) -> NodePage:
         """The nodes the caller reaches, ordered by node id, a page at a time.
@@ -222,7 +229,7 @@ class UserNodes:
         return NodePage(entries=[(found[m.node_id], m) for m in page if m.node_id in found],
                         next_id=following, total=total)
 
-    @requires("/v1/user/nodes/mapping", "GET")
+    @requires(NODE_MAPPING, "GET")
     async def mapping_status(self, caller: Caller, *, request_id: object) -> MappingRequest:
         """Where a mapping request of the caller stands (others' requests are NOT_FOUND)."""
         principal, user_id = caller.require_user()
@@ -237,12 +244,12 @@ class UserNodes:
         request.status = request.status_at(self._clock.now())
         return request
 
-    @requires("/v1/user/nodes/params", "GET")
+    @requires(NODE_PARAMS, "GET")
     async def node_params(self, caller: Caller, *, node_id: object) -> dict[str, Any]:
         """The node's reported params (members only)."""
         return (await self.node_params_versioned(caller, node_id=node_id))[0]
 
-    @requires("/v1/user/nodes/params", "GET")
+    @requires(NODE_PARAMS, "GET")
     async def node_params_versioned(self, caller: Caller, *, node_id: object
                                     ) -> tuple[dict[str, Any], int]:
         """The node's reported params and the shadow version a writer may send back."""
@@ -252,7 +259,7 @@ class UserNodes:
             node = await reachable_node(uow, node_id, user_id)
         return node.reported, node.params_version
 
-    @requires("/v1/user/nodes/params", "PUT")
+    @requires(NODE_PARAMS, "PUT")
     async def set_params(self, caller: Caller, *, node_id: object, params: object,
                          expected_version: int | None = None) -> int:
         """Sets desired params on a node the caller reaches and sends them on params/remote.
@@ -265,7 +272,7 @@ class UserNodes:
         return await self._write_params(caller, ParamsWrite(
             node_id=node_id, params=params, expected_version=expected_version))
 
-    @requires("/v1/user/nodes/params", "PUT")
+    @requires(NODE_PARAMS, "PUT")
     async def set_params_many(self, caller: Caller, *,
                               writes: Sequence[ParamsWrite]) -> list[ParamsOutcome]:
         """Sets desired params on several nodes, one outcome per write, in order.
@@ -304,7 +311,7 @@ class UserNodes:
         await self._commands.send_params(node.id, sent)
         return node.params_version
 
-    @requires("/v1/user/nodes/config", "GET")
+    @requires(NODE_CONFIG, "GET")
     async def node_config(self, caller: Caller, *, node_id: object) -> dict[str, Any]:
         """The config the node reported (members only; {} before it reported one)."""
         principal, user_id = caller.require_user()
@@ -313,7 +320,7 @@ class UserNodes:
             node = await reachable_node(uow, node_id, user_id)
         return dict(node.config or {})
 
-    @requires("/v1/user/nodes/status", "GET")
+    @requires(NODE_STATUS, "GET")
     async def node_status(self, caller: Caller, *, node_id: object) -> NodeStatus:
         """Connectivity as the connection topic and last will reported it (members only)."""
         principal, user_id = caller.require_user()
@@ -323,7 +330,7 @@ class UserNodes:
         return NodeStatus(connected=node.connectivity.connected,
                           timestamp_ms=node.connectivity.timestamp_ms)
 
-    @requires("/v1/user/nodes", "PUT")
+    @requires(USER_NODES, "PUT")
     async def update_node(self, caller: Caller, *, node_id: object, tags: object = None,
                           metadata: object = UNSET) -> Node:
         """Adds tags and merges metadata (thing-shadow rules: null deletes the document,
@@ -347,7 +354,7 @@ class UserNodes:
             await uow.commit()
         return node
 
-    @requires("/v1/user/nodes", "DELETE")
+    @requires(USER_NODES, "DELETE")
     async def remove_tags(self, caller: Caller, *, node_id: object, tags: object) -> Node:
         """Removes tags from a node the caller reaches (tags it does not have are ignored)."""
         principal, user_id = caller.require_user()
@@ -358,7 +365,7 @@ class UserNodes:
             await uow.commit()
         return node
 
-    @requires("/v1/user/nodes", "PUT")
+    @requires(USER_NODES, "PUT")
     async def retag_node(self, caller: Caller, *, node_id: object, add: object = None,
                          remove: object = None) -> Node:
         """Removes then adds tags on a node the caller reaches, in one transaction.
@@ -387,7 +394,7 @@ class UserNodes:
             await uow.commit()
         return node
 
-    @requires("/v1/user/nodes/{node_id}", "DELETE")
+    @requires(USER_NODE, "DELETE")
     async def delete_node(self, caller: Caller, *, node_id: object) -> None:
         """Deletes every user association of a node (primary only): memberships, pending
         mapping requests, tags, metadata and the stored params history. The node itself

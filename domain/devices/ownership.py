@@ -13,7 +13,7 @@ from domain.groups.model import MAX_DEPTH, GroupTree
 from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
 from domain.shadow import merge_shadow
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from domain.devices.model import Connectivity, Node, NodeEvent
-from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWorkFactory
 from ports.services import Clock
 
 PAGE_SIZE = 500

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from domain.access.model import Caller, public, requires
+from domain.access.permissions import REGISTRATION_TOKENS
 from domain.billing.model import Metric
 from domain.devices.model import (
     REGISTRATION_TTL_MINUTES_MAX,
@@ -18,7 +19,7 @@ from domain.devices.model import (
 from domain.errors import Unauthenticated, ValidationFailed
 from domain.hashing import sha256_hex
 from ports.billing import QuotaCheck
-from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator, NodeSignatures
 
 TOKEN_PREFIX = "nrt_"
@@ -55,7 +56,7 @@ class Provisioning:
         self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
         self._signatures, self._quotas = signatures, quotas
 
-    @requires("/v1/admin/nodes/registration_token", "POST")
+    @requires(REGISTRATION_TOKENS, "POST")
     async def create_registration_token(self, caller: Caller, *, node_name: object,
                                         expires_in_minutes: object = 60
                                         ) -> IssuedRegistrationToken:

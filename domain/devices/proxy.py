@@ -8,11 +8,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from domain.access.model import Caller, requires
+from domain.access.permissions import NODE_PROXY
 from domain.devices.ingest import DeviceIngest, RecentDigests
 from domain.devices.nodes import reachable_node
 from domain.errors import Conflict, ValidationFailed
 from ports.events import EventPublisher
-from ports.repositories import UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWorkFactory
 from ports.services import Authorizer, Clock, NodeSignatures
 
 TOPIC_FOR_ACTION = {"params": "params/local", "initparams": "params/local/init",
@@ -34,7 +35,7 @@ class NodeProxy:
                                            window_seconds=MAX_AGE_SECONDS + MAX_SKEW_SECONDS)
         self._seconds = wall_seconds
 
-    @requires("/v1/user/nodes/{node_id}/proxy/{action}", "POST")
+    @requires(NODE_PROXY, "POST")
     async def relay(self, caller: Caller, *, node_id: object, action: object,
                     node_payload: object, signature: object) -> None:
         """Applies a signed node report: action params (params/local), initparams

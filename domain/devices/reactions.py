@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from domain.devices.model import NodeEvent
 from ports.commands import NodeCommands
-from ports.repositories import SYSTEM_SCOPE, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWorkFactory
 
 log = logging.getLogger("fleetgate.reactions")
 

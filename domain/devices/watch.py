@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.access.model import Caller, requires
+from domain.access.permissions import USER_NODES
 from domain.devices.model import NodeEvent, check_node_id
 from domain.errors import NotFound, ValidationFailed
-from ports.repositories import UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWorkFactory
 from ports.services import Authorizer, Clock
 
 MAX_WATCHED = 100
@@ -52,7 +53,7 @@ class NodeWatch:
             memberships = await uow.memberships.for_user(user_id)
         return principal.org_id, {m.node_id: m.role for m in memberships}
 
-    @requires("/v1/user/nodes", "GET")
+    @requires(USER_NODES, "GET")
     async def watch_nodes(self, caller: Caller, *, node_ids: object = None) -> WatchScope:
         """The scope of a new subscription.
 
@@ -70,7 +71,7 @@ class NodeWatch:
         return WatchScope(org_id=org_id, requested=requested, visible=visible,
                           checked_at=self._clock.now())
 
-    @requires("/v1/user/nodes", "GET")
+    @requires(USER_NODES, "GET")
     async def refresh(self, caller: Caller, *, scope: WatchScope) -> WatchScope:
         """The scope as memberships stand now, read again at most every recheck period.
 
@@ -86,7 +87,7 @@ class NodeWatch:
         return WatchScope(org_id=org_id, requested=scope.requested, visible=visible,
                           checked_at=now)
 
-    @requires("/v1/user/nodes", "GET")
+    @requires(USER_NODES, "GET")
     async def roles(self, caller: Caller, *, node_ids: Sequence[str]) -> dict[str, str]:
         """The caller's role (primary/secondary) on each of these nodes it reaches, in one
         query; nodes it does not reach are absent."""

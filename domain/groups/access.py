@@ -12,7 +12,7 @@ from domain.errors import NotFound, ValidationFailed
 from domain.groups.model import MAX_DEPTH, GroupTree, NodeGroup
 from domain.identifiers import is_record_id
 from domain.sharing.model import GroupShare
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 
 NO_GROUP = "Group does not exist"
 

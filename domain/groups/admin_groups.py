@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from domain.access.model import Caller, requires
+from domain.access.permissions import ADMIN_GROUPS
 from domain.devices.model import Node
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.groups.admin.model import ALL_NODES, AdminGroup, AdminGroupTree, GroupQuery
@@ -26,10 +27,8 @@ from domain.groups.tree import (
     with_subtree,
 )
 from domain.identifiers import is_record_id
-from ports.repositories import UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
-
-_RESOURCE = "/v1/admin/node_group"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,7 +97,7 @@ class AdminGroups:
                  authorizer: Authorizer) -> None:
         self._uow, self._ids, self._clock, self.authorizer = uow, ids, clock, authorizer
 
-    @requires(_RESOURCE, "POST")
+    @requires(ADMIN_GROUPS, "POST")
     async def create_group(self, caller: Caller, *, name: object, nodes: object = None,
                            parent_id: object = None, type: object = None,
                            description: object = None, mutually_exclusive: object = False,
@@ -170,7 +169,7 @@ class AdminGroups:
             await uow.commit()
         return group
 
-    @requires(_RESOURCE, "PUT")
+    @requires(ADMIN_GROUPS, "PUT")
     async def update_group(self, caller: Caller, *, group_id: object, operation: object = None,
                            nodes: object = None, name: object = UNSET, type: object = UNSET,
                            description: object = UNSET, mutually_exclusive: object = UNSET,
@@ -240,7 +239,7 @@ class AdminGroups:
             await uow.commit()
         return group
 
-    @requires(_RESOURCE, "GET")
+    @requires(ADMIN_GROUPS, "GET")
     async def list_groups(self, caller: Caller, *, group_id: object = None,
                           group_name: object = None, node_type: object = None,
                           node_model: object = None, node_fw_version: object = None,
@@ -308,7 +307,7 @@ class AdminGroups:
         return AdminGroupPage(groups=groups, tree=tree, next_id=more[0].id if more else None,
                               total=len(listed), nodes=nodes)
 
-    @requires(_RESOURCE, "DELETE")
+    @requires(ADMIN_GROUPS, "DELETE")
     async def delete_group(self, caller: Caller, *, group_id: object) -> list[str]:
         """Deletes an admin group and its sub-groups; returns their ids.
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from domain.access.model import Caller, requires
+from domain.access.permissions import USER_GROUPS
 from domain.devices.model import PRIMARY, Node, NodeEvent, NodeMembership
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.groups.access import group_access, visible_groups
@@ -23,7 +24,7 @@ from domain.groups.tree import (
 )
 from domain.identifiers import is_record_id
 from ports.events import EventPublisher
-from ports.repositories import UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 
 NODE_ADDED, NODE_REMOVED = "user_node_group_added", "user_node_group_removed"
@@ -91,7 +92,7 @@ class UserGroups:
             await self._events.publish(NodeEvent(kind=kind, node_id=node_id, org_id=org_id,
                                                  at=now, data={"group_id": group_id}))
 
-    @requires("/v1/user/node_group", "POST")
+    @requires(USER_GROUPS, "POST")
     async def create_group(self, caller: Caller, *, name: object, nodes: object = None,
                            parent_id: object = None, type: object = None,
                            description: object = None, mutually_exclusive: object = False,
@@ -130,7 +131,7 @@ class UserGroups:
         await self._publish(NODE_ADDED, group.org_id, group.id, group.nodes)
         return group
 
-    @requires("/v1/user/node_group", "PUT")
+    @requires(USER_GROUPS, "PUT")
     async def update_group(self, caller: Caller, *, group_id: object, operation: object = None,
                            nodes: object = None, name: object = UNSET,
                            parent_id: object = UNSET, type: object = UNSET,
@@ -191,7 +192,7 @@ class UserGroups:
             await self._publish(NODE_REMOVED, group.org_id, gid, [node_id])
         return group
 
-    @requires("/v1/user/node_group", "GET")
+    @requires(USER_GROUPS, "GET")
     async def list_groups(self, caller: Caller, *, group_id: object = None,
                           group_name: object = None, start_id: object = None,
                           num_records: object = 25, node_details: bool = False) -> GroupPage:
@@ -235,7 +236,7 @@ class UserGroups:
         return GroupPage(groups=page, tree=tree, next_id=more[0].id if more else None,
                          total=total, nodes=nodes, memberships=reached, roles=visible.roles)
 
-    @requires("/v1/user/node_group", "DELETE")
+    @requires(USER_GROUPS, "DELETE")
     async def delete_group(self, caller: Caller, *, group_id: object) -> list[str]:
         """Deletes a group and its sub-groups (and so every share of them); returns their
         ids.

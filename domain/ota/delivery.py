@@ -33,7 +33,7 @@ from domain.ota.model import (
 )
 from domain.ota.sweep import SweepPlan, plan_sweep
 from ports.ota import OtaPublisher
-from ports.repositories import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
 from ports.services import Clock
 
 log = logging.getLogger("fleetgate.ota")

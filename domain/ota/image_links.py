@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.access.model import Caller, public, requires
+from domain.access.permissions import OTA_IMAGES
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from domain.ota import links
 from domain.ota.esp_image import HEADER_BYTES
@@ -25,7 +26,7 @@ from domain.ota.model import (
     check_md5,
     check_text,
 )
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 
 UPLOAD, DOWNLOAD = "ota-upload", "ota-download"
 
@@ -85,7 +86,7 @@ class ImageLinks(ImageStorage):
     """The upload-URL flow and the signed downloads; OtaImages (images.py) adds the
     catalogue."""
 
-    @requires("/v1/admin/otaimage", "POST")
+    @requires(OTA_IMAGES, "POST")
     async def request_upload(self, caller: Caller, *, name: object, image_type: object = None,
                              md5_checksum: object = None) -> UploadTicket:
         """An image waiting for its bytes on a signed upload URL (valid 24 hours); confirm
@@ -155,7 +156,7 @@ class ImageLinks(ImageStorage):
                 await uow.commit()
         return image
 
-    @requires("/v1/admin/otaimage", "POST")
+    @requires(OTA_IMAGES, "POST")
     async def confirm_upload(self, caller: Caller, *, image_id: object, fw_version: object = None,
                              model: object = None, type: object = None,
                              image_type: object = None) -> OtaImage:

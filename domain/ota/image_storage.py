@@ -14,7 +14,7 @@ from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.ota.esp_image import read_app_description
 from domain.ota.model import ImageKind, ImageQuery, OtaImage, check_text
 from ports.billing import QuotaCheck
-from ports.repositories import UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, BlobStore, Clock, IdGenerator
 
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from domain.access.model import Caller, requires
+from domain.access.permissions import OTA_IMAGES, USER_OTA_IMAGES
 from domain.blobs.model import StoredBlob
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.ota.esp_image import HEADER_BYTES
@@ -28,7 +29,7 @@ from domain.ota.model import (
     check_page,
     check_text,
 )
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 
 MAX_PAGE = 100
 
@@ -76,7 +77,7 @@ class OtaImages(ImageLinks):
     """The organization's OTA images: created from content sent in the request, listed,
     archived and deleted; the upload-URL flow and the downloads are ImageLinks'."""
 
-    @requires("/v1/admin/otaimage", "POST")
+    @requires(OTA_IMAGES, "POST")
     async def create_image(self, caller: Caller, *, name: object, base64_fwimage: object,
                            type: object = None, model: object = None,
                            fw_version: object = None) -> OtaImage:
@@ -85,7 +86,7 @@ class OtaImages(ImageLinks):
                                   type=type, model=model, fw_version=fw_version,
                                   own_only=False)
 
-    @requires("/v1/user/otaimage", "POST")
+    @requires(USER_OTA_IMAGES, "POST")
     async def create_user_image(self, caller: Caller, *, name: object,
                                 base64_fwimage: object, type: object = None,
                                 model: object = None, fw_version: object = None) -> OtaImage:
@@ -135,7 +136,7 @@ class OtaImages(ImageLinks):
         await self._drop_blob(previous)
         return image
 
-    @requires("/v1/admin/otaimage", "POST")
+    @requires(OTA_IMAGES, "POST")
     async def upload_image(self, caller: Caller, *, name: object, chunks: AsyncIterator[bytes],
                            image_type: object = None, type: object = None, model: object = None,
                            fw_version: object = None, md5_checksum: object = None) -> OtaImage:
@@ -178,7 +179,7 @@ class OtaImages(ImageLinks):
         await self._drop_blob(previous)
         return image
 
-    @requires("/v1/admin/otaimage", "GET")
+    @requires(OTA_IMAGES, "GET")
     async def list_images(self, caller: Caller, *, image_id: object = None,
                           name: object = None, contains: bool = False, type: object = None,
                           model: object = None, archived: bool = False, every: bool = False,
@@ -201,7 +202,7 @@ class OtaImages(ImageLinks):
         return ImagePage(page, total, found[num_records].id if len(found) > num_records
                          else None)
 
-    @requires("/v1/admin/otaimage", "PUT")
+    @requires(OTA_IMAGES, "PUT")
     async def archive_image(self, caller: Caller, *, image_id: object, archive: bool
                             ) -> OtaImage:
         principal = caller.require_principal()
@@ -212,7 +213,7 @@ class OtaImages(ImageLinks):
             await uow.commit()
         return image
 
-    @requires("/v1/admin/otaimage", "DELETE")
+    @requires(OTA_IMAGES, "DELETE")
     async def delete_image(self, caller: Caller, *, image_id: object, force: bool = False
                            ) -> list[str]:
         """Deletes an image no job uses; with force, the jobs using it that are still active

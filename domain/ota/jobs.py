@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from domain.access.model import Caller, requires
+from domain.access.permissions import OTA_JOBS
 from domain.devices.model import NodeFilter, check_node_id
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.ota.delivery import OtaDelivery, close_targets
@@ -35,7 +36,7 @@ from domain.ota.model import (
     check_text,
     check_timeout,
 )
-from ports.repositories import UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 
 MAX_PAGE = 100
@@ -134,7 +135,7 @@ class OtaJobs:
         self.uow, self.ids, self.clock, self.authorizer = uow, ids, clock, authorizer
         self.delivery, self.base_url = delivery, delivery.base_url
 
-    @requires("/v1/admin/otajob", "POST")
+    @requires(OTA_JOBS, "POST")
     async def create_job(self, caller: Caller, *, name: object, image_id: object,
                          description: object = None, nodes: object = None,
                          groups: object = None, node_type: object = None,
@@ -222,7 +223,7 @@ class OtaJobs:
                 raise NotFound("Group does not exist", reason="group_not_found")
         return [n for n in dict.fromkeys(wanted) if n in existing]
 
-    @requires("/v1/admin/otajob", "GET")
+    @requires(OTA_JOBS, "GET")
     async def list_jobs(self, caller: Caller, *, job_id: object = None, name: object = None,
                         image_id: object = None, archived: bool = False, every: bool = False,
                         start_id: object = None, num_records: object = 25) -> JobPage:
@@ -245,7 +246,7 @@ class OtaJobs:
         return JobPage(page, total, found[num_records].id if len(found) > num_records
                        else None)
 
-    @requires("/v1/admin/otajob", "PUT")
+    @requires(OTA_JOBS, "PUT")
     async def cancel_or_archive(self, caller: Caller, *, job_id: object, archive: bool = False
                                 ) -> tuple[OtaJob, JobSummary]:
         """Cancels an active job (its nodes not finished yet become cancelled), or archives a
@@ -267,7 +268,7 @@ class OtaJobs:
             await uow.commit()
         return job, summary
 
-    @requires("/v1/admin/otajob", "GET")
+    @requires(OTA_JOBS, "GET")
     async def job_status(self, caller: Caller, *, job_id: object, node_id: object = None,
                          start_id: object = None, num_records: object = 25
                          ) -> tuple[OtaJob, list[NodeJobStatus], str | None]:
@@ -286,14 +287,14 @@ class OtaJobs:
         more = len(found) > num_records
         return job, found[:num_records], found[num_records].node_id if more else None
 
-    @requires("/v1/admin/otajob", "GET")
+    @requires(OTA_JOBS, "GET")
     async def job_summary(self, caller: Caller, *, job_id: object) -> JobSummary:
         principal = caller.require_principal()
         async with self.uow(principal.org_id) as uow:
             job = await job_of(uow, job_id)
             return await uow.ota.summary(job.id)
 
-    @requires("/v1/admin/otajob", "GET")
+    @requires(OTA_JOBS, "GET")
     async def job_progress(self, caller: Caller, *, job_id: object,
                            after: tuple[datetime, str] | None, limit: int = 500
                            ) -> tuple[OtaJob, JobSummary, list[NodeJobStatus]]:
@@ -308,7 +309,7 @@ class OtaJobs:
                                                           limit=max(1, min(limit, 1000))))
         return job, summary, changed
 
-    @requires("/v1/admin/otajob", "POST")
+    @requires(OTA_JOBS, "POST")
     async def retrigger(self, caller: Caller, *, job_id: object) -> OtaJob:
         """Offers an active job again to its nodes that have not finished it."""
         principal = caller.require_principal()

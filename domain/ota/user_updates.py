@@ -4,12 +4,13 @@ it (the node is offered it now) and follows its status. Rules live in domain/ota
 from __future__ import annotations
 
 from domain.access.model import Caller, requires
+from domain.access.permissions import NODE_OTA_STATUS, NODE_OTA_UPDATE
 from domain.devices.model import check_node_id
 from domain.errors import NotFound, ValidationFailed
 from domain.ota.delivery import OtaDelivery
 from domain.ota.jobs import job_of
 from domain.ota.model import FINAL, NodeJobStatus, NodeStatus, Offer, OtaImage, OtaJob, next_job
-from ports.repositories import UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock
 
 
@@ -29,7 +30,7 @@ class OtaUpdates:
                  delivery: OtaDelivery) -> None:
         self.uow, self.clock, self.authorizer, self.delivery = uow, clock, authorizer, delivery
 
-    @requires("/v1/user/nodes/ota_update", "GET")
+    @requires(NODE_OTA_UPDATE, "GET")
     async def available_update(self, caller: Caller, *, node_id: object
                                ) -> tuple[OtaJob, OtaImage] | None:
         """The user-approval job waiting for the node, if any.
@@ -48,7 +49,7 @@ class OtaUpdates:
             image = await uow.ota.get_image(chosen[0].image_id)
         return (chosen[0], image) if image is not None else None
 
-    @requires("/v1/user/nodes/ota_update", "POST")
+    @requires(NODE_OTA_UPDATE, "POST")
     async def push_update(self, caller: Caller, *, node_id: object, job_id: object) -> Offer:
         """The user approves: the node is offered that job now.
 
@@ -74,7 +75,7 @@ class OtaUpdates:
             await uow.commit()
         return await self.delivery.send(node, job, image, now)
 
-    @requires("/v1/user/nodes/ota_status", "GET")
+    @requires(NODE_OTA_STATUS, "GET")
     async def user_status(self, caller: Caller, *, node_id: object, job_id: object
                           ) -> NodeJobStatus:
         """The node's status in the job, for a user mapped to the node."""

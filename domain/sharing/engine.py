@@ -27,7 +27,7 @@ from domain.sharing.model import (
     SharingRequest,
 )
 from ports.events import EventPublisher
-from ports.repositories import UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 
 MAX_REQUESTS_PAGE = 10

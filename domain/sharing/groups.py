@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.access.model import Caller, requires
+from domain.access.permissions import GROUP_SHARING, GROUP_SHARING_REQUESTS, USER_GROUPS
 from domain.devices.model import PRIMARY, SECONDARY, NodeEvent, NodeMembership
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.groups.access import NO_GROUP, GroupAccess, group_access, visible_groups
@@ -25,7 +26,7 @@ from domain.sharing.engine import (
     visible_people,
 )
 from domain.sharing.model import GROUP_KIND, MAX_SHARED_GROUPS, GroupShare, SharingRequest
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 
 GROUP_SHARED_EVENT = "user_node_group_sharing_add"
 _NOT_PRIMARY = "Error, User should be primary owner of the groups in the request"
@@ -126,7 +127,7 @@ class GroupSharing(SharingEngine):
         reached = await visible_groups(uow, request.to_user_id)
         return all(g in reached.roles for g in request.group_ids)
 
-    @requires("/v1/user/node_group/sharing", "PUT")
+    @requires(GROUP_SHARING, "PUT")
     async def share_groups(self, caller: Caller, *, groups: object, user_name: object,
                            primary: object = False, metadata: object = None,
                            transfer: object = False, new_role: object = None
@@ -196,7 +197,7 @@ class GroupSharing(SharingEngine):
                     data={"group_id": group.id, "user_name": user_name, "role": request.role,
                           "request_id": request.id, "transfer": request.transfer}))
 
-    @requires("/v1/user/node_group/sharing/requests", "PUT")
+    @requires(GROUP_SHARING_REQUESTS, "PUT")
     async def respond(self, caller: Caller, *, request_id: object, accept: object
                       ) -> SharingRequest:
         """The receiver accepts or declines a pending group sharing request (anyone else:
@@ -204,12 +205,12 @@ class GroupSharing(SharingEngine):
         sender is still their primary (and, for a transfer, their owner)."""
         return await self._respond(caller, request_id, accept)
 
-    @requires("/v1/user/node_group/sharing/requests", "DELETE")
+    @requires(GROUP_SHARING_REQUESTS, "DELETE")
     async def cancel_request(self, caller: Caller, *, request_id: object) -> SharingRequest:
         """The sender withdraws a pending group sharing request."""
         return await self._cancel(caller, request_id)
 
-    @requires("/v1/user/node_group/sharing/requests", "GET")
+    @requires(GROUP_SHARING_REQUESTS, "GET")
     async def list_requests(self, caller: Caller, *, sent: bool = False,
                             request_id: object = None, start_request_id: object = None,
                             num_records: int = MAX_REQUESTS_PAGE) -> RequestPage:
@@ -218,7 +219,7 @@ class GroupSharing(SharingEngine):
         return await self._page(caller, sent=sent, request_id=request_id,
                                 start_request_id=start_request_id, num_records=num_records)
 
-    @requires("/v1/user/node_group/sharing", "DELETE")
+    @requires(GROUP_SHARING, "DELETE")
     async def unshare_groups(self, caller: Caller, *, groups: object, user_name: object
                              ) -> None:
         """Removes a user's share of groups; effective on the very next request.
@@ -260,7 +261,7 @@ class GroupSharing(SharingEngine):
             raise ValidationFailed("The group is not shared with this user (or only through "
                                    "its parent group)", reason="group_sharing_not_shared")
 
-    @requires("/v1/user/node_group", "DELETE")
+    @requires(USER_GROUPS, "DELETE")
     async def leave_group(self, caller: Caller, *, group_id: object) -> None:
         """The caller gives up a group shared with it (DELETE /v1/user/node_group with
         leave=true): its own share of that group, not one inherited from a parent."""
@@ -271,7 +272,7 @@ class GroupSharing(SharingEngine):
             await uow.group_shares.remove(access.group.id, user_id)
             await uow.commit()
 
-    @requires("/v1/user/node_group/sharing", "GET")
+    @requires(GROUP_SHARING, "GET")
     async def group_sharing(self, caller: Caller, *, group_id: object = None,
                             sub_groups: bool = False, parent_groups: bool = False
                             ) -> list[GroupPeople]:

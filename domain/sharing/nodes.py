@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.access.model import Caller, requires
+from domain.access.permissions import NODE_SHARING, NODE_SHARING_REQUESTS
 from domain.devices.model import (
     DIRECT_SOURCE,
     PRIMARY,
@@ -33,7 +34,7 @@ from domain.sharing.engine import (
     visible_people,
 )
 from domain.sharing.model import MAX_SHARED_NODES, NODE_KIND, SharingRequest
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 
 NODE_SOURCE = DIRECT_SOURCE
 SHARED_EVENT = "user_node_sharing_add"
@@ -88,7 +89,7 @@ class NodeSharing(SharingEngine):
 
     kind, words = NODE_KIND, NODE_WORDS
 
-    @requires("/v1/user/nodes/sharing/requests", "PUT")
+    @requires(NODE_SHARING_REQUESTS, "PUT")
     async def share_nodes(self, caller: Caller, *, nodes: object, user_name: object,
                           primary: object = False, metadata: object = None,
                           transfer: object = False, new_role: object = None
@@ -119,7 +120,7 @@ class NodeSharing(SharingEngine):
         return all([await uow.memberships.get(n, request.to_user_id)
                     for n in request.node_ids])
 
-    @requires("/v1/user/nodes/sharing/requests", "PUT")
+    @requires(NODE_SHARING_REQUESTS, "PUT")
     async def respond(self, caller: Caller, *, request_id: object, accept: object
                       ) -> SharingRequest:
         """The receiver accepts or declines a pending request.
@@ -156,7 +157,7 @@ class NodeSharing(SharingEngine):
                     await _set_role(uow, node_id, request.org_id, request.from_user_id,
                                     SECONDARY, now)
 
-    @requires("/v1/user/nodes/sharing/requests", "DELETE")
+    @requires(NODE_SHARING_REQUESTS, "DELETE")
     async def cancel_request(self, caller: Caller, *, request_id: object) -> SharingRequest:
         """The sender withdraws a pending request.
 
@@ -165,7 +166,7 @@ class NodeSharing(SharingEngine):
         """
         return await self._cancel(caller, request_id)
 
-    @requires("/v1/user/nodes/sharing/requests", "GET")
+    @requires(NODE_SHARING_REQUESTS, "GET")
     async def list_requests(self, caller: Caller, *, sent: bool = False,
                             request_id: object = None, start_request_id: object = None,
                             num_records: int = MAX_REQUESTS_PAGE) -> RequestPage:
@@ -175,7 +176,7 @@ class NodeSharing(SharingEngine):
         return await self._page(caller, sent=sent, request_id=request_id,
                                 start_request_id=start_request_id, num_records=num_records)
 
-    @requires("/v1/user/nodes/sharing", "DELETE")
+    @requires(NODE_SHARING, "DELETE")
     async def unshare_nodes(self, caller: Caller, *, nodes: object, user_name: object) -> None:
         """Removes a user's access to nodes.
 
@@ -199,7 +200,7 @@ class NodeSharing(SharingEngine):
                     await forget_node_data(uow, node_id)
             await uow.commit()
 
-    @requires("/v1/user/nodes/sharing", "GET")
+    @requires(NODE_SHARING, "GET")
     async def node_sharing(self, caller: Caller, *, node_id: object = None,
                            among: Sequence[str] | None = None) -> list[NodeSharingView]:
         """Who shares the caller's nodes (or one node): primaries' and secondaries' user

@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from domain.devices.model import Connectivity
 from fleetgate.settings import Settings
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.conftest import Env, start_env, with_settings
 
 EMQX_AUTH, GO_USER = "/v1/mqtt/emqx/auth", "/v1/mqtt/gomosq/user"

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import event
 
 from graphql_api.pagination import encode_cursor
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.conftest import Env
 
 NODE_FIELDS = """id name type model fwVersion role tags metadata config params paramsVersion

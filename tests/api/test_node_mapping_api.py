@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from domain.devices.model import ParamsHistoryEntry
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.conftest import PASSWORD, Env
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.conftest import Env
 
 

@@ -17,7 +17,7 @@ from adapters.sql.tables.devices import nodes
 from adapters.sql.tables.groups import node_group_members, node_groups
 from adapters.sql.tables.sharing import node_group_shares, node_memberships
 from domain.devices.model import PRIMARY, SECONDARY
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.api.test_graphql_nodes import NODES, counting_statements
 from tests.conftest import Env
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import aiomqtt
 import pytest
 
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.conftest import Env
 from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_device_runtime import broker_address, wait_for

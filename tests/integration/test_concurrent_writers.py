@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from adapters.sql.engine import make_engine
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.accounts.model import Organization, User
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.conftest import Env
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

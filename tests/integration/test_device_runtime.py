@@ -12,7 +12,7 @@ import aiomqtt
 import pytest
 
 from domain.devices.model import Node
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.conftest import PASSWORD, Env
 
 

@@ -23,7 +23,7 @@ from adapters.mqtt.bus import AiomqttBus
 from adapters.mqtt.embedded import EmbeddedBroker
 from domain.devices.access import DeviceAccess
 from ports.messaging import InboundMessage
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.conftest import Env
 from tests.integration.test_mqtt_broker import free_port
 from tests.integration.test_simulator import until

@@ -33,7 +33,7 @@ from domain.ota.model import (
     OtaJob,
     Rollout,
 )
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 from domain.devices.model import ParamsHistoryEntry
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.conftest import Env
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)

@@ -20,7 +20,7 @@ from domain.devices.model import NodeEvent
 from domain.devices.presence import NodePresence
 from domain.devices.provisioning import ProvisionedNode
 from fleetgate.settings import Settings
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.conftest import Env, running_gateway
 from tests.integration.test_device_runtime import broker_address, node_state, wait_for
 from tests.integration.test_mqtt_broker import free_port

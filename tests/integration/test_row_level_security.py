@@ -22,7 +22,7 @@ from adapters.sql.tables.billing import billing_events
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.errors import Unavailable
 from fleetgate.settings import Settings
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.conftest import ON_POSTGRES, Env, start_env, with_settings
 
 pytestmark = pytest.mark.skipif(

@@ -13,7 +13,7 @@ from adapters.sql.engine import make_engine
 from adapters.sql.tables.catalog import complete_metadata
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.accounts.model import ApiKey, Organization, Session, User
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.conftest import ON_POSTGRES
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

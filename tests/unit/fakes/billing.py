@@ -21,7 +21,7 @@ from domain.billing.model import (
     Usage,
 )
 from domain.errors import BillingUnavailable, ValidationFailed
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 
 
 @dataclass

@@ -11,7 +11,7 @@ from domain.devices.model import PRIMARY
 from domain.groups.admin.model import AdminGroup, GroupQuery
 from domain.groups.model import NodeGroup
 from domain.sharing.model import GroupShare
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 
 
 class InMemoryGroups:

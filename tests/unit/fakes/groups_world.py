@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import END_USER, User
 from domain.devices.model import Node, NodeEvent
-from ports.repositories import UnitOfWork
+from ports.repositories.uow import UnitOfWork
 from tests.unit.fakes import InMemoryUnitOfWork, Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

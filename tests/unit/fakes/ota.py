@@ -21,7 +21,7 @@ from domain.ota.model import (
     OtaImage,
     OtaJob,
 )
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 
 T = TypeVar("T", OtaImage, OtaJob)
 

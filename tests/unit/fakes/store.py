@@ -24,7 +24,7 @@ from domain.devices.model import (
 from domain.groups.admin.model import AdminGroup
 from domain.groups.model import NodeGroup
 from domain.sharing.model import GroupShare, SharingRequest
-from ports.repositories import SYSTEM_SCOPE
+from ports.repositories.uow import SYSTEM_SCOPE
 from tests.unit.fakes.access import AccessState
 from tests.unit.fakes.billing import BillingState
 from tests.unit.fakes.ota import OtaState
