@@ -18,9 +18,14 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.accounts.use_cases import AccountUseCases
+from domain.billing.use_cases import BillingUseCases
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError
+from domain.groups.use_cases import GroupUseCases
 from domain.ota.model import MAX_IMAGE_BYTES
+from domain.ota.use_cases import OtaUseCases
+from domain.sharing.use_cases import SharingUseCases
+from domain.use_cases import UseCases
 from fleetgate import __version__
 from fleetgate.bootstrap import run_demo_devices
 from fleetgate.catalogue import graphql_uses
@@ -87,35 +92,33 @@ async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
     await JSONResponse(body, status_code=413)(scope, receive, send)
 
 
-def account_use_cases(container: Container) -> AccountUseCases:
-    return AccountUseCases(registration=container.registration(),
-                           sessions=container.sessions(), profiles=container.profiles(),
-                           api_keys=container.api_keys(),
-                           admin_users=container.admin_users(),
-                           access=container.roles_policies(),
-                           billing=container.billing())
-
-
-def device_use_cases(container: Container) -> DeviceUseCases:
-    return DeviceUseCases(provisioning=container.provisioning(),
-                          access=container.device_access(),
-                          nodes=container.user_nodes(), watch=container.node_watch(),
-                          mapping=container.node_mapping(), proxy=container.node_proxy(),
-                          endpoint=container.broker_endpoint(),
-                          admin=container.admin_nodes(),
-                          groups=container.user_groups(),
-                          admin_groups=container.admin_groups(),
-                          sharing=container.node_sharing(),
-                          group_sharing=container.group_sharing(),
-                          ota_images=container.ota_images(), ota_jobs=container.ota_jobs(),
-                          ota_updates=container.ota_updates())
+def use_cases(container: Container) -> UseCases:
+    """Every area's bundle, built from the container's singletons: what both APIs receive."""
+    return UseCases(
+        accounts=AccountUseCases(registration=container.registration(),
+                                 sessions=container.sessions(), profiles=container.profiles(),
+                                 api_keys=container.api_keys(),
+                                 admin_users=container.admin_users()),
+        access=container.access_use_cases(),
+        billing=BillingUseCases(service=container.billing()),
+        devices=DeviceUseCases(provisioning=container.provisioning(),
+                               access=container.device_access(),
+                               nodes=container.user_nodes(), watch=container.node_watch(),
+                               mapping=container.node_mapping(), proxy=container.node_proxy(),
+                               endpoint=container.broker_endpoint(),
+                               admin=container.admin_nodes()),
+        groups=GroupUseCases(user=container.user_groups(), admin=container.admin_groups()),
+        sharing=SharingUseCases(nodes=container.node_sharing(),
+                                groups=container.group_sharing()),
+        ota=OtaUseCases(images=container.ota_images(), jobs=container.ota_jobs(),
+                        updates=container.ota_updates()))
 
 
 def create_app(settings: Settings, *, container: Container | None = None,
                start_mqtt: bool = False, bench: bool = False,
                demo_devices: bool = False) -> Starlette:
     container = container or Container(settings=settings)
-    accounts = account_use_cases(container)
+    uc = use_cases(container)
     observability = Observability(  # /readyz, /metrics, request ids (docs/observability.md)
         engine=container.engine, runtime=lambda: getattr(app.state, "devices_runtime", None),
         metrics_token=settings.metrics_token)
@@ -123,18 +126,17 @@ def create_app(settings: Settings, *, container: Container | None = None,
                           max_aliases=settings.graphql_max_aliases,
                           max_tokens=settings.graphql_max_tokens,
                           production=settings.production, observer=observability.metrics)
-    devices = device_use_cases(container)
-    graphql = FleetgateGraphQL(schema, accounts, devices, production=settings.production,
+    graphql = FleetgateGraphQL(schema, uc, production=settings.production,
                                allowed_origins=settings.cors_origins,
                                events=container.events(),
                                sessions=container.session_listeners())
     operations = with_broker_hooks(
-        rest_operations(accounts, devices, max_body=settings.max_body_bytes), devices.access,
+        rest_operations(uc, max_body=settings.max_body_bytes), uc.devices.access,
         settings.max_body_bytes, broker_hook_gate(settings))
     container.catalogue().load(operations, graphql_uses(schema))
     routes: list[Any] = build_routes(
         operations, version=__version__,
-        preauthorize=preauthorizer(accounts.sessions.authenticate, container.authorizer()))
+        preauthorize=preauthorizer(uc.accounts.sessions.authenticate, container.authorizer()))
     routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))
     routes.append(WebSocketRoute("/graphql", graphql))  # subscriptions: graphql-transport-ws
     routes.append(Route("/healthz", _health, methods=["GET"]))  # liveness; /readyz: readiness
@@ -185,7 +187,7 @@ def create_app(settings: Settings, *, container: Container | None = None,
         middleware.append(Middleware(
             CountingRateLimitMiddleware, limiter=container.request_limiter(),
             per_ip=settings.rate_limit_per_ip, per_user=settings.rate_limit_per_user,
-            identify=_identify(accounts), org_limit=_org_limit(accounts),
+            identify=_identify(uc.accounts), org_limit=_org_limit(uc.billing),
             on_request=container.api_requests().count,
             exempt=("/healthz", *PROBE_PATHS, "/api/v1/billing/webhooks/")))
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
@@ -214,9 +216,9 @@ def _identify(accounts: AccountUseCases) -> Callable[[str], Awaitable[Identity |
     return identify
 
 
-def _org_limit(accounts: AccountUseCases) -> Callable[[str], Awaitable[int]]:
+def _org_limit(billing: BillingUseCases) -> Callable[[str], Awaitable[int]]:
     async def limit(org_id: str) -> int:
-        return (await accounts.billing.effective_plan(org_id)).requests_per_minute
+        return (await billing.service.effective_plan(org_id)).requests_per_minute
 
     return limit
 

@@ -181,7 +181,7 @@ def _org_access(org: str, directory: Path, action: str) -> list[str]:
         await container.authorizer().reload()
         organization = await container.registration().find_organization(org)
         run = export_org if action == "export" else import_org
-        return await run(container.roles_policies(), operator(organization.id), directory)
+        return await run(container.access_use_cases(), operator(organization.id), directory)
 
     return _run(work)
 

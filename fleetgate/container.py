@@ -191,7 +191,7 @@ class Container(containers.DeclarativeContainer):
         signals=session_signals)
     access_review = providers.Singleton(AccessReview, uow=uow, authorizer=authorizer,
                                         catalogue=catalogue)
-    roles_policies = providers.Singleton(
+    access_use_cases = providers.Singleton(
         AccessUseCases, policies=access_policies, roles=access_roles,
         assignments=role_assignments, review=access_review)
 

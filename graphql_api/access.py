@@ -62,14 +62,14 @@ class AccessQueries:
                       metadata=uses(Policies.policies))
     async def policies(self, info: Ctx, name: str | None = None) -> list[PolicyType]:
         ctx = info.context
-        found = await ctx.accounts.access.policies.policies(await ctx.caller(), name=name)
+        found = await ctx.access.policies.policies(await ctx.caller(), name=name)
         return [PolicyType.of(p) for p in found]
 
     @strawberry.field(description="The organization's roles, built-in ones first (or the one "
                                   "named).", metadata=uses(Roles.roles))
     async def roles(self, info: Ctx, name: str | None = None) -> list[RoleType]:
         ctx = info.context
-        found = await ctx.accounts.access.roles.roles(await ctx.caller(), name=name)
+        found = await ctx.access.roles.roles(await ctx.caller(), name=name)
         return [RoleType.of(r) for r in found]
 
     @strawberry.field(description="The roles of a user of the organization.",
@@ -77,14 +77,14 @@ class AccessQueries:
     async def user_roles(self, info: Ctx, user_name: str | None = None,
                          user_id: strawberry.ID | None = None) -> list[str]:
         ctx = info.context
-        return await ctx.accounts.access.assignments.user_roles(
+        return await ctx.access.assignments.user_roles(
             await ctx.caller(), user_name=user_name, user_id=user_id)
 
     @strawberry.field(description="The user names holding a role.",
                       metadata=uses(RoleAssignments.role_holders))
     async def role_holders(self, info: Ctx, role_name: str) -> list[str]:
         ctx = info.context
-        return await ctx.accounts.access.assignments.role_holders(await ctx.caller(),
+        return await ctx.access.assignments.role_holders(await ctx.caller(),
                                                                   role_name=role_name)
 
     @strawberry.field(description="Changes to roles, policies and role assignments, newest "
@@ -94,7 +94,7 @@ class AccessQueries:
                         after: str | None = None) -> AuditLogConnection:
         ctx = info.context
         anchor = _anchor(after)
-        page = await ctx.accounts.access.review.audit_log(await ctx.caller(), after=anchor,
+        page = await ctx.access.review.audit_log(await ctx.caller(), after=anchor,
                                                           limit=first)
         edges = [AuditEntryEdge(cursor=encode_cursor(e.id), node=AuditEntryType.of(e))
                  for e in page.entries]
@@ -110,7 +110,7 @@ class AccessQueries:
                              user_name: str | None = None, user_id: strawberry.ID | None = None,
                              node_id: strawberry.ID | None = None) -> AccessExplanation:
         ctx = info.context
-        found = await ctx.accounts.access.review.explain(
+        found = await ctx.access.review.explain(
             await ctx.caller(), user_name=user_name, user_id=user_id, resource=resource,
             action=action, node_id=node_id)
         return AccessExplanation(
@@ -126,7 +126,7 @@ class AccessQueries:
                       metadata=uses(AccessReview.api_paths))
     async def api_paths(self, info: Ctx, all_paths: bool = True) -> list[ApiPath]:
         ctx = info.context
-        found = await ctx.accounts.access.review.api_paths(await ctx.caller(), all_paths=all_paths)
+        found = await ctx.access.review.api_paths(await ctx.caller(), all_paths=all_paths)
         return [ApiPath(path=p, methods=list(m)) for p, m in found]
 
     @strawberry.field(description="The organization's nodes as an admin sees them, ordered by "
@@ -169,41 +169,41 @@ class AccessMutations:
     @strawberry.mutation(metadata=uses(Policies.create_policy))
     async def create_policy(self, info: Ctx, input: CreatePolicyInput) -> PolicyPayload:
         ctx = info.context
-        policy = await ctx.accounts.access.policies.create_policy(
+        policy = await ctx.access.policies.create_policy(
             await ctx.caller(), name=input.name, policy_json=input.document)
         return PolicyPayload(policy=PolicyType.of(policy))
 
     @strawberry.mutation(metadata=uses(Policies.update_policy))
     async def update_policy(self, info: Ctx, input: UpdatePolicyInput) -> PolicyPayload:
         ctx = info.context
-        policy = await ctx.accounts.access.policies.update_policy(
+        policy = await ctx.access.policies.update_policy(
             await ctx.caller(), name=input.name, policy_json=input.document)
         return PolicyPayload(policy=PolicyType.of(policy))
 
     @strawberry.mutation(metadata=uses(Policies.delete_policy))
     async def delete_policy(self, info: Ctx, input: DeletePolicyInput) -> DeletePolicyPayload:
         ctx = info.context
-        detached = await ctx.accounts.access.policies.delete_policy(
+        detached = await ctx.access.policies.delete_policy(
             await ctx.caller(), name=input.name, force=input.force)
         return DeletePolicyPayload(name=input.name, detached_from_roles=detached)
 
     @strawberry.mutation(metadata=uses(Roles.create_role))
     async def create_role(self, info: Ctx, input: CreateRoleInput) -> RolePayload:
         ctx = info.context
-        return _role_payload(await ctx.accounts.access.roles.create_role(
+        return _role_payload(await ctx.access.roles.create_role(
             await ctx.caller(), name=input.name, policies=input.policies, level=input.level))
 
     @strawberry.mutation(metadata=uses(Roles.update_role))
     async def update_role(self, info: Ctx, input: UpdateRoleInput) -> RolePayload:
         ctx = info.context
-        return _role_payload(await ctx.accounts.access.roles.update_role(
+        return _role_payload(await ctx.access.roles.update_role(
             await ctx.caller(), name=input.name, operation=input.operation,
             policies=input.policies, level=input.level))
 
     @strawberry.mutation(metadata=uses(Roles.delete_role))
     async def delete_role(self, info: Ctx, input: RoleNameInput) -> DeleteRolePayload:
         ctx = info.context
-        await ctx.accounts.access.roles.delete_role(await ctx.caller(), name=input.name)
+        await ctx.access.roles.delete_role(await ctx.caller(), name=input.name)
         return DeleteRolePayload(name=input.name)
 
     @strawberry.mutation(metadata=uses(RoleAssignments.change_roles),
@@ -220,6 +220,6 @@ class AccessMutations:
 async def _change(info: Ctx, input: UserRolesInput, operation: str) -> UserRolesPayload:
     ctx = info.context
     roles: Any = list(input.roles)
-    return UserRolesPayload(roles=await ctx.accounts.access.assignments.change_roles(
+    return UserRolesPayload(roles=await ctx.access.assignments.change_roles(
         await ctx.caller(), operation=operation, roles=roles, user_name=input.user_name,
         user_id=input.user_id))

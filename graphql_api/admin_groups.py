@@ -95,7 +95,7 @@ AdminGroupPayload, DeleteAdminGroupPayload = common.payloads("AdminGroup", Admin
 
 async def _read(info: Ctx, group_id: str) -> AdminGroupPayload:
     ctx = info.context
-    page = await ctx.devices.admin_groups.list_groups(await ctx.caller(), group_id=group_id,
+    page = await ctx.groups.admin.list_groups(await ctx.caller(), group_id=group_id,
                                                       num_records=MAX_PAGE, node_details=True)
     return AdminGroupPayload(group=AdminGroupType.of(page.groups[0], page))
 
@@ -116,7 +116,7 @@ class AdminGroupQueries:
         ctx = info.context
         wanted = filter or AdminGroupFilter()
         window = await common.GroupWindow.read(
-            ctx.devices.admin_groups.list_groups, ctx.caller, first, after,
+            ctx.groups.admin.list_groups, ctx.caller, first, after,
             node_type=wanted.node_type, node_model=wanted.node_model,
             node_fw_version=wanted.node_fw_version)
         return window.connection(AdminGroupEdge, AdminGroupConnection,
@@ -131,7 +131,7 @@ class AdminGroupMutations:
     async def create_admin_group(self, info: Ctx,
                                  input: CreateAdminGroupInput) -> AdminGroupPayload:
         ctx = info.context
-        group = await ctx.devices.admin_groups.create_group(
+        group = await ctx.groups.admin.create_group(
             await ctx.caller(), node_type=input.node_type, node_model=input.node_model,
             node_fw_version=input.node_fw_version, **common.create_args(input))
         return await _read(info, group.id)
@@ -141,18 +141,18 @@ class AdminGroupMutations:
     async def update_admin_group(self, info: Ctx,
                                  input: UpdateAdminGroupInput) -> AdminGroupPayload:
         ctx = info.context
-        group = await ctx.devices.admin_groups.update_group(await ctx.caller(),
+        group = await ctx.groups.admin.update_group(await ctx.caller(),
                                                             **common.update_args(input))
         return await _read(info, group.id)
 
     add_nodes_to_admin_group = common.node_mutation(
         (AdminGroups.update_group, AdminGroups.list_groups),
-        lambda devices: devices.admin_groups.update_group, "add", AdminGroupNodesInput,
+        lambda ctx: ctx.groups.admin.update_group, "add", AdminGroupNodesInput,
         AdminGroupPayload, _read,
         "Adds nodes of the organization to a static admin group (and to the groups above it).")
     remove_nodes_from_admin_group = common.node_mutation(
         (AdminGroups.update_group, AdminGroups.list_groups),
-        lambda devices: devices.admin_groups.update_group, "remove", AdminGroupNodesInput,
+        lambda ctx: ctx.groups.admin.update_group, "remove", AdminGroupNodesInput,
         AdminGroupPayload, _read, "Removes nodes from a static admin group and its sub-groups.")
 
     @strawberry.mutation(metadata=uses(AdminGroups.update_group, AdminGroups.list_groups),
@@ -160,7 +160,7 @@ class AdminGroupMutations:
                                      "its query now.")
     async def regroup(self, info: Ctx, input: RegroupInput) -> AdminGroupPayload:
         ctx = info.context
-        await ctx.devices.admin_groups.update_group(
+        await ctx.groups.admin.update_group(
             await ctx.caller(), group_id=str(input.group_id), regroup=True)
         return await _read(info, str(input.group_id))
 
@@ -169,6 +169,6 @@ class AdminGroupMutations:
     async def delete_admin_group(self, info: Ctx,
                                  input: AdminGroupIdInput) -> DeleteAdminGroupPayload:
         ctx = info.context
-        gone = await ctx.devices.admin_groups.delete_group(await ctx.caller(),
+        gone = await ctx.groups.admin.delete_group(await ctx.caller(),
                                                            group_id=str(input.id))
         return DeleteAdminGroupPayload(deleted_ids=[strawberry.ID(i) for i in gone])

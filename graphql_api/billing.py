@@ -207,14 +207,14 @@ def _subscription(billing: Billing, view: SubscriptionView) -> SubscriptionPaylo
 
 async def organization_subscription(info: Ctx) -> SubscriptionType:
     ctx = info.context
-    billing = ctx.accounts.billing
+    billing = ctx.billing.service
     return SubscriptionType.of(await billing.subscription(await ctx.caller()),
                                billing.clock.now(), billing.gateway.name)
 
 
 async def organization_usage(info: Ctx) -> UsageType:
     ctx = info.context
-    return UsageType.of(await ctx.accounts.billing.usage(await ctx.caller()))
+    return UsageType.of(await ctx.billing.service.usage(await ctx.caller()))
 
 
 @strawberry.type
@@ -223,7 +223,7 @@ class BillingQueries:
                       metadata=uses(Billing.plans))
     async def plans(self, info: Ctx) -> list[PlanType]:
         ctx = info.context
-        return [PlanType.of(p) for p in await ctx.accounts.billing.plans(await ctx.caller())]
+        return [PlanType.of(p) for p in await ctx.billing.service.plans(await ctx.caller())]
 
     @strawberry.field(description="The organization's invoices, newest first.",
                       metadata=uses(Billing.invoices))
@@ -233,7 +233,7 @@ class BillingQueries:
         cursor = decode_cursor(after) if after is not None else None
         if after is not None and cursor is None:
             raise ValidationFailed("Invalid cursor", reason="invalid_cursor")
-        page = await ctx.accounts.billing.invoices(await ctx.caller(), limit=first,
+        page = await ctx.billing.service.invoices(await ctx.caller(), limit=first,
                                                    starting_after=cursor)
         edges = [InvoiceEdge(cursor=encode_cursor(i.id), node=InvoiceType.of(i))
                  for i in page.invoices]
@@ -246,7 +246,7 @@ class BillingQueries:
                       metadata=uses(Billing.payment_methods))
     async def payment_methods(self, info: Ctx) -> list[PaymentMethodType]:
         ctx = info.context
-        found = await ctx.accounts.billing.payment_methods(await ctx.caller())
+        found = await ctx.billing.service.payment_methods(await ctx.caller())
         return [PaymentMethodType.of(m) for m in found]
 
 
@@ -256,7 +256,7 @@ class BillingMutations:
                          metadata=uses(Billing.subscribe))
     async def subscribe(self, info: Ctx, input: SubscribeInput) -> SubscriptionPayload:
         ctx = info.context
-        billing = ctx.accounts.billing
+        billing = ctx.billing.service
         return _subscription(billing, await billing.subscribe(
             await ctx.caller(), plan_id=str(input.plan_id),
             idempotency_key=input.idempotency_key))
@@ -266,7 +266,7 @@ class BillingMutations:
                          metadata=uses(Billing.change_plan))
     async def change_plan(self, info: Ctx, input: PlanInput) -> SubscriptionPayload:
         ctx = info.context
-        billing = ctx.accounts.billing
+        billing = ctx.billing.service
         return _subscription(billing, await billing.change_plan(await ctx.caller(),
                                                                 plan_id=str(input.plan_id)))
 
@@ -274,14 +274,14 @@ class BillingMutations:
                          metadata=uses(Billing.cancel))
     async def cancel_subscription(self, info: Ctx) -> SubscriptionPayload:
         ctx = info.context
-        billing = ctx.accounts.billing
+        billing = ctx.billing.service
         return _subscription(billing, await billing.cancel(await ctx.caller()))
 
     @strawberry.mutation(description="Take back a cancellation before the period ends.",
                          metadata=uses(Billing.resume))
     async def resume_subscription(self, info: Ctx) -> SubscriptionPayload:
         ctx = info.context
-        billing = ctx.accounts.billing
+        billing = ctx.billing.service
         return _subscription(billing, await billing.resume(await ctx.caller()))
 
     @strawberry.mutation(description="Start adding a card: a SetupIntent client secret.",
@@ -289,7 +289,7 @@ class BillingMutations:
     async def add_payment_method(self, info: Ctx,
                                  idempotency_key: str | None = None) -> SetupIntentPayload:
         ctx = info.context
-        intent = await ctx.accounts.billing.add_payment_method(
+        intent = await ctx.billing.service.add_payment_method(
             await ctx.caller(), idempotency_key=idempotency_key)
         return SetupIntentPayload(setup_intent_id=strawberry.ID(intent.id),
                                   client_secret=intent.client_secret)
@@ -299,6 +299,6 @@ class BillingMutations:
     async def remove_payment_method(self, info: Ctx, input: RemovePaymentMethodInput
                                     ) -> RemovePaymentMethodPayload:
         ctx = info.context
-        await ctx.accounts.billing.remove_payment_method(await ctx.caller(),
+        await ctx.billing.service.remove_payment_method(await ctx.caller(),
                                                          payment_method_id=str(input.id))
         return RemovePaymentMethodPayload(removed_id=input.id)

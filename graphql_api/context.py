@@ -12,10 +12,16 @@ from typing import Any, NoReturn, Protocol
 from strawberry.types import Info
 
 from domain.access.model import Caller, Principal
+from domain.access.use_cases import AccessUseCases
 from domain.accounts.use_cases import AccountUseCases
+from domain.billing.use_cases import BillingUseCases
 from domain.devices.model import NodeEvent
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import Forbidden, Unauthenticated
+from domain.groups.use_cases import GroupUseCases
+from domain.ota.use_cases import OtaUseCases
+from domain.sharing.use_cases import SharingUseCases
+from domain.use_cases import UseCases
 from graphql_api.live import LiveSession
 from graphql_api.loaders import Loaders
 
@@ -29,8 +35,7 @@ class EventFeed(Protocol):
 
 @dataclass(slots=True, kw_only=True)
 class Context:
-    accounts: AccountUseCases
-    devices: DeviceUseCases
+    uc: UseCases
     events: EventFeed
     token: str | None
     ip: str
@@ -43,7 +48,36 @@ class Context:
     _caller: Caller | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.devices, self.caller)
+        self.loaders = Loaders(self.uc, self.caller)
+
+    # each area's use cases, as resolvers call them: ctx.devices.nodes, ctx.sharing.groups...
+    @property
+    def accounts(self) -> AccountUseCases:
+        return self.uc.accounts
+
+    @property
+    def access(self) -> AccessUseCases:
+        return self.uc.access
+
+    @property
+    def billing(self) -> BillingUseCases:
+        return self.uc.billing
+
+    @property
+    def devices(self) -> DeviceUseCases:
+        return self.uc.devices
+
+    @property
+    def groups(self) -> GroupUseCases:
+        return self.uc.groups
+
+    @property
+    def sharing(self) -> SharingUseCases:
+        return self.uc.sharing
+
+    @property
+    def ota(self) -> OtaUseCases:
+        return self.uc.ota
 
     def signed_in(self, principal: Principal) -> None:
         """The request's token was authenticated already (by the rate limiter)."""

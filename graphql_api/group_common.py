@@ -176,7 +176,7 @@ def node_mutation(use: tuple[Callable[..., Any], ...],
 
     async def resolve(info: Ctx, input: Any) -> Any:
         ctx = info.context
-        await call(ctx.devices)(await ctx.caller(), group_id=str(input.group_id),
+        await call(ctx)(await ctx.caller(), group_id=str(input.group_id),
                                 operation=operation, nodes=[str(i) for i in input.node_ids])
         return await read(info, str(input.group_id))
 

@@ -59,7 +59,7 @@ class GroupSharingRequestType(common.RequestHead, GroupIds, common.RequestTail):
         names = self.names
         if names is None:  # a mutation payload: read the request back with its names
             ctx = info.context
-            page = await ctx.devices.group_sharing.list_requests(
+            page = await ctx.sharing.groups.list_requests(
                 await ctx.caller(), request_id=str(self.id))
             names = page.group_names
         return [names.get(str(g)) for g in self.group_ids]
@@ -86,7 +86,7 @@ class LeaveGroupInput:
 @strawberry.type
 class GroupSharingQueries:
     group_sharing_requests = common.listing_field(
-        GroupSharing.list_requests, lambda devices: devices.group_sharing.list_requests,
+        GroupSharing.list_requests, lambda ctx: ctx.sharing.groups.list_requests,
         common.connection(GroupSharingRequestType, "GroupSharingRequest"),
         lambda request, page: GroupSharingRequestType.of(request, page.group_names),
         "Group sharing requests the caller sent or received, by id.")
@@ -95,23 +95,23 @@ class GroupSharingQueries:
 @strawberry.type
 class GroupSharingMutations:
     share_groups = common.share_mutation(
-        GroupSharing.share_groups, lambda devices: devices.group_sharing.share_groups,
+        GroupSharing.share_groups, lambda ctx: ctx.sharing.groups.share_groups,
         "groups", ShareGroupsInput, GroupSharingRequestPayload, GroupSharingRequestType.of,
         "Offers groups the caller is primary of (with their sub-groups and nodes) to another "
         "user of the organization: a pending request (accepted at once when the user "
         "already reaches every group).")
     respond_to_group_sharing_request = common.settle_mutation(
-        GroupSharing.respond, lambda devices: devices.group_sharing.respond,
+        GroupSharing.respond, lambda ctx: ctx.sharing.groups.respond,
         RespondToGroupSharingRequestInput, GroupSharingRequestPayload,
         GroupSharingRequestType.of,
         "The receiver accepts or declines a pending group sharing request.")
     cancel_group_sharing_request = common.settle_mutation(
-        GroupSharing.cancel_request, lambda devices: devices.group_sharing.cancel_request,
+        GroupSharing.cancel_request, lambda ctx: ctx.sharing.groups.cancel_request,
         CancelGroupSharingRequestInput, GroupSharingRequestPayload,
         GroupSharingRequestType.of, "The sender withdraws a pending group sharing request.")
 
     unshare_groups = common.unshare_mutation(
-        GroupSharing.unshare_groups, lambda devices: devices.group_sharing.unshare_groups,
+        GroupSharing.unshare_groups, lambda ctx: ctx.sharing.groups.unshare_groups,
         "groups", UnshareGroupsInput,
         "Removes a user's share of groups (a primary removes another user; naming yourself "
         "leaves them).")
@@ -121,6 +121,6 @@ class GroupSharingMutations:
                                      "share of that group, not one through a parent group).")
     async def leave_group(self, info: Ctx, input: LeaveGroupInput) -> OkPayload:
         ctx = info.context
-        await ctx.devices.group_sharing.leave_group(await ctx.caller(),
+        await ctx.sharing.groups.leave_group(await ctx.caller(),
                                                     group_id=str(input.group_id))
         return OkPayload(ok=True)

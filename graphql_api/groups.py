@@ -80,7 +80,7 @@ GroupPayload, DeleteGroupPayload = common.payloads("Group", GroupType)
 
 async def _read(info: Ctx, group_id: str) -> GroupPayload:
     ctx = info.context
-    page = await ctx.devices.groups.list_groups(await ctx.caller(), group_id=group_id,
+    page = await ctx.groups.user.list_groups(await ctx.caller(), group_id=group_id,
                                                 node_details=True)
     return GroupPayload(group=GroupType.of(page.groups[0], page))
 
@@ -97,7 +97,7 @@ class GroupQueries:
     async def groups(self, info: Ctx, first: int = 25,
                      after: str | None = None) -> GroupConnection:
         ctx = info.context
-        window = await common.GroupWindow.read(ctx.devices.groups.list_groups, ctx.caller,
+        window = await common.GroupWindow.read(ctx.groups.user.list_groups, ctx.caller,
                                                first, after)
         return window.connection(GroupEdge, GroupConnection, lambda g: GroupType.of(g, window.page))
 
@@ -109,7 +109,7 @@ class GroupMutations:
                                      "three levels; mutually exclusive per type and parent).")
     async def create_group(self, info: Ctx, input: CreateGroupInput) -> GroupPayload:
         ctx = info.context
-        group = await ctx.devices.groups.create_group(
+        group = await ctx.groups.user.create_group(
             await ctx.caller(), metadata=input.metadata, **common.create_args(input))
         return await _read(info, group.id)
 
@@ -118,23 +118,23 @@ class GroupMutations:
     async def update_group(self, info: Ctx, input: UpdateGroupInput) -> GroupPayload:
         ctx = info.context
         parent = common.given(input.parent_id)
-        group = await ctx.devices.groups.update_group(
+        group = await ctx.groups.user.update_group(
             await ctx.caller(), parent_id=str(parent) if parent not in (UNSET, None) else parent,
             metadata=common.given(input.metadata), **common.update_args(input))
         return await _read(info, group.id)
 
     add_nodes_to_group = common.node_mutation(
         (UserGroups.update_group, UserGroups.list_groups),
-        lambda devices: devices.groups.update_group, "add",
+        lambda ctx: ctx.groups.user.update_group, "add",
         GroupNodesInput, GroupPayload, _read, "Adds nodes the caller reaches to a group.")
     remove_nodes_from_group = common.node_mutation(
         (UserGroups.update_group, UserGroups.list_groups),
-        lambda devices: devices.groups.update_group, "remove",
+        lambda ctx: ctx.groups.user.update_group, "remove",
         GroupNodesInput, GroupPayload, _read, "Removes nodes from a group and its sub-groups.")
 
     @strawberry.mutation(metadata=uses(UserGroups.delete_group),
                          description="Deletes a group and its sub-groups.")
     async def delete_group(self, info: Ctx, input: DeleteGroupInput) -> DeleteGroupPayload:
         ctx = info.context
-        gone = await ctx.devices.groups.delete_group(await ctx.caller(), group_id=str(input.id))
+        gone = await ctx.groups.user.delete_group(await ctx.caller(), group_id=str(input.id))
         return DeleteGroupPayload(deleted_ids=[strawberry.ID(i) for i in gone])

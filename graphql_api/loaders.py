@@ -8,14 +8,14 @@ from collections.abc import Awaitable, Callable
 from strawberry.dataloader import DataLoader
 
 from domain.access.model import Caller
-from domain.devices.use_cases import DeviceUseCases
 from domain.sharing.groups import GroupPeople
 from domain.sharing.nodes import NodeSharingView
+from domain.use_cases import UseCases
 
 
 class Loaders:
-    def __init__(self, devices: DeviceUseCases, caller: Callable[[], Awaitable[Caller]]) -> None:
-        self._devices, self._caller = devices, caller
+    def __init__(self, uc: UseCases, caller: Callable[[], Awaitable[Caller]]) -> None:
+        self._uc, self._caller = uc, caller
         # no cache: over a WebSocket the context lives as long as the connection, and a
         # role read an hour ago may have changed since; batching is what saves the queries
         self.node_roles = DataLoader[str, str | None](self._load_roles, cache=False)
@@ -27,14 +27,14 @@ class Loaders:
     async def _load_sharing(self, node_ids: list[str]) -> list[NodeSharingView | None]:
         """Who shares each node (None where the caller does not reach it): one look-up for
         the whole batch, so listing nodes with their sharing is no N+1."""
-        views = await self._devices.sharing.node_sharing(await self._caller(), among=node_ids)
+        views = await self._uc.sharing.nodes.node_sharing(await self._caller(), among=node_ids)
         by_node = {view.node_id: view for view in views}
         return [by_node.get(node_id) for node_id in node_ids]
 
     async def _load_group_sharing(self, group_ids: list[str]) -> list[GroupPeople | None]:
         """Who shares each group (None where the caller does not reach it): one look-up of
         every group the caller reaches, nested, for the whole batch (no N+1)."""
-        roots = await self._devices.group_sharing.group_sharing(await self._caller(),
+        roots = await self._uc.sharing.groups.group_sharing(await self._caller(),
                                                                sub_groups=True)
         by_group: dict[str, GroupPeople] = {}
         pending = list(roots)
@@ -47,5 +47,5 @@ class Loaders:
     async def _load_roles(self, node_ids: list[str]) -> list[str | None]:
         """The caller's role on each node, for nodes read without their membership (mutation
         payloads): one query for the whole batch."""
-        roles = await self._devices.watch.roles(await self._caller(), node_ids=node_ids)
+        roles = await self._uc.devices.watch.roles(await self._caller(), node_ids=node_ids)
         return [roles.get(node_id) for node_id in node_ids]

@@ -148,7 +148,7 @@ class OtaImageQueries:
         ctx = info.context
         anchor = after_anchor(after)
         wanted = filter or OtaImageFilter()
-        page = await ctx.devices.ota_images.list_images(
+        page = await ctx.ota.images.list_images(
             await ctx.caller(), name=wanted.name_contains, contains=True, type=wanted.type,
             model=wanted.model, archived=bool(wanted.archived),
             every=wanted.archived is None,
@@ -163,7 +163,7 @@ class OtaImageQueries:
     async def ota_image(self, info: Ctx, id: strawberry.ID) -> OtaImageType:
         ctx = info.context
         caller = await ctx.caller()
-        page = await ctx.devices.ota_images.list_images(caller, image_id=str(id), every=True) \
+        page = await ctx.ota.images.list_images(caller, image_id=str(id), every=True) \
             if str(id) else None  # an empty id is no filter to list_images: no image either
         if page is None or not page.images:
             raise NotFound("OTA image not found", reason="image_not_found")
@@ -177,7 +177,7 @@ class OtaImageMutations:
     async def upload_ota_image(self, info: Ctx, input: UploadOtaImageInput
                                ) -> UploadOtaImagePayload:
         ctx = info.context
-        images = ctx.devices.ota_images
+        images = ctx.ota.images
         if input.file is not None:
             if input.content_base64 is not None:
                 raise ValidationFailed("Send the image as file or as contentBase64, not both",
@@ -201,7 +201,7 @@ class OtaImageMutations:
     async def confirm_ota_image_upload(self, info: Ctx, input: ConfirmOtaImageUploadInput
                                        ) -> OtaImagePayload:
         ctx = info.context
-        image = await ctx.devices.ota_images.confirm_upload(
+        image = await ctx.ota.images.confirm_upload(
             await ctx.caller(), image_id=str(input.image_id), fw_version=input.fw_version,
             model=input.model, type=input.type)
         return OtaImagePayload(image=OtaImageType.of(image))
@@ -210,7 +210,7 @@ class OtaImageMutations:
     async def archive_ota_image(self, info: Ctx, input: ArchiveOtaImageInput
                                 ) -> OtaImagePayload:
         ctx = info.context
-        image = await ctx.devices.ota_images.archive_image(
+        image = await ctx.ota.images.archive_image(
             await ctx.caller(), image_id=str(input.id), archive=input.archived)
         return OtaImagePayload(image=OtaImageType.of(image))
 
@@ -218,7 +218,7 @@ class OtaImageMutations:
     async def delete_ota_image(self, info: Ctx, input: DeleteOtaImageInput
                                ) -> DeleteOtaImagePayload:
         ctx = info.context
-        cancelled = await ctx.devices.ota_images.delete_image(
+        cancelled = await ctx.ota.images.delete_image(
             await ctx.caller(), image_id=str(input.id), force=input.force)
         return DeleteOtaImagePayload(id=input.id,
                                      cancelled_job_ids=[strawberry.ID(i) for i in cancelled])

@@ -99,7 +99,7 @@ class OtaJobType:
                             ) -> OtaNodeStatusConnection:
         ctx = info.context
         anchor = after_anchor(after)
-        _, found, next_id = await ctx.devices.ota_jobs.job_status(
+        _, found, next_id = await ctx.ota.jobs.job_status(
             await ctx.caller(), job_id=str(self.id),
             start_id=None if anchor is None else anchor + "\x00", num_records=first)
         edges = [OtaNodeStatusEdge(cursor=encode_cursor(s.node_id),
@@ -180,7 +180,7 @@ class OtaJobProgress:
 async def _job(info: Ctx, job_id: str) -> OtaJobType:
     ctx = info.context
     caller = await ctx.caller()
-    page = await ctx.devices.ota_jobs.list_jobs(caller, job_id=job_id, every=True) \
+    page = await ctx.ota.jobs.list_jobs(caller, job_id=job_id, every=True) \
         if job_id else None  # an empty id is no filter to list_jobs: not a job either
     if page is None or not page.jobs:
         raise NotFound("OTA job not found", reason="job_not_found")
@@ -197,7 +197,7 @@ class OtaJobQueries:
                        first: int = 25, after: str | None = None) -> OtaJobConnection:
         ctx = info.context
         anchor = after_anchor(after)
-        page = await ctx.devices.ota_jobs.list_jobs(
+        page = await ctx.ota.jobs.list_jobs(
             await ctx.caller(), name=name_contains, image_id=image_id,
             archived=bool(archived), every=archived is None,
             start_id=None if anchor is None else anchor + "\x00", num_records=first)
@@ -217,7 +217,7 @@ class OtaJobMutations:
     @strawberry.mutation(metadata=uses(OtaJobs.create_job, OtaJobs.list_jobs))
     async def create_ota_job(self, info: Ctx, input: CreateOtaJobInput) -> OtaJobPayload:
         ctx = info.context
-        job = await ctx.devices.ota_jobs.create_job(
+        job = await ctx.ota.jobs.create_job(
             await ctx.caller(), name=input.name, image_id=str(input.image_id),
             description=input.description,
             nodes=None if input.node_ids is None else [str(i) for i in input.node_ids],
@@ -232,7 +232,7 @@ class OtaJobMutations:
     @strawberry.mutation(metadata=uses(OtaJobs.cancel_or_archive))
     async def cancel_ota_job(self, info: Ctx, input: OtaJobIdInput) -> OtaJobPayload:
         ctx = info.context
-        job, summary = await ctx.devices.ota_jobs.cancel_or_archive(await ctx.caller(),
+        job, summary = await ctx.ota.jobs.cancel_or_archive(await ctx.caller(),
                                                                     job_id=str(input.id))
         return OtaJobPayload(job=OtaJobType.of(job, summary))
 
@@ -240,7 +240,7 @@ class OtaJobMutations:
                          description="Archives a finished or cancelled job.")
     async def archive_ota_job(self, info: Ctx, input: OtaJobIdInput) -> OtaJobPayload:
         ctx = info.context
-        job, summary = await ctx.devices.ota_jobs.cancel_or_archive(
+        job, summary = await ctx.ota.jobs.cancel_or_archive(
             await ctx.caller(), job_id=str(input.id), archive=True)
         return OtaJobPayload(job=OtaJobType.of(job, summary))
 
@@ -256,7 +256,7 @@ class OtaJobSubscription:
                                ) -> AsyncGenerator[OtaJobProgress, None]:
         ctx = info.context
         caller = await ctx.caller()
-        jobs = ctx.devices.ota_jobs
+        jobs = ctx.ota.jobs
         seen: dict[str, tuple[str, datetime]] = {}
         reached: datetime | None = None
         last_summary: JobSummary | None = None

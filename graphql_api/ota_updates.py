@@ -37,7 +37,7 @@ class OtaUpdateQueries:
     async def available_update(self, info: Ctx, node_id: strawberry.ID
                                ) -> AvailableUpdate | None:
         ctx = info.context
-        found = await ctx.devices.ota_updates.available_update(await ctx.caller(),
+        found = await ctx.ota.updates.available_update(await ctx.caller(),
                                                             node_id=str(node_id))
         if found is None:
             return None
@@ -53,7 +53,7 @@ class OtaUpdateMutations:
                                      "offered it now.")
     async def push_update(self, info: Ctx, input: PushUpdateInput) -> PushUpdatePayload:
         ctx = info.context
-        offer = await ctx.devices.ota_updates.push_update(
+        offer = await ctx.ota.updates.push_update(
             await ctx.caller(), node_id=str(input.node_id), job_id=str(input.job_id))
         return PushUpdatePayload(job_id=strawberry.ID(offer.job.id),
                                  node_id=strawberry.ID(offer.node_id))

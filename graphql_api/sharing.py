@@ -45,7 +45,7 @@ SharingRequestPayload = common.payload_type("SharingRequestPayload", SharingRequ
 @strawberry.type
 class SharingQueries:
     sharing_requests = common.listing_field(
-        NodeSharing.list_requests, lambda devices: devices.sharing.list_requests,
+        NodeSharing.list_requests, lambda ctx: ctx.sharing.nodes.list_requests,
         common.connection(SharingRequestType, "SharingRequest"),
         lambda request, _page: SharingRequestType.of(request),
         "Sharing requests the caller sent or received, by id.")
@@ -54,19 +54,19 @@ class SharingQueries:
 @strawberry.type
 class SharingMutations:
     share_nodes = common.share_mutation(
-        NodeSharing.share_nodes, lambda devices: devices.sharing.share_nodes, "nodes",
+        NodeSharing.share_nodes, lambda ctx: ctx.sharing.nodes.share_nodes, "nodes",
         ShareNodesInput, SharingRequestPayload, SharingRequestType.of,
         "Offers nodes the caller is primary of to another user of the organization: a "
         "pending request.")
     respond_to_sharing_request = common.settle_mutation(
-        NodeSharing.respond, lambda devices: devices.sharing.respond,
+        NodeSharing.respond, lambda ctx: ctx.sharing.nodes.respond,
         RespondToSharingRequestInput, SharingRequestPayload, SharingRequestType.of,
         "The receiver accepts or declines a pending request.")
     cancel_sharing_request = common.settle_mutation(
-        NodeSharing.cancel_request, lambda devices: devices.sharing.cancel_request,
+        NodeSharing.cancel_request, lambda ctx: ctx.sharing.nodes.cancel_request,
         CancelSharingRequestInput, SharingRequestPayload, SharingRequestType.of,
         "The sender withdraws a pending request.")
     unshare_nodes = common.unshare_mutation(
-        NodeSharing.unshare_nodes, lambda devices: devices.sharing.unshare_nodes, "nodes",
+        NodeSharing.unshare_nodes, lambda ctx: ctx.sharing.nodes.unshare_nodes, "nodes",
         UnshareNodesInput,
         "Removes a user's access to nodes (a secondary may remove only itself).")

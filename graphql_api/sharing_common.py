@@ -118,7 +118,7 @@ def listing_field(use: Callable[..., Any], call: Callable[[Any], ListRequests],
     async def resolve(info: Ctx, direction: SharingDirection = SharingDirection.RECEIVED,
                       first: int = MAX_REQUESTS_PAGE, after: str | None = None) -> Any:
         ctx = info.context
-        window = await RequestWindow.read(call(ctx.devices), await ctx.caller(), direction,
+        window = await RequestWindow.read(call(ctx), await ctx.caller(), direction,
                                           first, after)
         edges = [edge(cursor=encode_cursor(r.id), node=present(r, window.page))
                  for r in window.requests]
@@ -142,7 +142,7 @@ def share_mutation(use: Callable[..., Any], call: Call, items: str, input_type: 
 
     async def resolve(info: Ctx, input: Any) -> Any:
         ctx = info.context
-        request = await call(ctx.devices)(
+        request = await call(ctx)(
             await ctx.caller(), **{items: [str(i) for i in getattr(input, ids)]},
             user_name=input.user_name, primary=input.primary, transfer=input.transfer,
             new_role=input.new_role, metadata=input.metadata)
@@ -158,7 +158,7 @@ def unshare_mutation(use: Callable[..., Any], call: Callable[[Any], Callable[...
 
     async def resolve(info: Ctx, input: Any) -> Any:
         ctx = info.context
-        await call(ctx.devices)(await ctx.caller(),
+        await call(ctx)(await ctx.caller(),
                                 **{items: [str(i) for i in getattr(input, ids)]},
                                 user_name=input.user_name)
         return OkPayload(ok=True)
@@ -175,7 +175,7 @@ def settle_mutation(use: Callable[..., Any], call: Call, input_type: Any, payloa
     async def resolve(info: Ctx, input: Any) -> Any:
         ctx = info.context
         given = {f.name: getattr(input, f.name) for f in fields(input)}
-        request = await call(ctx.devices)(await ctx.caller(),
+        request = await call(ctx)(await ctx.caller(),
                                           **{**given, "request_id": str(input.request_id)})
         return payload(request=present(request))
 

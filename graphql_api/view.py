@@ -25,10 +25,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Connec
 from strawberry.types.unset import UnsetType
 
 from domain.access.model import REQUEST_PRINCIPAL
-from domain.accounts.use_cases import AccountUseCases
-from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError, Unauthenticated
 from domain.jsonshape import strings_in
+from domain.use_cases import UseCases
 from graphql_api.context import Context, EventFeed
 from graphql_api.live import LiveSession, SessionFeed
 
@@ -120,7 +119,7 @@ class SessionBoundHandler(BaseGraphQLTransportWSHandler[Context, None]):
 class FleetgateGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SessionBoundHandler
 
-    def __init__(self, schema: Any, accounts: AccountUseCases, devices: DeviceUseCases, *,
+    def __init__(self, schema: Any, uc: UseCases, *,
                  production: bool, events: EventFeed, sessions: SessionFeed | None = None,
                  allowed_origins: tuple[str, ...] = ()) -> None:
         super().__init__(schema, graphql_ide=None if production else "graphiql",
@@ -129,7 +128,7 @@ class FleetgateGraphQL(GraphQL[Context, None]):
                          subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
                          max_subscriptions_per_connection=20,
                          multipart_uploads_enabled=True)
-        self._accounts, self._devices, self._production = accounts, devices, production
+        self._uc, self._accounts, self._production = uc, uc.accounts, production
         self._events, self._sessions = events, sessions
 
     def parse_json(self, data: str | bytes) -> Any:
@@ -204,7 +203,7 @@ class FleetgateGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket,
                           response: Response | WebSocket | None) -> Context:
         host = request.headers.get("host", "")
-        context = Context(accounts=self._accounts, devices=self._devices, events=self._events,
+        context = Context(uc=self._uc, events=self._events,
                           token=_token(request.headers),
                           ip=request.client.host if request.client else "unknown",
                           host=host.rsplit(":", 1)[0].lower() if host else None)

@@ -8,10 +8,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.devices.use_cases import DeviceUseCases
 from domain.errors import ValidationFailed
 from domain.groups.admin.model import ALL_NODES, MAX_QUERY_VALUE, AdminGroup
 from domain.groups.admin_groups import AdminGroupPage
+from domain.groups.use_cases import GroupUseCases
 from rest_compat import group_common as common
 from rest_compat import schemas as s
 from rest_compat.admin_nodes import node_info
@@ -70,9 +70,9 @@ def _explain(violation: Violation, body: dict[str, Any]) -> ValidationFailed:
     return common.explain_group_body(violation, body)
 
 
-def admin_group_operations(devices: DeviceUseCases, authenticate: Authenticate,
+def admin_group_operations(bundle: GroupUseCases, authenticate: Authenticate,
                            max_body: int) -> list[Operation]:
-    groups = devices.admin_groups
+    groups = bundle.admin
 
     async def delete(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)

@@ -13,9 +13,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from domain.access.model import Permission, declared_access
-from domain.accounts.use_cases import AccountUseCases
-from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError, Forbidden, ValidationFailed
+from domain.use_cases import UseCases
 from rest_compat import schemas as s
 from rest_compat.access import access_operations
 from rest_compat.admin_groups import admin_group_operations
@@ -107,23 +106,23 @@ def _meta_operations() -> list[Operation]:
                                "path": "/v1/apiversions", "operation_id": "getApiVersionsV1"})]
 
 
-def rest_operations(accounts: AccountUseCases, devices: DeviceUseCases, *,
-                    max_body: int) -> list[Operation]:
-    return (_meta_operations() + user_operations(accounts, max_body)
-            + admin_user_operations(accounts, max_body)
-            + device_operations(devices, accounts.sessions.authenticate, max_body)
-            + broker_hook_operations(devices.access, max_body)
-            + node_operations(devices, accounts.sessions.authenticate, max_body)
-            + admin_node_operations(devices, accounts.sessions.authenticate, max_body)
-            + group_operations(devices, accounts.sessions.authenticate, max_body)
-            + admin_group_operations(devices, accounts.sessions.authenticate, max_body)
-            + sharing_operations(devices, accounts.sessions.authenticate, max_body)
-            + group_sharing_operations(devices, accounts.sessions.authenticate, max_body)
-            + access_operations(accounts.access, accounts.sessions.authenticate, max_body)
-            + ota_image_operations(devices, accounts.sessions.authenticate, max_body)
-            + ota_job_operations(devices, accounts.sessions.authenticate, max_body)
-            + ota_update_operations(devices, accounts.sessions.authenticate, max_body)
-            + billing_operations(accounts.billing, accounts.sessions.authenticate, max_body))
+def rest_operations(uc: UseCases, *, max_body: int) -> list[Operation]:
+    authenticate = uc.accounts.sessions.authenticate
+    return (_meta_operations() + user_operations(uc.accounts, max_body)
+            + admin_user_operations(uc.accounts, max_body)
+            + device_operations(uc.devices, authenticate, max_body)
+            + broker_hook_operations(uc.devices.access, max_body)
+            + node_operations(uc.devices, authenticate, max_body)
+            + admin_node_operations(uc.devices, authenticate, max_body)
+            + group_operations(uc.groups, uc.sharing, authenticate, max_body)
+            + admin_group_operations(uc.groups, authenticate, max_body)
+            + sharing_operations(uc.sharing, authenticate, max_body)
+            + group_sharing_operations(uc.sharing, authenticate, max_body)
+            + access_operations(uc.access, authenticate, max_body)
+            + ota_image_operations(uc.ota, authenticate, max_body)
+            + ota_job_operations(uc.ota, authenticate, max_body)
+            + ota_update_operations(uc.ota, authenticate, max_body)
+            + billing_operations(uc.billing.service, authenticate, max_body))
 
 
 def build_routes(operations: list[Operation], *, version: str,

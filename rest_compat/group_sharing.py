@@ -8,11 +8,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.devices.use_cases import DeviceUseCases
 from domain.groups.model import NodeGroup
 from domain.sharing.engine import RequestPage
 from domain.sharing.groups import GroupPeople
 from domain.sharing.model import MAX_SHARED_GROUPS, NEW_ROLES, SharingRequest
+from domain.sharing.use_cases import SharingUseCases
 from rest_compat import schemas as s
 from rest_compat import sharing_common as common
 from rest_compat.group_common import FLAG, GROUP_ID
@@ -89,9 +89,9 @@ REQUESTS = common.RequestRoutes(
         {"group_ids": common.STR_LIST, "group_names": common.STR_LIST}))
 
 
-def group_sharing_operations(devices: DeviceUseCases, authenticate: Authenticate,
+def group_sharing_operations(bundle: SharingUseCases, authenticate: Authenticate,
                              max_body: int) -> list[Operation]:
-    sharing = devices.group_sharing
+    sharing = bundle.groups
 
     async def details(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)

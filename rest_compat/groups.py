@@ -9,11 +9,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from domain.devices.model import PRIMARY
-from domain.devices.use_cases import DeviceUseCases
 from domain.errors import ValidationFailed
 from domain.groups.model import NodeGroup
+from domain.groups.use_cases import GroupUseCases
 from domain.groups.user_groups import GroupPage
 from domain.identifiers import RECORD_ID_PATTERN
+from domain.sharing.use_cases import SharingUseCases
 from rest_compat import group_common as common
 from rest_compat import schemas as s
 from rest_compat.admin_nodes import node_info
@@ -70,9 +71,9 @@ def _entry(group: NodeGroup, page: GroupPage, *, node_list: bool, sub_groups: bo
     return entry
 
 
-def group_operations(devices: DeviceUseCases, authenticate: Authenticate,
+def group_operations(bundle: GroupUseCases, sharing: SharingUseCases, authenticate: Authenticate,
                      max_body: int) -> list[Operation]:
-    groups = devices.groups
+    groups = bundle.user
 
     async def list_groups(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)
@@ -99,10 +100,10 @@ def group_operations(devices: DeviceUseCases, authenticate: Authenticate,
         caller = await caller_for(request, authenticate, required=True)
         group_id = common.group_id_param(request)
         if _flag(request, "leave"):
-            await devices.group_sharing.leave_group(caller, group_id=group_id)
+            await sharing.groups.leave_group(caller, group_id=group_id)
             return success("Group left successfully")
         if _flag(request, "remove_sharing"):
-            await devices.group_sharing.unshare_groups(
+            await sharing.groups.unshare_groups(
                 caller, groups=[group_id], user_name=request.query_params.get("user_name"))
             return success("Group sharing removed successfully")
         await groups.delete_group(caller, group_id=group_id)
@@ -137,8 +138,8 @@ def group_operations(devices: DeviceUseCases, authenticate: Authenticate,
                   summary="Delete a device group and its sub-groups (a primary), leave a "
                           "group shared with the user (leave=true), or remove a user's share "
                           "(remove_sharing=true&user_name=)",
-                  uses=(groups.delete_group, devices.group_sharing.leave_group,
-                        devices.group_sharing.unshare_groups),
+                  uses=(groups.delete_group, sharing.groups.leave_group,
+                        sharing.groups.unshare_groups),
                   query=(common.GROUP_ID_QUERY,
                          *({"name": f, "in": "query", "schema": common.FLAG,
                             "x-fleetgate-handler-validates": True}

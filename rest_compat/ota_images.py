@@ -10,11 +10,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from domain.devices.use_cases import DeviceUseCases
 from domain.errors import ValidationFailed
 from domain.ota import links
 from domain.ota.images import OtaImages
 from domain.ota.model import MAX_IMAGE_BYTES, OtaImage
+from domain.ota.use_cases import OtaUseCases
 from rest_compat import schemas as s
 from rest_compat.http import (
     Authenticate,
@@ -65,9 +65,9 @@ def download_url(images: OtaImages, base_url: str, image: OtaImage) -> str:
     return base_url + links.download_path(images.download_token(image, images.clock.now()))
 
 
-def ota_image_operations(devices: DeviceUseCases, authenticate: Authenticate,
+def ota_image_operations(ota: OtaUseCases, authenticate: Authenticate,
                          max_body: int) -> list[Operation]:
-    images, base_url = devices.ota_images, devices.ota_jobs.base_url
+    images, base_url = ota.images, ota.jobs.base_url
     base64_max = max(max_body, 7 * 1024 * 1024)
 
     def image_url(image: OtaImage) -> str:

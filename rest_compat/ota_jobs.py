@@ -10,10 +10,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.devices.use_cases import DeviceUseCases
 from domain.errors import ValidationFailed
 from domain.ota.jobs import summary_counts
 from domain.ota.model import FINAL, JobStatus, JobSummary, NodeJobStatus, OtaJob
+from domain.ota.use_cases import OtaUseCases
 from rest_compat.group_common import NODE_ID
 from rest_compat.http import Authenticate, bool_param, caller_for, json_body
 from rest_compat.operations import Operation
@@ -113,9 +113,9 @@ def _job_entry(job: OtaJob, summary: JobSummary) -> dict[str, Any]:
     return entry
 
 
-def ota_job_operations(devices: DeviceUseCases, authenticate: Authenticate,
+def ota_job_operations(ota: OtaUseCases, authenticate: Authenticate,
                        max_body: int) -> list[Operation]:
-    jobs = devices.ota_jobs
+    jobs = ota.jobs
 
     async def create_job(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.devices.use_cases import DeviceUseCases
+from domain.ota.use_cases import OtaUseCases
 from rest_compat import schemas as s
 from rest_compat.group_common import NODE_ID
 from rest_compat.http import Authenticate, caller_for, json_body, success
@@ -25,10 +25,9 @@ from rest_compat.ota_schemas import (
 )
 
 
-def ota_update_operations(devices: DeviceUseCases, authenticate: Authenticate,
+def ota_update_operations(ota: OtaUseCases, authenticate: Authenticate,
                           max_body: int) -> list[Operation]:
-    images, updates = devices.ota_images, devices.ota_updates
-    base_url = devices.ota_jobs.base_url
+    images, updates, base_url = ota.images, ota.updates, ota.jobs.base_url
 
     async def available_update(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)

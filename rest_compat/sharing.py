@@ -7,10 +7,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.devices.use_cases import DeviceUseCases
 from domain.sharing.engine import RequestPage
 from domain.sharing.model import MAX_SHARED_NODES, NEW_ROLES, SharingRequest
 from domain.sharing.nodes import NodeSharingView
+from domain.sharing.use_cases import SharingUseCases
 from rest_compat import schemas as s
 from rest_compat import sharing_common as common
 from rest_compat.http import Authenticate, caller_for, json_body, success
@@ -56,9 +56,9 @@ def _sharing_entry(view: NodeSharingView) -> dict[str, object]:
             "sources": view.sources}
 
 
-def sharing_operations(devices: DeviceUseCases, authenticate: Authenticate,
+def sharing_operations(bundle: SharingUseCases, authenticate: Authenticate,
                        max_body: int) -> list[Operation]:
-    sharing = devices.sharing
+    sharing = bundle.nodes
 
     async def share_or_respond(request: Request) -> Response:
         caller = await caller_for(request, authenticate, required=True)

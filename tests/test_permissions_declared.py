@@ -18,14 +18,13 @@ UNDECLARED_OK = {"/v1/openapi.json", "/graphql", "/healthz", "/readyz", "/metric
 
 
 def _rest_operations() -> list[Any]:
-    from fleetgate.app import account_use_cases, device_use_cases
+    from fleetgate.app import use_cases
     from fleetgate.container import Container
     from rest_compat.app import rest_operations
 
     settings = Settings(database_url="sqlite+aiosqlite:///:memory:", secret="s" * 40)
     container = Container(settings=settings)
-    return rest_operations(account_use_cases(container), device_use_cases(container),
-                           max_body=1024)
+    return rest_operations(use_cases(container), max_body=1024)
 
 
 def test_every_rest_route_is_in_the_operation_registry() -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.access.use_cases import AccessUseCases
 from domain.accounts.admin_users import AdminUsers
 from domain.accounts.api_keys import ApiKeys
 from domain.accounts.profile import Profiles
 from domain.accounts.registration import Registration
 from domain.accounts.sessions import Sessions
-from domain.billing.service import Billing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,5 +18,3 @@ class AccountUseCases:
     profiles: Profiles
     api_keys: ApiKeys
     admin_users: AdminUsers
-    access: AccessUseCases
-    billing: Billing

@@ -11,13 +11,6 @@ from domain.devices.nodes import UserNodes
 from domain.devices.provisioning import BrokerEndpoint, Provisioning
 from domain.devices.proxy import NodeProxy
 from domain.devices.watch import NodeWatch
-from domain.groups.admin_groups import AdminGroups
-from domain.groups.user_groups import UserGroups
-from domain.ota.images import OtaImages
-from domain.ota.jobs import OtaJobs
-from domain.ota.user_updates import OtaUpdates
-from domain.sharing.groups import GroupSharing
-from domain.sharing.nodes import NodeSharing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,10 +23,3 @@ class DeviceUseCases:
     proxy: NodeProxy
     endpoint: BrokerEndpoint
     admin: AdminNodes
-    groups: UserGroups
-    admin_groups: AdminGroups
-    sharing: NodeSharing
-    group_sharing: GroupSharing
-    ota_images: OtaImages
-    ota_jobs: OtaJobs
-    ota_updates: OtaUpdates
