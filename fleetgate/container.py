@@ -64,8 +64,10 @@ from domain.devices.nodes import UserNodes
 from domain.devices.presence import NodePresence
 from domain.devices.provisioning import BrokerEndpoint, Provisioning
 from domain.devices.proxy import NodeProxy
+from domain.devices.reach import DeviceReach
 from domain.devices.reactions import PendingParams
 from domain.devices.watch import NodeWatch
+from domain.groups.access import GroupReachRules
 from domain.groups.admin_groups import AdminGroups
 from domain.groups.user_groups import UserGroups
 from domain.ota.delivery import OtaDelivery
@@ -239,14 +241,16 @@ class Container(containers.DeclarativeContainer):
     admin_nodes = providers.Singleton(AdminNodes, uow=uow, clock=clock, authorizer=authorizer)
     node_sharing = providers.Singleton(
         NodeSharing, uow=uow, ids=ids, clock=clock, authorizer=authorizer, events=events,
-        ttl_seconds=settings.provided.sharing_request_ttl_seconds)
+        ttl_seconds=settings.provided.sharing_request_ttl_seconds,
+        reach=providers.Singleton(DeviceReach))
     node_proxy = providers.Singleton(NodeProxy, uow=uow, clock=clock, authorizer=authorizer,
                                      signatures=signatures, ingest=ingest, events=events)
     user_groups = providers.Singleton(UserGroups, uow=uow, ids=ids, clock=clock,
                                       authorizer=authorizer, events=events)
     group_sharing = providers.Singleton(
         GroupSharing, uow=uow, ids=ids, clock=clock, authorizer=authorizer, events=events,
-        ttl_seconds=settings.provided.sharing_request_ttl_seconds)
+        ttl_seconds=settings.provided.sharing_request_ttl_seconds,
+        reach=providers.Singleton(GroupReachRules))
     admin_groups = providers.Singleton(AdminGroups, uow=uow, ids=ids, clock=clock,
                                        authorizer=authorizer)
     blobs = providers.Singleton(LocalBlobStore,

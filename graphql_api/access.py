@@ -14,8 +14,9 @@ from domain.access.rbac.model import Role
 from domain.access.review import AccessReview
 from domain.access.role_assignments import RoleAssignments
 from domain.access.roles import Roles
-from domain.devices.admin import MAX_PAGE, AdminNodes
+from domain.devices.admin import AdminNodes
 from domain.errors import ValidationFailed
+from domain.paging import MAX_PAGE
 from graphql_api import node_types as n
 from graphql_api.access_types import (
     AccessExplanation,

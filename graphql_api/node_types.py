@@ -9,7 +9,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from domain.devices.model import PRIMARY, SECONDARY, MappingRequest, Node, NodeEvent
-from domain.devices.nodes import ParamsOutcome, UserNodes
+from domain.devices.node_values import ParamsOutcome
+from domain.devices.nodes import UserNodes
 from domain.devices.watch import NodeWatch
 from domain.errors import DomainError, NotFound
 from domain.sharing.nodes import NodeSharing

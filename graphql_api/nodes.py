@@ -7,7 +7,8 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from domain.devices.nodes import MAX_PAGE, MAX_PARAMS_BATCH, ParamsWrite, UserNodes
+from domain.devices.node_values import MAX_PAGE, MAX_PARAMS_BATCH, ParamsWrite
+from domain.devices.nodes import UserNodes
 from domain.devices.watch import NodeWatch
 from domain.errors import Forbidden, Unauthenticated, ValidationFailed
 from graphql_api import node_types as n

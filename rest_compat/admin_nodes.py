@@ -9,10 +9,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.devices.admin import MAX_TAG_FILTER, TAG_FILTER_PATTERN, NodeOutcome
-from domain.devices.model import ACTIVITY_STATUSES, MAX_TAGS, NODE_STATUSES, Node, NodeMembership
+from domain.devices.admin_requests import MAX_TAG_FILTER, TAG_FILTER_PATTERN, NodeOutcome
+from domain.devices.model import ACTIVITY_STATUSES, MAX_TAGS, NODE_STATUSES, Node
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import ValidationFailed
+from domain.sharing.model import NodeMembership
 from rest_compat import schemas as s
 from rest_compat.errors import status_and_code
 from rest_compat.http import Authenticate, bool_param, caller_for, json_body, success

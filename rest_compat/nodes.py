@@ -6,11 +6,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.devices.model import PRIMARY, Node, NodeMembership
-from domain.devices.nodes import ParamsOutcome, ParamsWrite
+from domain.devices.model import PRIMARY, Node
+from domain.devices.node_values import ParamsOutcome, ParamsWrite
 from domain.devices.use_cases import DeviceUseCases
 from domain.errors import DomainError, ValidationFailed
 from domain.identifiers import RECORD_ID_PATTERN
+from domain.sharing.model import NodeMembership
 from rest_compat import schemas as s
 from rest_compat.http import (
     Authenticate,

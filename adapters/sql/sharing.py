@@ -25,12 +25,8 @@ from adapters.sql.kit import Scope, _Scoped, aware, prepared
 from adapters.sql.tables.accounts import users
 from adapters.sql.tables.groups import node_group_members, node_groups
 from adapters.sql.tables.sharing import node_group_shares, node_memberships
-from domain.devices.model import (
-    PRIMARY,
-    SECONDARY,
-    NodeMembership,
-    strongest,
-)
+from domain.devices.model import PRIMARY, SECONDARY
+from domain.sharing.model import NodeMembership, strongest
 
 
 def _membership(row: Any) -> NodeMembership:

@@ -4,9 +4,8 @@ caller's organization (the unit of work is scoped to it)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from domain.access.model import Caller, Permission, Principal, requires
 from domain.access.permissions import (
@@ -17,6 +16,22 @@ from domain.access.permissions import (
 )
 from domain.access.rbac.model import NODES_RESOURCE, NodeReach
 from domain.accounts.model import normalize_user_name
+from domain.devices.admin_requests import (
+    MAX_TAG_FILTER,
+    NO_NODES,
+    NO_USER,
+    ROLES,
+    ActivitySummary,
+    AdminNodePage,
+    Association,
+    NamePage,
+    NodeOutcome,
+    check_node_ids,
+    optional_text,
+    page_of,
+    parse_tag_filter,
+    tags_to_change,
+)
 from domain.devices.model import (
     ACTIVITY_STATUSES,
     NODE_STATUSES,
@@ -25,137 +40,14 @@ from domain.devices.model import (
     TAG,
     Node,
     NodeFilter,
-    NodeMembership,
     check_node_id,
-    check_tags,
-    strongest_per_user,
 )
 from domain.devices.ownership import forget_node_data
-from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.paging import check_page_size
+from domain.sharing.model import NodeMembership, strongest_per_user
 from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock
-
-MAX_PAGE = 100
-MAX_BATCH = 25
-MAX_TAG_FILTER = 4096
-ROLES = (PRIMARY, SECONDARY)
-_NO_NODES = "Nodes do not exist"
-_NO_USER = "User does not exist"
-# what str.isspace() calls white space, spelled so Python and ECMA-262 regexes agree
-_WHITESPACE = (r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
-               r"\u3000")
-
-# A tag filter is "k:v", or several joined by " AND " or by " OR " (one operator per filter).
-# A tag in it cannot contain an operator, so splitting on the operator is exact; the REST
-# schema publishes the same pattern.
-_NOT_OPERATOR = "(?! (?:AND|OR) )"
-_TAG_TERM = (f"[^:{_WHITESPACE}](?:{_NOT_OPERATOR}[^:]){{0,63}}:"
-             f"(?:{_NOT_OPERATOR}[^:]){{0,128}}")
-TAG_FILTER_PATTERN = (f"^(?:{_TAG_TERM}(?: AND {_TAG_TERM})*|{_TAG_TERM}(?: OR {_TAG_TERM})*)$")
-_ALL_OF = re.compile(f"{_TAG_TERM}(?: AND {_TAG_TERM})*")
-_ANY_OF = re.compile(f"{_TAG_TERM}(?: OR {_TAG_TERM})*")
-
-
-def parse_tag_filter(raw: str) -> tuple[tuple[str, ...], bool]:
-    """The tags of a filter expression and whether all of them must match (AND)."""
-    if _ALL_OF.fullmatch(raw):
-        return tuple(dict.fromkeys(raw.split(" AND "))), True
-    if _ANY_OF.fullmatch(raw):
-        return tuple(dict.fromkeys(raw.split(" OR "))), False
-    if " AND " in raw and " OR " in raw:
-        raise ValidationFailed("Error, only one type of logical operator (either of 'AND', "
-                               "'OR') is supported in a request", reason="mixed_tag_operators")
-    raise ValidationFailed("tags must be key:value pairs joined by AND or OR",
-                           reason="invalid_tags")
-
-
-def check_page_size(num_records: object) -> int:
-    if not isinstance(num_records, int) or isinstance(num_records, bool) \
-            or not 1 <= num_records <= MAX_PAGE:
-        raise ValidationFailed("num_records must be 1..100", reason="invalid_page")
-    return num_records
-
-
-def _page(ids: list[str], start_id: str | None, size: int) -> tuple[list[str], str | None]:
-    """ids (sorted) from start_id on, at most size; and the next page's first id."""
-    rest = [i for i in ids if start_id is None or i >= start_id]
-    return rest[:size], (rest[size] if len(rest) > size else None)
-
-
-def _text(value: object, name: str, limit: int = 128) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise ValidationFailed(f"{name} must be text of at most {limit} characters",
-                               reason="invalid_body")
-    return value
-
-
-def _node_ids(node_ids: object) -> list[str]:
-    """RainMaker's node_id list: comma-separated, 1..25 ids (duplicates count once)."""
-    if node_ids is None or node_ids == "" or node_ids == []:
-        raise ValidationFailed("NodeId is missing", reason="admin_node_id_missing")
-    raw = node_ids.split(",") if isinstance(node_ids, str) else node_ids
-    if not isinstance(raw, list):
-        raise ValidationFailed("Invalid node_id", reason="invalid_node_id")
-    ids = list(dict.fromkeys(check_node_id(i) for i in raw))
-    if len(ids) > MAX_BATCH:
-        raise ValidationFailed("Invalid number of nodes specified, Maximum limit is 25.",
-                               reason="too_many_nodes")
-    return ids
-
-
-def _tags_to_change(tags: object) -> list[str]:
-    if isinstance(tags, list) and not tags:
-        raise ValidationFailed("Please specify atleast one tag", reason="no_tags")
-    try:
-        return check_tags(tags)
-    except ValidationFailed as exc:
-        raise ValidationFailed("Some tags are invalid. Valid tag should be of type key:value",
-                               reason="invalid_node_tags") from exc
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AdminNodePage:
-    nodes: list[Node]
-    next_id: str | None
-    total: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ActivitySummary:
-    active_count: int
-    inactive_count: int
-    not_activated_count: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodeOutcome:
-    """One node's result in a batch operation: error is None when it succeeded."""
-
-    node_id: str
-    error: DomainError | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NamePage:
-    """Tag names (or one tag's values), sorted, a page at a time."""
-
-    items: list[str]
-    next_id: str | None
-    total: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Association:
-    """Who is mapped to what, by role: node ids of a user, or (user id, user name) of a node.
-    totals count every entry of each role; the lists hold this page's."""
-
-    by_role: dict[str, list[str] | list[tuple[str, str]]]
-    totals: dict[str, int]
-    next_id: str | None
-    details: list[Node] = field(default_factory=list)
-    mappings: dict[str, NodeMembership] = field(default_factory=dict)
 
 
 class AdminNodes:
@@ -168,8 +60,8 @@ class AdminNodes:
                 project_name: object, tags: object, node_status: object,
                 start_time: object) -> NodeFilter:
         """RainMaker's rules: model needs type; fw_version needs type and model."""
-        kind, model_, fw = _text(type, "type"), _text(model, "model"), \
-            _text(fw_version, "fw_version")
+        kind, model_, fw = optional_text(type, "type"), optional_text(model, "model"), \
+            optional_text(fw_version, "fw_version")
         if model_ is not None and kind is None:
             raise ValidationFailed("Error, if model is provided then type also needs to be "
                                    "provided", reason="model_needs_type")
@@ -194,8 +86,8 @@ class AdminNodes:
         since = start_time if isinstance(start_time, int) \
             else int(self._clock.now().timestamp() * 1000)
         return NodeFilter(type=kind, model=model_, fw_version=fw,
-                          subtype=_text(subtype, "subtype"),
-                          project_name=_text(project_name, "project_name"), tags=wanted,
+                          subtype=optional_text(subtype, "subtype"),
+                          project_name=optional_text(project_name, "project_name"), tags=wanted,
                           tags_all=all_of, status=node_status if isinstance(node_status, str)
                           else None, active_since_ms=since)
 
@@ -223,12 +115,12 @@ class AdminNodes:
                                    subtype=subtype, project_name=project_name, tags=tags,
                                    node_status=node_status, start_time=start_time)
         node_filter = replace(node_filter, reach=self._reach(principal, "GET"))
-        start = _text(start_id, "start_id", 64)
+        start = optional_text(start_id, "start_id", 64)
         async with self._uow(principal.org_id) as uow:
             if node_id is not None:
                 node = await uow.nodes.get(check_node_id(node_id))
                 if node is None or not node_filter.within_reach(node):
-                    raise NotFound(_NO_NODES, reason="nodes_not_found")
+                    raise NotFound(NO_NODES, reason="nodes_not_found")
                 return AdminNodePage(nodes=[node], next_id=None, total=1)
             found, total = await uow.nodes.search(node_filter, start_id=start, limit=size + 1)
         page = list(found[:size])
@@ -273,13 +165,13 @@ class AdminNodes:
         - one read and at most two batched writes, whatever the number of nodes.
         """
         principal = caller.require_principal()
-        ids = _node_ids(node_ids)
+        ids = check_node_ids(node_ids)
         if activate is None and tags is None or \
                 (activate is not None and not isinstance(activate, bool)):
             raise ValidationFailed("Please specify valid operation to be performed "
                                    "[activate=true or activate=false]",
                                    reason="invalid_node_operation")
-        wanted = _tags_to_change(tags) if tags is not None else None
+        wanted = tags_to_change(tags) if tags is not None else None
         reach = self._reach(principal, "PUT")
         async with self._uow(principal.org_id) as uow:
             outcomes, changed = await self._each_node(
@@ -301,8 +193,8 @@ class AdminNodes:
         - nodes of other organizations are like unknown ones; when none exists: NOT_FOUND.
         """
         principal = caller.require_principal()
-        ids = _node_ids(node_ids)
-        gone = _tags_to_change(tags)
+        ids = check_node_ids(node_ids)
+        gone = tags_to_change(tags)
         reach = self._reach(principal, "DELETE")
         async with self._uow(principal.org_id) as uow:
             outcomes, changed = await self._each_node(uow, ids, lambda n: n.remove_tags(gone),
@@ -325,13 +217,13 @@ class AdminNodes:
         scope = NodeFilter(reach=reach)
         found = {n.id: n for n in await uow.nodes.get_many(ids) if scope.within_reach(n)}
         if not found:
-            raise NotFound(_NO_NODES, reason="nodes_not_found")
+            raise NotFound(NO_NODES, reason="nodes_not_found")
         outcomes, changed = [], []
         for node_id in ids:
             node = found.get(node_id)
             if node is None:
                 outcomes.append(NodeOutcome(node_id=node_id, error=NotFound(
-                    _NO_NODES, reason="nodes_not_found")))
+                    NO_NODES, reason="nodes_not_found")))
                 continue
             try:
                 change(node)
@@ -349,13 +241,13 @@ class AdminNodes:
         values; sorted, a page at a time (one query)."""
         principal = caller.require_principal()
         size = check_page_size(num_records)
-        name = _text(tag_name, "tag_name", 64)
-        start = _text(start_id, "start_id", 192)
+        name = optional_text(tag_name, "tag_name", 64)
+        start = optional_text(start_id, "start_id", 192)
         async with self._uow(principal.org_id) as uow:
             pairs = [t.split(":", 1) for t in await uow.nodes.tag_values() if TAG.match(t)]
         wanted = sorted({k if name is None else v for k, v in pairs
                          if name is None or k == name})
-        page, next_id = _page(wanted, start, size)
+        page, next_id = page_of(wanted, start, size)
         return NamePage(items=page, next_id=next_id, total=len(wanted))
 
     @requires(ADMIN_USER_NODES, "GET")
@@ -386,17 +278,17 @@ class AdminNodes:
                                    reason="user_or_node_missing")
         name = normalize_user_name(user_name) if user_name is not None else None
         size = check_page_size(num_records)
-        start = _text(start_id, "start_id", 64)
+        start = optional_text(start_id, "start_id", 64)
         roles = (role,) if isinstance(role, str) else ROLES
         async with self._uow(principal.org_id) as uow:
             if node_id is not None:
                 node = await uow.nodes.get(check_node_id(node_id))
                 if node is None:
-                    raise NotFound(_NO_NODES, reason="nodes_not_found")
+                    raise NotFound(NO_NODES, reason="nodes_not_found")
                 members = sorted(((m, n) for m, n in strongest_per_user(
                     await uow.memberships.members_of(node.id)) if m.role in roles),
                     key=lambda pair: pair[0].user_id)
-                page, next_id = _page([m.user_id for m, _ in members], start, size)
+                page, next_id = page_of([m.user_id for m, _ in members], start, size)
                 shown = set(page)
                 users: dict[str, list[tuple[str, str]]] = {r: [] for r in roles}
                 for m, name in members:
@@ -406,14 +298,14 @@ class AdminNodes:
                     by_role=dict(users.items()), next_id=next_id,
                     totals={r: sum(1 for m, _ in members if m.role == r) for r in roles},
                     details=[node] if node_details else [])
-            user = await (uow.users.get(_text(user_id, "user_id", 64) or "")
+            user = await (uow.users.get(optional_text(user_id, "user_id", 64) or "")
                           if user_id is not None
                           else uow.users.get_by_user_name(name or ""))
             if user is None:
-                raise NotFound(_NO_USER, reason="user_not_found")
+                raise NotFound(NO_USER, reason="user_not_found")
             mine = sorted((m for m in await uow.memberships.for_user(user.id)
                            if m.role in roles), key=lambda m: m.node_id)
-            page, next_id = _page([m.node_id for m in mine], start, size)
+            page, next_id = page_of([m.node_id for m in mine], start, size)
             shown = set(page)
             details = list(await uow.nodes.get_many(page)) if node_details and page else []
         nodes: dict[str, list[str]] = {r: [] for r in roles}
@@ -430,10 +322,10 @@ class AdminNodes:
         user = await uow.users.get(user_id) if isinstance(user_id, str) and user_id \
             and len(user_id) <= 64 else None
         if user is None:
-            raise NotFound(_NO_USER, reason="user_not_found")
+            raise NotFound(NO_USER, reason="user_not_found")
         node = await uow.nodes.get(check_node_id(node_id))
         if node is None:
-            raise NotFound(_NO_NODES, reason="nodes_not_found")
+            raise NotFound(NO_NODES, reason="nodes_not_found")
         return user.id, node
 
     @requires(ADMIN_NODE_MAPPING, "PUT")

@@ -4,7 +4,6 @@ connectivity. The entity enforces the rules; it records events for the EventPubl
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -274,48 +273,9 @@ def check_node_name(name: object) -> str:
 
 
 PRIMARY, SECONDARY = "primary", "secondary"
+"""The two roles a user holds a node in (memberships: domain/sharing/model.py)."""
 
 
-@dataclass(slots=True, kw_only=True)
-class NodeMembership:
-    """A user's access to a node: primary (owner) or secondary, through the node itself
-    ("NODE") or through a group (its id)."""
-
-    node_id: str
-    org_id: str
-    user_id: str
-    role: str
-    created_at: datetime
-    source: str = "NODE"
-
-    @property
-    def direct(self) -> bool:
-        """Granted on the node itself (mapping, node sharing), not through a shared group."""
-        return self.source == DIRECT_SOURCE
-
-
-DIRECT_SOURCE = "NODE"
-
-
-def strongest(memberships: Iterable[NodeMembership]) -> NodeMembership | None:
-    """The access that decides what a user may do with a node when it comes from several
-    sources: primary over secondary, and on a tie the direct one (then the oldest group)."""
-    ranked = sorted(memberships, key=lambda m: (m.role != PRIMARY, not m.direct, m.source))
-    return ranked[0] if ranked else None
-
-
-def strongest_per_user(members: Iterable[tuple[NodeMembership, str]]
-                       ) -> list[tuple[NodeMembership, str]]:
-    """One entry per (node, user): the strongest of its direct and group-derived access."""
-    grouped: dict[tuple[str, str], list[tuple[NodeMembership, str]]] = {}
-    for membership, name in members:
-        grouped.setdefault((membership.node_id, membership.user_id), []).append(
-            (membership, name))
-    found = []
-    for entries in grouped.values():
-        best = strongest(m for m, _ in entries)
-        found += [(m, n) for m, n in entries if m is best][:1]
-    return found
 
 
 MAPPING_STATUSES = ("requested", "confirmed", "timedout", "discarded")

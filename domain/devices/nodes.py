@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from domain.access.model import Caller, Permission, requires
@@ -30,9 +29,18 @@ from domain.devices.model import (
     REQUESTED,
     MappingRequest,
     Node,
-    NodeMembership,
     check_node_id,
     check_tags,
+)
+from domain.devices.node_values import (
+    MAX_PAGE,
+    MAX_PARAMS_BATCH,
+    NODE_FAILURES,
+    NodePage,
+    NodeStatus,
+    ParamsOutcome,
+    ParamsWrite,
+    parse_tag_filter,
 )
 from domain.devices.ownership import (
     check_extras,
@@ -41,84 +49,17 @@ from domain.devices.ownership import (
     grant_primary,
 )
 from domain.devices.provisioning import device_secret_matches
-from domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from domain.devices.reach import NO_NODE, reachable_node
+from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from domain.hashing import sha256_hex
 from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
 from ports.commands import NodeCommands
-from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 
-_NO_NODE = "Node does not exist or does not belong to the user"
 UNSET: Any = object()
 """metadata not given (None means: delete it)."""
-
-
-MAX_PAGE = 100
-MAX_PARAMS_BATCH = 25
-"""Nodes one set_params_many writes (RainMaker's multi-node PUT /v1/user/nodes/params)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodePage:
-    entries: list[tuple[Node, NodeMembership]]
-    next_id: str | None
-    total: int
-
-
-def _parse_tag_filter(tags: object) -> set[str] | None:
-    if tags is None:
-        return None
-    if not isinstance(tags, str) or not tags.strip():
-        raise ValidationFailed("tags must be comma-separated key:value pairs",
-                               reason="invalid_tags")
-    wanted = {t.strip() for t in tags.split(",") if t.strip()}
-    if not wanted or any(":" not in t for t in wanted):
-        raise ValidationFailed("tags must be comma-separated key:value pairs",
-                               reason="invalid_tags")
-    return wanted
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ParamsWrite:
-    """Desired params for one node of a batch; expected_version as set_params takes it."""
-
-    node_id: object
-    params: object
-    expected_version: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ParamsOutcome:
-    """What became of one write of a batch: the new shadow version, or the node's own error."""
-
-    node_id: object
-    params_version: int | None = None
-    error: DomainError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-# A node's own failure in a batch: unknown or unreached, invalid params, a stale version.
-_NODE_FAILURES = (NotFound, Conflict, ValidationFailed)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodeStatus:
-    connected: bool
-    timestamp_ms: int
-
-
-async def reachable_node(uow: UnitOfWork, node_id: object, user_id: str) -> Node:
-    """The node, if the user is one of its members; unknown, foreign and unshared nodes are
-    the same NOT_FOUND, so node ids cannot be probed."""
-    checked = check_node_id(node_id)
-    node = await uow.nodes.get(checked)
-    if node is None or await uow.memberships.get(checked, user_id) is None:
-        raise NotFound(_NO_NODE, reason="node_not_found")
-    return node
 
 
 class UserNodes:
@@ -176,7 +117,7 @@ class UserNodes:
                 node = await uow.nodes.get(checked)
                 secrets = await uow.nodes.secrets(checked)
                 if node is None or secrets is None:
-                    raise NotFound(_NO_NODE, reason="node_not_found")
+                    raise NotFound(NO_NODE, reason="node_not_found")
                 if device_secret_matches(secrets.secret_key_hash, secret):
                     if not await grant_primary(uow, node, user_id, now, extras=extras):
                         raise Conflict("Node is already mapped to another user",
@@ -215,7 +156,7 @@ class UserNodes:
         if not isinstance(num_records, int) or isinstance(num_records, bool) \
                 or not 1 <= num_records <= MAX_PAGE:
             raise ValidationFailed("num_records must be 1..100", reason="invalid_page")
-        wanted_tags = _parse_tag_filter(tags)
+        wanted_tags = parse_tag_filter(tags)
         async with self._uow(org_id) as uow:
             if node_id is not None:
                 node = await reachable_node(uow, node_id, user_id)
@@ -290,7 +231,7 @@ class UserNodes:
         for write in writes:
             try:
                 version = await self._write_params(caller, write)
-            except _NODE_FAILURES as error:
+            except NODE_FAILURES as error:
                 outcomes.append(ParamsOutcome(node_id=write.node_id, error=error))
             else:
                 outcomes.append(ParamsOutcome(node_id=write.node_id, params_version=version))

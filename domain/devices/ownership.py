@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from domain.devices.model import PRIMARY, Node, NodeMembership, check_tags
+from domain.devices.model import PRIMARY, Node, check_tags
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.groups.model import MAX_DEPTH, GroupTree
 from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
 from domain.shadow import merge_shadow
+from domain.sharing.model import NodeMembership
 from ports.repositories.uow import UnitOfWork
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from domain.access.model import Caller, requires
 from domain.access.permissions import NODE_PROXY
 from domain.devices.ingest import DeviceIngest, RecentDigests
-from domain.devices.nodes import reachable_node
+from domain.devices.reach import reachable_node
 from domain.errors import Conflict, ValidationFailed
 from ports.events import EventPublisher
 from ports.repositories.uow import UnitOfWorkFactory

@@ -4,41 +4,21 @@ Everyone else gets NOT_FOUND, so group ids cannot be probed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
 from domain.devices.model import PRIMARY, SECONDARY
-from domain.errors import NotFound, ValidationFailed
-from domain.groups.model import MAX_DEPTH, GroupTree, NodeGroup
+from domain.errors import NotFound
+from domain.groups.model import (
+    MAX_DEPTH,
+    NO_GROUP,
+    GroupAccess,
+    GroupTree,
+    NodeGroup,
+    VisibleGroups,
+    best_share,
+    check_group_id,
+)
 from domain.identifiers import is_record_id
 from domain.sharing.model import GroupShare
 from ports.repositories.uow import UnitOfWork
-
-NO_GROUP = "Group does not exist"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GroupAccess:
-    group: NodeGroup
-    role: str
-    via: str | None
-    """The group whose share grants the access (the group itself or an ancestor); None for
-    the owner."""
-
-    @property
-    def owner(self) -> bool:
-        return self.via is None
-
-
-def check_group_id(group_id: object) -> str:
-    if not isinstance(group_id, str) or not group_id:
-        raise ValidationFailed("Group id is missing", reason="group_id_missing")
-    return group_id
-
-
-def _best(shares: Sequence[GroupShare]) -> GroupShare | None:
-    ranked = sorted(shares, key=lambda s: (s.role != PRIMARY, s.group_id))
-    return ranked[0] if ranked else None
 
 
 async def group_access(uow: UnitOfWork, group_id: object, user_id: str) -> GroupAccess:
@@ -58,26 +38,10 @@ async def group_access(uow: UnitOfWork, group_id: object, user_id: str) -> Group
         chain.append(parent.id)
         current = parent
     shares = [s for gid in chain if (s := await uow.group_shares.get(gid, user_id))]
-    best = _best(shares)
+    best = best_share(shares)
     if best is None:
         raise NotFound(NO_GROUP, reason="group_not_found")
     return GroupAccess(group=group, role=best.role, via=best.group_id)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VisibleGroups:
-    """Every group a user reaches (owned, shared, and the sub-groups of shared ones), with
-    the user's role on each and the share that grants it."""
-
-    tree: GroupTree
-    roles: dict[str, str]
-    via: dict[str, str | None]
-    shares: dict[str, GroupShare]
-
-    def roots(self) -> list[NodeGroup]:
-        """The groups the user reaches whose parent it does not reach."""
-        return [g for g in sorted(self.tree.by_id.values(), key=lambda g: g.id)
-                if g.parent_id is None or g.parent_id not in self.tree.by_id]
 
 
 async def visible_groups(uow: UnitOfWork, user_id: str) -> VisibleGroups:
@@ -98,7 +62,18 @@ async def visible_groups(uow: UnitOfWork, user_id: str) -> VisibleGroups:
             if current.id in shares:
                 granting.append(shares[current.id])
             current = tree.by_id.get(current.parent_id) if current.parent_id else None
-        best = _best(granting)
+        best = best_share(granting)
         roles[group.id] = best.role if best is not None else SECONDARY
         via[group.id] = best.group_id if best is not None else None
     return VisibleGroups(tree=tree, roles=roles, via=via, shares=shares)
+
+
+class GroupReachRules:
+    """The ReachableGroups port: other areas (sharing) ask who reaches a group through it."""
+
+    async def group_access(self, uow: UnitOfWork, group_id: object, user_id: str
+                           ) -> GroupAccess:
+        return await group_access(uow, group_id, user_id)
+
+    async def visible_groups(self, uow: UnitOfWork, user_id: str) -> VisibleGroups:
+        return await visible_groups(uow, user_id)

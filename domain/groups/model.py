@@ -5,14 +5,16 @@ sibling names, hierarchy depth, no cycles, mutual exclusion) live in GroupHierar
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from domain.devices.model import PRIMARY
 from domain.errors import Conflict, ValidationFailed
 from domain.jsonshape import nesting_exceeds
 from domain.shadow import merge_shadow
+from domain.sharing.model import GroupShare
 
 MAX_DEPTH = 3
 MAX_SUB_GROUPS = 100
@@ -192,3 +194,48 @@ class GroupHierarchy(Generic[G]):
 
 class GroupTree(GroupHierarchy[NodeGroup]):
     """One owner's groups, for the rules that span them."""
+
+
+# --- who reaches a user group (the values; domain/groups/access.py computes them) ---------
+
+NO_GROUP = "Group does not exist"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupAccess:
+    group: NodeGroup
+    role: str
+    via: str | None
+    """The group whose share grants the access (the group itself or an ancestor); None for
+    the owner."""
+
+    @property
+    def owner(self) -> bool:
+        return self.via is None
+
+
+def check_group_id(group_id: object) -> str:
+    if not isinstance(group_id, str) or not group_id:
+        raise ValidationFailed("Group id is missing", reason="group_id_missing")
+    return group_id
+
+
+def best_share(shares: Sequence[GroupShare]) -> GroupShare | None:
+    ranked = sorted(shares, key=lambda s: (s.role != PRIMARY, s.group_id))
+    return ranked[0] if ranked else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VisibleGroups:
+    """Every group a user reaches (owned, shared, and the sub-groups of shared ones), with
+    the user's role on each and the share that grants it."""
+
+    tree: GroupTree
+    roles: dict[str, str]
+    via: dict[str, str | None]
+    shares: dict[str, GroupShare]
+
+    def roots(self) -> list[NodeGroup]:
+        """The groups the user reaches whose parent it does not reach."""
+        return [g for g in sorted(self.tree.by_id.values(), key=lambda g: g.id)
+                if g.parent_id is None or g.parent_id not in self.tree.by_id]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from domain.access.model import Caller, requires
 from domain.access.permissions import USER_GROUPS
-from domain.devices.model import PRIMARY, Node, NodeEvent, NodeMembership
+from domain.devices.model import PRIMARY, Node, NodeEvent
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.groups.access import group_access, visible_groups
 from domain.groups.model import GroupTree, NodeGroup, check_node_list, merge_document
@@ -23,6 +23,7 @@ from domain.groups.tree import (
     with_subtree,
 )
 from domain.identifiers import is_record_id
+from domain.sharing.model import NodeMembership
 from ports.events import EventPublisher
 from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator

@@ -13,10 +13,9 @@ from typing import Any
 
 from domain.access.model import Caller, requires
 from domain.access.permissions import GROUP_SHARING, GROUP_SHARING_REQUESTS, USER_GROUPS
-from domain.devices.model import PRIMARY, SECONDARY, NodeEvent, NodeMembership
+from domain.devices.model import PRIMARY, SECONDARY, NodeEvent
 from domain.errors import Forbidden, NotFound, ValidationFailed
-from domain.groups.access import NO_GROUP, GroupAccess, group_access, visible_groups
-from domain.groups.model import GroupTree, NodeGroup
+from domain.groups.model import NO_GROUP, GroupAccess, GroupTree, NodeGroup
 from domain.sharing.engine import (
     GROUP_WORDS,
     MAX_REQUESTS_PAGE,
@@ -25,7 +24,14 @@ from domain.sharing.engine import (
     upgrade_needed,
     visible_people,
 )
-from domain.sharing.model import GROUP_KIND, MAX_SHARED_GROUPS, GroupShare, SharingRequest
+from domain.sharing.model import (
+    GROUP_KIND,
+    MAX_SHARED_GROUPS,
+    GroupShare,
+    NodeMembership,
+    SharingRequest,
+)
+from ports.reach import ReachableGroups
 from ports.repositories.uow import UnitOfWork
 
 GROUP_SHARED_EVENT = "user_node_group_sharing_add"
@@ -62,11 +68,11 @@ def check_group_list(groups: object) -> list[str]:
     return list(groups)
 
 
-async def _require_primary(uow: UnitOfWork, group_ids: Sequence[str], user_id: str,
-                           *, transfer: bool) -> list[GroupAccess]:
+async def _require_primary(uow: UnitOfWork, reach: ReachableGroups, group_ids: Sequence[str],
+                           user_id: str, *, transfer: bool) -> list[GroupAccess]:
     """The caller is a primary of every group (NOT_FOUND for one it does not reach); for a
     transfer, its owner, of a top-level group (a sub-group moves with its parent)."""
-    found = [await group_access(uow, gid, user_id) for gid in group_ids]
+    found = [await reach.group_access(uow, gid, user_id) for gid in group_ids]
     for access in found:
         if access.role != PRIMARY:
             raise Forbidden(_NOT_PRIMARY, reason="group_sharing_not_primary")
@@ -116,15 +122,19 @@ class GroupSharing(SharingEngine):
 
     kind, words = GROUP_KIND, GROUP_WORDS
 
+    def __init__(self, *, reach: ReachableGroups, **engine: Any) -> None:
+        super().__init__(**engine)
+        self._reach = reach
+
     async def _check_offer(self, uow: UnitOfWork, item_ids: list[str], user_id: str, *,
                            transfer: bool) -> Any:
-        await _require_primary(uow, item_ids, user_id, transfer=transfer)
+        await _require_primary(uow, self._reach, item_ids, user_id, transfer=transfer)
         subtrees = await uow.groups.subtrees(item_ids)
         await _require_primary_of_nodes(uow, subtrees, user_id, direct=transfer)
         return subtrees
 
     async def _reached(self, uow: UnitOfWork, request: SharingRequest) -> bool:
-        reached = await visible_groups(uow, request.to_user_id)
+        reached = await self._reach.visible_groups(uow, request.to_user_id)
         return all(g in reached.roles for g in request.group_ids)
 
     @requires(GROUP_SHARING, "PUT")
@@ -151,7 +161,7 @@ class GroupSharing(SharingEngine):
 
     async def _apply(self, uow: UnitOfWork, request: SharingRequest, now: datetime) -> None:
         """Grants what an accepted request offers, if the sender may still give it."""
-        found = await _require_primary(uow, request.group_ids, request.from_user_id,
+        found = await _require_primary(uow, self._reach, request.group_ids, request.from_user_id,
                                        transfer=request.transfer)
         if not request.transfer:
             for access in found:
@@ -233,7 +243,7 @@ class GroupSharing(SharingEngine):
         principal, user_id = caller.require_user()
         group_ids = check_group_list(groups)
         async with self._uow(principal.org_id) as uow:
-            found = [await group_access(uow, gid, user_id) for gid in group_ids]
+            found = [await self._reach.group_access(uow, gid, user_id) for gid in group_ids]
             target_id = await self._target(uow, user_name, user_id)
             for access in found:
                 await self._check_removable(uow, access, user_id, target_id)
@@ -267,7 +277,7 @@ class GroupSharing(SharingEngine):
         leave=true): its own share of that group, not one inherited from a parent."""
         principal, user_id = caller.require_user()
         async with self._uow(principal.org_id) as uow:
-            access = await group_access(uow, group_id, user_id)
+            access = await self._reach.group_access(uow, group_id, user_id)
             await self._check_removable(uow, access, user_id, user_id)
             await uow.group_shares.remove(access.group.id, user_id)
             await uow.commit()
@@ -282,7 +292,7 @@ class GroupSharing(SharingEngine):
         parent_groups the chain above each group comes too. A constant number of queries."""
         principal, user_id = caller.require_user()
         async with self._uow(principal.org_id) as uow:
-            visible = await visible_groups(uow, user_id)
+            visible = await self._reach.visible_groups(uow, user_id)
             tree = visible.tree
             if group_id is not None:
                 if not isinstance(group_id, str) or group_id not in tree.by_id:

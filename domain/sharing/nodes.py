@@ -12,17 +12,7 @@ from typing import Any
 
 from domain.access.model import Caller, requires
 from domain.access.permissions import NODE_SHARING, NODE_SHARING_REQUESTS
-from domain.devices.model import (
-    DIRECT_SOURCE,
-    PRIMARY,
-    SECONDARY,
-    NodeEvent,
-    NodeMembership,
-    check_node_id,
-    strongest_per_user,
-)
-from domain.devices.nodes import reachable_node
-from domain.devices.ownership import forget_node_data
+from domain.devices.model import PRIMARY, SECONDARY, NodeEvent, check_node_id
 from domain.errors import Forbidden, ValidationFailed
 from domain.identifiers import is_record_id
 from domain.sharing.engine import (
@@ -33,7 +23,15 @@ from domain.sharing.engine import (
     upgrade_needed,
     visible_people,
 )
-from domain.sharing.model import MAX_SHARED_NODES, NODE_KIND, SharingRequest
+from domain.sharing.model import (
+    DIRECT_SOURCE,
+    MAX_SHARED_NODES,
+    NODE_KIND,
+    NodeMembership,
+    SharingRequest,
+    strongest_per_user,
+)
+from ports.reach import ReachableNodes
 from ports.repositories.uow import UnitOfWork
 
 NODE_SOURCE = DIRECT_SOURCE
@@ -60,11 +58,12 @@ def check_node_list(nodes: object) -> list[str]:
     return list(dict.fromkeys(check_node_id(n) for n in nodes))
 
 
-async def _require_primary(uow: UnitOfWork, node_ids: Sequence[str], user_id: str) -> None:
+async def _require_primary(uow: UnitOfWork, reach: ReachableNodes, node_ids: Sequence[str],
+                           user_id: str) -> None:
     """Every node must be one the user reaches (else NOT_FOUND, like an unknown one) and
     the user its primary."""
     for node_id in node_ids:
-        await reachable_node(uow, node_id, user_id)
+        await reach.reachable_node(uow, node_id, user_id)
     for node_id in node_ids:
         # primary through a shared group does not let one share the node itself
         membership = await uow.memberships.get_direct(node_id, user_id)
@@ -89,6 +88,10 @@ class NodeSharing(SharingEngine):
 
     kind, words = NODE_KIND, NODE_WORDS
 
+    def __init__(self, *, reach: ReachableNodes, **engine: Any) -> None:
+        super().__init__(**engine)
+        self._reach = reach
+
     @requires(NODE_SHARING_REQUESTS, "PUT")
     async def share_nodes(self, caller: Caller, *, nodes: object, user_name: object,
                           primary: object = False, metadata: object = None,
@@ -112,7 +115,7 @@ class NodeSharing(SharingEngine):
 
     async def _check_offer(self, uow: UnitOfWork, item_ids: list[str], user_id: str, *,
                            transfer: bool) -> Any:
-        await _require_primary(uow, item_ids, user_id)
+        await _require_primary(uow, self._reach, item_ids, user_id)
         return None
 
     async def _reached(self, uow: UnitOfWork, request: SharingRequest) -> bool:
@@ -190,14 +193,14 @@ class NodeSharing(SharingEngine):
         node_ids = check_node_list(nodes)
         async with self._uow(principal.org_id) as uow:
             for node_id in node_ids:
-                await reachable_node(uow, node_id, user_id)
+                await self._reach.reachable_node(uow, node_id, user_id)
             target_id = await self._target(uow, user_name, user_id)
             for node_id in node_ids:
                 await _check_removable(uow, node_id, user_id, target_id)
             for node_id in node_ids:
                 await uow.memberships.remove(node_id, target_id)
                 if not await uow.memberships.for_node(node_id):
-                    await forget_node_data(uow, node_id)
+                    await self._reach.forget_node_data(uow, node_id)
             await uow.commit()
 
     @requires(NODE_SHARING, "GET")
@@ -214,7 +217,7 @@ class NodeSharing(SharingEngine):
         principal, user_id = caller.require_user()
         async with self._uow(principal.org_id) as uow:
             if node_id is not None:
-                node = await reachable_node(uow, node_id, user_id)
+                node = await self._reach.reachable_node(uow, node_id, user_id)
                 node_ids = [node.id]
             elif among is not None:
                 node_ids = [n for n in dict.fromkeys(among) if is_record_id(n)]

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Protocol
 
-from domain.devices.model import (
-    NodeMembership,
-)
-from domain.sharing.model import GroupShare, SharingRequest
+from domain.sharing.model import GroupShare, NodeMembership, SharingRequest
 
 
 class MembershipRepository(Protocol):
@@ -22,7 +19,7 @@ class MembershipRepository(Protocol):
         ...
 
     async def get(self, node_id: str, user_id: str) -> NodeMembership | None:
-        """The user's effective access to the node (domain.devices.model.strongest of its
+        """The user's effective access to the node (domain.sharing.model.strongest of its
         direct and group-derived memberships), in one query."""
         ...
 

@@ -9,9 +9,11 @@ import pytest
 
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import ADMIN, END_USER, User
-from domain.devices.admin import AdminNodes, parse_tag_filter
-from domain.devices.model import PRIMARY, SECONDARY, Connectivity, Node, NodeMembership
+from domain.devices.admin import AdminNodes
+from domain.devices.admin_requests import parse_tag_filter
+from domain.devices.model import PRIMARY, SECONDARY, Connectivity, Node
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.sharing.model import NodeMembership
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork
 from tests.unit.fakes.store import Store
 

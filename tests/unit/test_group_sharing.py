@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from domain.devices.model import NodeMembership
 from domain.errors import Forbidden, NotFound, ValidationFailed
+from domain.groups.access import GroupReachRules
 from domain.groups.user_groups import UserGroups
 from domain.sharing.groups import GroupSharing
-from domain.sharing.model import ACCEPTED, PENDING
+from domain.sharing.model import ACCEPTED, PENDING, NodeMembership
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
 from tests.unit.fakes.groups_world import NAMES, T0, RecordingEvents, people_and_nodes, who
 from tests.unit.fakes.store import Store
@@ -41,7 +41,8 @@ def world() -> World:
     ids = SequentialIds()
     w = World(UserGroups(uow=uow, ids=ids, clock=clock, authorizer=AllowAll(), events=events),
               GroupSharing(uow=uow, ids=ids, clock=clock, authorizer=AllowAll(),
-                           events=events, ttl_seconds=3600), store, events)
+                           events=events, ttl_seconds=3600, reach=GroupReachRules()),
+              store, events)
     w.hold("n1", "alice", "primary")
     w.hold("n2", "alice", "primary")
     return w

@@ -7,7 +7,8 @@ import pytest
 
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import ADMIN, END_USER
-from domain.devices.nodes import ParamsWrite, UserNodes
+from domain.devices.node_values import ParamsWrite
+from domain.devices.nodes import UserNodes
 from domain.devices.provisioning import Provisioning
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds

@@ -272,7 +272,7 @@ async def test_delete_node_is_for_the_primary_and_drops_every_association(w: Wor
     node_id = w.device.node_id
     await w.nodes.map_node(user("u1"), node_id=node_id, operation="add",
                            secret_key=w.device.secret_key, tags=["a:1"])
-    from domain.devices.model import NodeMembership
+    from domain.sharing.model import NodeMembership
     w.store.memberships[(node_id, "u2")] = NodeMembership(
         node_id=node_id, org_id="org-a", user_id="u2", role="secondary",
         created_at=w.clock.now())

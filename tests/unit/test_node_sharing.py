@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from domain.devices.model import NodeMembership
+from domain.devices.reach import DeviceReach
 from domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
-from domain.sharing.model import ACCEPTED, CANCELLED, DECLINED, EXPIRED, PENDING
+from domain.sharing.model import ACCEPTED, CANCELLED, DECLINED, EXPIRED, PENDING, NodeMembership
 from domain.sharing.nodes import NodeSharing
 from tests.unit.fakes import AllowAll, FakeClock, SequentialIds
 from tests.unit.fakes.groups_world import T0, RecordingEvents, people_and_nodes, who
@@ -37,7 +37,7 @@ def world() -> World:
             node_id=node_id, org_id="org-a", user_id="alice", role="primary", created_at=T0)
     sharing = NodeSharing(uow=uow, ids=SequentialIds(),
                           clock=clock, authorizer=AllowAll(), events=events,
-                          ttl_seconds=3600)
+                          ttl_seconds=3600, reach=DeviceReach())
     return World(sharing, store, clock, events)
 
 

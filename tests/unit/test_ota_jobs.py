@@ -15,13 +15,14 @@ import pytest
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import ADMIN, END_USER
 from domain.blobs.model import StoredBlob
-from domain.devices.model import Node, NodeMembership, NodeSecrets
+from domain.devices.model import Node, NodeSecrets
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.ota.delivery import OtaDelivery
 from domain.ota.images import OtaImages
 from domain.ota.jobs import OtaJobs
 from domain.ota.model import JobStatus, NodeStatus
 from domain.ota.user_updates import OtaUpdates
+from domain.sharing.model import NodeMembership
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
 from tests.unit.fakes.store import Store
 

@@ -9,10 +9,11 @@ import pytest
 
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import END_USER
-from domain.devices.model import Node, NodeEvent, NodeMembership, NodeSecrets
+from domain.devices.model import Node, NodeEvent, NodeSecrets
 from domain.devices.nodes import UserNodes
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.groups.user_groups import UserGroups
+from domain.sharing.model import NodeMembership
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
 from tests.unit.fakes.devices import FakeNodeCommands
 from tests.unit.fakes.store import Store

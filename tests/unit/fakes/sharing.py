@@ -6,13 +6,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Collection, Sequence
 
-from domain.devices.model import (
-    PRIMARY,
-    SECONDARY,
-    NodeMembership,
-    strongest,
-)
-from domain.sharing.model import SharingRequest
+from domain.devices.model import PRIMARY, SECONDARY
+from domain.sharing.model import NodeMembership, SharingRequest, strongest
 from tests.unit.fakes.store import _Repo
 
 

@@ -16,14 +16,13 @@ from domain.accounts.model import (
 from domain.devices.model import (
     MappingRequest,
     Node,
-    NodeMembership,
     NodeSecrets,
     ParamsHistoryEntry,
     RegistrationToken,
 )
 from domain.groups.admin.model import AdminGroup
 from domain.groups.model import NodeGroup
-from domain.sharing.model import GroupShare, SharingRequest
+from domain.sharing.model import GroupShare, NodeMembership, SharingRequest
 from ports.repositories.uow import SYSTEM_SCOPE
 from tests.unit.fakes.access import AccessState
 from tests.unit.fakes.billing import BillingState
