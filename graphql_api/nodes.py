@@ -79,12 +79,16 @@ class NodeMutations:
                         expected_version=item.expected_version) for item in input.nodes])
         return n.SetNodeParamsPayload(results=[n.NodeParamsResult.of(o) for o in outcomes])
 
-    @strawberry.mutation(metadata=uses(UserNodes.retag_node),
+    @strawberry.mutation(metadata=uses(UserNodes.retag_node, UserNodes.remove_tags),
                          description='Adds and/or removes "key:value" tags (removals first).')
     async def update_node_tags(self, info: Ctx, input: n.UpdateNodeTagsInput) -> n.NodePayload:
-        ctx = info.context
-        node = await ctx.devices.nodes.retag_node(await ctx.caller(), node_id=str(input.node_id),
-                                                  add=input.add, remove=input.remove)
+        ctx, node_id = info.context, str(input.node_id)
+        if input.add is None and input.remove is not None:  # removing only: DELETE suffices
+            node = await ctx.devices.nodes.remove_tags(await ctx.caller(), node_id=node_id,
+                                                       tags=input.remove)
+        else:
+            node = await ctx.devices.nodes.retag_node(await ctx.caller(), node_id=node_id,
+                                                      add=input.add, remove=input.remove)
         return n.NodePayload(node=n.NodeType.of(node))
 
     @strawberry.mutation(metadata=uses(UserNodes.update_node),

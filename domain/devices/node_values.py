@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.devices.model import Node
-from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from domain.errors import DomainError, ValidationFailed
 from domain.sharing.model import NodeMembership
 
 MAX_PAGE = 100
@@ -56,8 +56,6 @@ class ParamsOutcome:
         return self.error is None
 
 
-# A node's own failure in a batch: unknown or unreached, invalid params, a stale version.
-NODE_FAILURES = (NotFound, Conflict, ValidationFailed)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -35,7 +35,6 @@ from domain.devices.model import (
 from domain.devices.node_values import (
     MAX_PAGE,
     MAX_PARAMS_BATCH,
-    NODE_FAILURES,
     NodePage,
     NodeStatus,
     ParamsOutcome,
@@ -50,7 +49,7 @@ from domain.devices.ownership import (
 )
 from domain.devices.provisioning import device_secret_matches
 from domain.devices.reach import NO_NODE, reachable_node
-from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from domain.hashing import sha256_hex
 from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
@@ -222,8 +221,10 @@ class UserNodes:
         - each write follows set_params' rules in its own transaction (RainMaker's
           multi-node form answers per node: 207): a node's own failure (not found or not
           reached, invalid params, stale expected_version) is its outcome, changes nothing
-          on that node and does not undo or stop the others;
-        - any other error (the database unavailable) fails the call; writes before it stay.
+          on that node and does not undo or stop the others; so is an error of the moment
+          (the database unavailable): each outcome says truly whether its node was written;
+        - refused as a whole (nothing written) only before the first write: the caller may
+          not set params, or the batch is malformed.
         """
         if not 0 < len(writes) <= MAX_PARAMS_BATCH:
             raise ValidationFailed(f"Give 1..{MAX_PARAMS_BATCH} nodes", reason="invalid_batch")
@@ -231,7 +232,7 @@ class UserNodes:
         for write in writes:
             try:
                 version = await self._write_params(caller, write)
-            except NODE_FAILURES as error:
+            except DomainError as error:
                 outcomes.append(ParamsOutcome(node_id=write.node_id, error=error))
             else:
                 outcomes.append(ParamsOutcome(node_id=write.node_id, params_version=version))

@@ -10,7 +10,7 @@ from domain.accounts.model import ADMIN, END_USER
 from domain.devices.node_values import ParamsWrite
 from domain.devices.nodes import UserNodes
 from domain.devices.provisioning import Provisioning
-from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
 from tests.unit.fakes.devices import FakeNodeCommands
 from tests.unit.fakes.store import Store
@@ -106,3 +106,28 @@ async def test_retag_removals_need_the_remove_permission_too(world) -> None:  # 
     with pytest.raises(Forbidden):
         await nodes.retag_node(OWNER, node_id=lamp, add=["c:3"])
     assert store.nodes[lamp].tags == ["b:2"]
+
+
+async def test_an_outage_mid_batch_fails_only_the_writes_it_stopped(world) -> None:  # type: ignore[no-untyped-def]
+    """Each outcome is the truth about its node: what was written before the database went
+    away stays reported as written, what came after is reported failed (and was not sent)."""
+    nodes, store, _, commands, (lamp, fan) = world
+    opened = nodes._uow
+
+    def failing_second_write(org: str):  # type: ignore[no-untyped-def]
+        failing_second_write.calls += 1  # type: ignore[attr-defined]
+        if failing_second_write.calls == 2:  # type: ignore[attr-defined]
+            raise Unavailable("the database does not answer")
+        return opened(org)
+
+    failing_second_write.calls = 0  # type: ignore[attr-defined]
+    nodes._uow = failing_second_write
+    outcomes = await nodes.set_params_many(OWNER, writes=[
+        ParamsWrite(node_id=lamp, params={"Light": {"power": True}}),
+        ParamsWrite(node_id=fan, params={"Fan": {"speed": 1}}),
+        ParamsWrite(node_id=lamp, params={"Light": {"power": False}})])
+    assert [o.ok for o in outcomes] == [True, False, True]
+    assert isinstance(outcomes[1].error, Unavailable)
+    assert store.nodes[fan].desired == {} and store.nodes[lamp].desired == {
+        "Light": {"power": False}}
+    assert [node for node, _ in commands.sent] == [lamp, lamp]
