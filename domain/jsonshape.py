@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,3 +33,18 @@ def strings_in(value: Any) -> Iterator[str]:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+MAX_DEVICE_MESSAGE_BYTES = 64 * 1024
+MAX_DEVICE_MESSAGE_DEPTH = 16
+
+
+def decode_device_message(payload: bytes) -> Any:
+    """A device's JSON message (any topic), or raises ValueError for oversize, undecodable
+    or too deep documents."""
+    if len(payload) > MAX_DEVICE_MESSAGE_BYTES:
+        raise ValueError("payload too large")
+    value = json.loads(payload.decode("utf-8"))
+    if nesting_exceeds(value, MAX_DEVICE_MESSAGE_DEPTH):
+        raise ValueError("payload nested too deep")
+    return value

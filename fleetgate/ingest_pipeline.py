@@ -26,6 +26,7 @@ from collections.abc import Callable
 from adapters.events import InProcessEvents
 from domain.devices.ingest import DeviceIngest, IngestResult, parse_topic
 from domain.devices.reactions import Reactions
+from fleetgate.queues import drain_inbox
 from ports.messaging import InboundMessage
 
 log = logging.getLogger("fleetgate.devices")
@@ -75,16 +76,7 @@ class IngestPipeline:
     async def drain(self, *, within: float) -> None:
         """Lets the consumer finish what is queued, for `within` seconds; counts what is
         left as dropped."""
-        if self.consumer is None:
-            return
-        try:
-            async with asyncio.timeout(within):
-                await self.inbox.join()
-        except TimeoutError:
-            pass
-        self.consumer.cancel()
-        await asyncio.gather(self.consumer, return_exceptions=True)
-        left = self.inbox.qsize()
+        left = await drain_inbox(self.consumer, self.inbox, within=within)
         if left:
             self.dropped += left
             log.warning("dropped %d device messages still queued at stop", left)

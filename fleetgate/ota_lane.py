@@ -15,6 +15,7 @@ import logging
 from domain.devices.model import NodeEvent
 from domain.devices.reactions import Reaction
 from domain.ota.delivery import MESSAGE_KINDS, OtaDelivery
+from fleetgate.queues import drain_inbox
 from ports.messaging import InboundMessage
 
 log = logging.getLogger("fleetgate.devices")
@@ -72,16 +73,7 @@ class OtaLane:
         """Lets the consumer finish what is queued (ingest queued connect/config work into
         it while draining), for `within` seconds; what is left is offered again on
         reconnect."""
-        if self.consumer is None:
-            return
-        try:
-            async with asyncio.timeout(within):
-                await self.inbox.join()
-        except TimeoutError:
-            pass
-        self.consumer.cancel()
-        await asyncio.gather(self.consumer, return_exceptions=True)
-        left = self.inbox.qsize()
+        left = await drain_inbox(self.consumer, self.inbox, within=within)
         if left:
             log.warning("left %d OTA messages unhandled at stop", left)
 

@@ -181,7 +181,8 @@ def test_the_device_runtime_is_type_checked_like_the_core() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
     assert config["strict"] is True
     runtime = {f"fleetgate/{name}.py" for name in (
-        "device_runtime", "ingest_pipeline", "ota_lane", "restart_presence", "broker_gate")}
+        "device_runtime", "ingest_pipeline", "ota_lane", "restart_presence", "broker_gate",
+        "queues")}
     assert {"domain", "ports"} | runtime <= set(config["files"])
 
 

@@ -18,7 +18,6 @@ not redone.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -37,14 +36,12 @@ from domain.devices.model import (
 from domain.devices.reactions import NODE_SAID_CONNECTED
 from domain.devices.storable import unstorable
 from domain.errors import DomainError
-from domain.jsonshape import nesting_exceeds
+from domain.jsonshape import decode_device_message
 from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWorkFactory
 from ports.services import Clock
 
 log = logging.getLogger("fleetgate.ingest")
 
-MAX_PAYLOAD_BYTES = 64 * 1024
-MAX_JSON_DEPTH = 16
 SUFFIXES = ("config", "params/local/init", "params/local", "connection")
 ATTEMPTS = 5
 HISTORY_PRUNE_EVERY = 100
@@ -78,22 +75,12 @@ def parse_topic(topic: str) -> tuple[str, str] | None:
         return None
 
 
-def decode(payload: bytes) -> Any:
-    """JSON payload, or raises ValueError for oversize, undecodable or too deep documents."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ValueError("payload too large")
-    value = json.loads(payload.decode("utf-8"))
-    if nesting_exceeds(value, MAX_JSON_DEPTH):
-        raise ValueError("payload nested too deep")
-    return value
-
-
 def says_connected(topic: str, payload: bytes) -> bool:
     """A node/<id>/connection message saying {"connected": true}."""
     if not topic.endswith("/connection") or topic.count("/") != 2:
         return False
     try:
-        body = decode(payload)
+        body = decode_device_message(payload)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return False
     return isinstance(body, dict) and body.get("connected") is True
@@ -230,7 +217,7 @@ class DeviceIngest:
         if suffix != "connection" and self._digests.seen_before(key):
             return IngestResult(accepted=False, reason="duplicate")
         try:
-            body = decode(payload)
+            body = decode_device_message(payload)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             self._digests.forget(key)
             return self._drop(topic, f"malformed payload: {exc}")

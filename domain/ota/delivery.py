@@ -7,16 +7,14 @@ here and in domain/ota/model.py (next_job, NodeJobStatus.move, OtaJob.due and ex
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from domain.devices.model import check_node_id
 from domain.errors import DomainError
-from domain.jsonshape import nesting_exceeds
+from domain.jsonshape import decode_device_message
 from domain.ota.images import OtaImages
 from domain.ota.model import (
     FINAL,
@@ -43,8 +41,6 @@ MESSAGE_KINDS = (OTAFETCH, OTASTATUS)
 """What nodes send (node/<id>/otafetch, node/<id>/otastatus), JSON objects."""
 CONNECTED, CONFIG = "connected", "config"
 """What ingest hands over (its reactions): the node said it is connected, its config changed."""
-MAX_MESSAGE_BYTES = 64 * 1024
-MAX_MESSAGE_DEPTH = 16
 PAGE = 1000
 
 
@@ -58,17 +54,6 @@ class OtaOutcome:
 
 
 HANDLED = OtaOutcome(handled=True)
-
-
-def decode_message(payload: bytes) -> Any:
-    """A node's JSON message, or raises ValueError for oversize, undecodable or too deep
-    documents."""
-    if len(payload) > MAX_MESSAGE_BYTES:
-        raise ValueError("payload too large")
-    value = json.loads(payload.decode("utf-8"))
-    if nesting_exceeds(value, MAX_MESSAGE_DEPTH):
-        raise ValueError("payload nested too deep")
-    return value
 
 
 async def _move_targets(uow: UnitOfWork, job: OtaJob,
@@ -145,7 +130,7 @@ class OtaDelivery:
         body: object = None
         if kind in MESSAGE_KINDS:
             try:
-                body = decode_message(payload)
+                body = decode_device_message(payload)
             except (ValueError, UnicodeDecodeError, RecursionError) as exc:
                 return OtaOutcome(ignored=f"malformed payload: {exc}")
             if not isinstance(body, dict):

@@ -5,16 +5,12 @@ aborting past the failure threshold, expiry, forced image deletion, user-approve
 from __future__ import annotations
 
 import base64
-import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import ADMIN, END_USER
-from domain.blobs.model import StoredBlob
 from domain.devices.model import Node, NodeSecrets
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.ota.delivery import OtaDelivery
@@ -24,47 +20,10 @@ from domain.ota.model import JobStatus, NodeStatus
 from domain.ota.user_updates import OtaUpdates
 from domain.sharing.model import NodeMembership
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
+from tests.unit.fakes.ota import FakeOtaPublisher, InMemoryBlobs
 from tests.unit.fakes.store import Store
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-
-class MemoryBlobs:
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    async def put(self, key: str, chunks: AsyncIterator[bytes], *, max_bytes: int
-                  ) -> StoredBlob:
-        body = b"".join([c async for c in chunks])
-        if len(body) > max_bytes:
-            raise ValidationFailed("too large", reason="blob_too_large")
-        self.data[key] = body
-        return StoredBlob(key=key, size=len(body), md5=hashlib.md5(body).hexdigest())
-
-    async def open(self, key: str) -> AsyncIterator[bytes]:
-        if key not in self.data:
-            raise NotFound("no blob", reason="blob_not_found")
-        body = self.data[key]
-
-        async def stream() -> AsyncIterator[bytes]:
-            yield body
-        return stream()
-
-    async def head(self, key: str) -> StoredBlob | None:
-        body = self.data.get(key)
-        return None if body is None else StoredBlob(key, len(body),
-                                                    hashlib.md5(body).hexdigest())
-
-    async def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
-class Publisher:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    async def offer(self, node_id: str, payload: dict[str, Any]) -> None:
-        self.sent.append((node_id, payload))
 
 
 def who(*roles: str, uid: str = "a1", org: str = "org-a") -> Caller:
@@ -78,7 +37,7 @@ ADMIN_CALLER = who(ADMIN)
 class World:
     def __init__(self) -> None:
         self.store, self.clock, self.blobs, self.publisher = Store(), FakeClock(T0), \
-            MemoryBlobs(), Publisher()
+            InMemoryBlobs(), FakeOtaPublisher()
 
         def uow(org: str) -> InMemoryUnitOfWork:
             return InMemoryUnitOfWork(self.store, org)

@@ -4,12 +4,15 @@ fakes.Store.ota; everything handed out or stored is a deep copy)."""
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from domain.blobs.model import StoredBlob
+from domain.errors import NotFound, ValidationFailed
 from domain.ota.model import (
     IN_FLIGHT,
     ImageQuery,
@@ -208,3 +211,47 @@ class InMemoryOta:
                 and not state.jobs[job_id].user_approval
                 and (st.status in IN_FLIGHT or (st.status == NodeStatus.TRIGGERED
                                                 and st.priority < before_priority))}
+
+
+class FakeOtaPublisher:
+    """Records the offers sent on otaurl."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def offer(self, node_id: str, payload: dict[str, Any]) -> None:
+        self.sent.append((node_id, payload))
+
+    def offered(self) -> list[tuple[str, str]]:
+        """(node id, job id) of every offer, in order."""
+        return [(node_id, payload["ota_job_id"]) for node_id, payload in self.sent]
+
+
+class InMemoryBlobs:
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    async def put(self, key: str, chunks: AsyncIterator[bytes], *, max_bytes: int
+                  ) -> StoredBlob:
+        body = b"".join([c async for c in chunks])
+        if len(body) > max_bytes:
+            raise ValidationFailed("too large", reason="blob_too_large")
+        self.data[key] = body
+        return StoredBlob(key=key, size=len(body), md5=hashlib.md5(body).hexdigest())
+
+    async def open(self, key: str) -> AsyncIterator[bytes]:
+        if key not in self.data:
+            raise NotFound("no blob", reason="blob_not_found")
+        body = self.data[key]
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield body
+        return stream()
+
+    async def head(self, key: str) -> StoredBlob | None:
+        body = self.data.get(key)
+        return None if body is None else StoredBlob(key, len(body),
+                                                    hashlib.md5(body).hexdigest())
+
+    async def delete(self, key: str) -> None:
+        self.data.pop(key, None)

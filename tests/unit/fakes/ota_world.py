@@ -1,73 +1,26 @@
-"""Fakes for OTA delivery: a recording otaurl publisher, in-memory blobs, and a world that
-wires OtaImages, OtaDelivery and OtaJobs on the in-memory store with a fixed clock."""
+"""A world for OTA unit tests: OtaImages, OtaDelivery and OtaJobs wired on the in-memory
+store with a fixed clock."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 from domain.access.model import Caller, Principal, PrincipalKind
 from domain.accounts.model import ADMIN
-from domain.blobs.model import StoredBlob
 from domain.devices.model import Connectivity, Node, NodeSecrets
-from domain.errors import NotFound, ValidationFailed
 from domain.ota.delivery import OtaDelivery
 from domain.ota.images import OtaImages
 from domain.ota.jobs import OtaJobs
 from domain.ota.model import NodeJobStatus, NodeStatus, OtaJob
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds, Store
+from tests.unit.fakes.ota import FakeOtaPublisher, InMemoryBlobs
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 ORG = "org-a"
 ADMIN_OF_ORG = Caller(principal=Principal(kind=PrincipalKind.USER, org_id=ORG, user_id="a1",
                                           roles=frozenset({ADMIN})))
-
-
-class FakeOtaPublisher:
-    """Records the offers sent on otaurl."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    async def offer(self, node_id: str, payload: dict[str, Any]) -> None:
-        self.sent.append((node_id, payload))
-
-    def offered(self) -> list[tuple[str, str]]:
-        """(node id, job id) of every offer, in order."""
-        return [(node_id, payload["ota_job_id"]) for node_id, payload in self.sent]
-
-
-class InMemoryBlobs:
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    async def put(self, key: str, chunks: AsyncIterator[bytes], *, max_bytes: int
-                  ) -> StoredBlob:
-        body = b"".join([c async for c in chunks])
-        if len(body) > max_bytes:
-            raise ValidationFailed("too large", reason="blob_too_large")
-        self.data[key] = body
-        return StoredBlob(key=key, size=len(body), md5=hashlib.md5(body).hexdigest())
-
-    async def open(self, key: str) -> AsyncIterator[bytes]:
-        if key not in self.data:
-            raise NotFound("no blob", reason="blob_not_found")
-        body = self.data[key]
-
-        async def stream() -> AsyncIterator[bytes]:
-            yield body
-        return stream()
-
-    async def head(self, key: str) -> StoredBlob | None:
-        body = self.data.get(key)
-        return None if body is None else StoredBlob(key, len(body),
-                                                    hashlib.md5(body).hexdigest())
-
-    async def delete(self, key: str) -> None:
-        self.data.pop(key, None)
 
 
 class OtaWorld:
