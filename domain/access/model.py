@@ -1,6 +1,6 @@
 """Who is calling and what a use case needs: principals and permissions.
 
-A permission is named as DESIGN.md §6 says: the canonical REST path as the resource and the
+A permission is the canonical REST path as the resource (a constant of permissions.py) and the
 HTTP method as the action, so one policy governs a REST route and its GraphQL equivalent.
 """
 

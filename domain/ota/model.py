@@ -13,7 +13,7 @@ Rules kept here, whatever API or adapter drives them:
   in-progress → success | failed | rejected, with delayed between; RainMaker's names); a
   report that would go backwards, or for a job the node is not in, is ignored;
 - a job is finished when every target node is in a final state; it can be archived only when
-  finished or cancelled (DESIGN.md §3);
+  finished or cancelled;
 - rollout paces dispatch (max_per_minute, max_in_flight) and abort stops a job whose failures
   cross failure_percent once min_executed nodes are done (the AWS IoT Jobs ideas).
 """

@@ -6,7 +6,7 @@ policies and a role level (lower number = more power; superadmin 0, admin 1). Ea
 compiles to flat rules (role, organization, resource, method, effect, policy) that the
 Authorizer evaluates with Casbin; Deny overrides Allow.
 
-Role levels rule who may do what to whom (DESIGN.md §3): assigning or removing a role, and
+Role levels rule who may do what to whom: assigning or removing a role, and
 creating or changing one, needs a role of a strictly lower level number; level 0 may do
 anything. Nobody can grant what they do not hold themselves.
 
