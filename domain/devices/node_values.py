@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.devices.model import Node
-from domain.errors import DomainError, ValidationFailed
+from domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from domain.sharing.model import NodeMembership
 
 MAX_PAGE = 100
@@ -62,3 +62,8 @@ class ParamsOutcome:
 class NodeStatus:
     connected: bool
     timestamp_ms: int
+
+
+BATCH_NODE_FAILURES = (NotFound, Conflict, ValidationFailed)
+"""A node's own failure in a batch (unknown or unreached, invalid params, a stale version):
+its outcome; anything else fails the whole batch, which then writes nothing."""

@@ -33,6 +33,7 @@ from domain.devices.model import (
     check_tags,
 )
 from domain.devices.node_values import (
+    BATCH_NODE_FAILURES,
     MAX_PAGE,
     MAX_PARAMS_BATCH,
     NodePage,
@@ -49,12 +50,12 @@ from domain.devices.ownership import (
 )
 from domain.devices.provisioning import device_secret_matches
 from domain.devices.reach import NO_NODE, reachable_node
-from domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from domain.hashing import sha256_hex
 from domain.identifiers import is_record_id
 from domain.jsonshape import nesting_exceeds
 from ports.commands import NodeCommands
-from ports.repositories.uow import UnitOfWorkFactory
+from ports.repositories.uow import UnitOfWork, UnitOfWorkFactory
 from ports.services import Authorizer, Clock, IdGenerator
 
 UNSET: Any = object()
@@ -215,40 +216,54 @@ class UserNodes:
     @requires(NODE_PARAMS, "PUT")
     async def set_params_many(self, caller: Caller, *,
                               writes: Sequence[ParamsWrite]) -> list[ParamsOutcome]:
-        """Sets desired params on several nodes, one outcome per write, in order.
+        """Sets desired params on several nodes in one transaction, one outcome per write, in
+        order (RainMaker's multi-node form answers per node: 207).
 
         - 1..25 writes (VALIDATION otherwise); the caller is authorized once for the batch;
-        - each write follows set_params' rules in its own transaction (RainMaker's
-          multi-node form answers per node: 207): a node's own failure (not found or not
-          reached, invalid params, stale expected_version) is its outcome, changes nothing
-          on that node and does not undo or stop the others; so is an error of the moment
-          (the database unavailable): each outcome says truly whether its node was written;
-        - refused as a whole (nothing written) only before the first write: the caller may
-          not set params, or the batch is malformed.
+        - each write follows set_params' rules: a node's own failure (not found or not
+          reached, invalid params, stale expected_version) is its outcome and changes nothing
+          on that node, the others are written;
+        - the writes commit together, and only then go to the nodes: a failure of the
+          moment (the database unavailable) writes nothing and is raised, so no outcome
+          claims a write that did not happen.
         """
         if not 0 < len(writes) <= MAX_PARAMS_BATCH:
             raise ValidationFailed(f"Give 1..{MAX_PARAMS_BATCH} nodes", reason="invalid_batch")
-        outcomes = []
-        for write in writes:
-            try:
-                version = await self._write_params(caller, write)
-            except DomainError as error:
-                outcomes.append(ParamsOutcome(node_id=write.node_id, error=error))
-            else:
-                outcomes.append(ParamsOutcome(node_id=write.node_id, params_version=version))
+        principal, user_id = caller.require_user()
+        outcomes: list[ParamsOutcome] = []
+        sends: list[tuple[str, dict[str, Any]]] = []
+        async with self._uow(principal.org_id) as uow:
+            for write in writes:
+                try:
+                    node, sent = await self._stage_params(uow, user_id, write)
+                except BATCH_NODE_FAILURES as error:
+                    outcomes.append(ParamsOutcome(node_id=write.node_id, error=error))
+                    continue
+                sends.append((node.id, sent))
+                outcomes.append(ParamsOutcome(node_id=write.node_id,
+                                              params_version=node.params_version))
+            await uow.commit()
+        for node_id, sent in sends:
+            await self._commands.send_params(node_id, sent)
         return outcomes
+
+    async def _stage_params(self, uow: UnitOfWork, user_id: str, write: ParamsWrite
+                            ) -> tuple[Node, dict[str, Any]]:
+        """Writes one node's desired params in the caller's transaction (not committed);
+        the node and what to send it."""
+        node = await reachable_node(uow, write.node_id, user_id)
+        sent = node.set_desired(write.params, self._clock.now(),
+                                expected_version=write.expected_version)
+        node.events = []
+        if not await uow.nodes.save_if_version(node, node.params_version - 1):
+            raise Conflict("params changed concurrently; read them again",
+                           reason="stale_version")
+        return node, sent
 
     async def _write_params(self, caller: Caller, write: ParamsWrite) -> int:
         principal, user_id = caller.require_user()
-        org_id = principal.org_id
-        async with self._uow(org_id) as uow:
-            node = await reachable_node(uow, write.node_id, user_id)
-            sent = node.set_desired(write.params, self._clock.now(),
-                                    expected_version=write.expected_version)
-            node.events = []
-            if not await uow.nodes.save_if_version(node, node.params_version - 1):
-                raise Conflict("params changed concurrently; read them again",
-                               reason="stale_version")
+        async with self._uow(principal.org_id) as uow:
+            node, sent = await self._stage_params(uow, user_id, write)
             await uow.commit()
         await self._commands.send_params(node.id, sent)
         return node.params_version

@@ -108,26 +108,24 @@ async def test_retag_removals_need_the_remove_permission_too(world) -> None:  # 
     assert store.nodes[lamp].tags == ["b:2"]
 
 
-async def test_an_outage_mid_batch_fails_only_the_writes_it_stopped(world) -> None:  # type: ignore[no-untyped-def]
-    """Each outcome is the truth about its node: what was written before the database went
-    away stays reported as written, what came after is reported failed (and was not sent)."""
+async def test_an_outage_mid_batch_writes_and_sends_nothing(world) -> None:  # type: ignore[no-untyped-def]
+    """The batch is one transaction: when the database goes away before it commits, no node
+    is written and none is sent anything, so no outcome can claim a write that did not
+    happen (the error is raised; the API answers it for every node)."""
     nodes, store, _, commands, (lamp, fan) = world
     opened = nodes._uow
 
-    def failing_second_write(org: str):  # type: ignore[no-untyped-def]
-        failing_second_write.calls += 1  # type: ignore[attr-defined]
-        if failing_second_write.calls == 2:  # type: ignore[attr-defined]
+    class CommitFails(InMemoryUnitOfWork):
+        async def commit(self) -> None:
             raise Unavailable("the database does not answer")
-        return opened(org)
 
-    failing_second_write.calls = 0  # type: ignore[attr-defined]
-    nodes._uow = failing_second_write
-    outcomes = await nodes.set_params_many(OWNER, writes=[
-        ParamsWrite(node_id=lamp, params={"Light": {"power": True}}),
-        ParamsWrite(node_id=fan, params={"Fan": {"speed": 1}}),
-        ParamsWrite(node_id=lamp, params={"Light": {"power": False}})])
-    assert [o.ok for o in outcomes] == [True, False, True]
-    assert isinstance(outcomes[1].error, Unavailable)
-    assert store.nodes[fan].desired == {} and store.nodes[lamp].desired == {
-        "Light": {"power": False}}
-    assert [node for node, _ in commands.sent] == [lamp, lamp]
+    def failing(org: str) -> InMemoryUnitOfWork:
+        return CommitFails(opened(org)._store, org)
+
+    nodes._uow = failing
+    with pytest.raises(Unavailable):
+        await nodes.set_params_many(OWNER, writes=[
+            ParamsWrite(node_id=lamp, params={"Light": {"power": True}}),
+            ParamsWrite(node_id=fan, params={"Fan": {"speed": 1}})])
+    assert store.nodes[lamp].desired == {} and store.nodes[fan].desired == {}
+    assert commands.sent == []
