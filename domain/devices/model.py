@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.access.rbac.model import NodeReach
+from domain.devices.params_rules import check_desired
 from domain.errors import Conflict, ValidationFailed
 from domain.jsonshape import strings_in
 from domain.shadow import merge_shadow
@@ -157,10 +158,13 @@ class Node:
                     ) -> dict[str, dict[str, Any]]:
         """Records desired params to send on params/remote.
 
+        - params must be what the node's reported config declares (params_rules: the
+          device and param, writable, data_type, bounds); a node that has reported no
+          config yet takes them unchecked;
         - a writer that read version N and sends it gets CONFLICT when the shadow moved on;
         - desired state is kept while the node is offline and delivered when it reconnects.
         """
-        checked = _check_params(params)
+        checked = check_desired(self.config, _check_params(params))
         if expected_version is not None and expected_version != self.params_version:
             raise Conflict(f"params changed since version {expected_version} "
                            f"(now {self.params_version})", reason="stale_version")

@@ -47,4 +47,12 @@ REASONS: dict[str, tuple[int, int]] = {
     "user_name_and_node": (400, 103038),
     "node_not_mapped_to_user": (404, 103020),
     "user_is_primary": (409, 100010),
+    # desired params the node's config refuses (domain/devices/params_rules.py): the spec's
+    # PUT /v1/user/nodes/params lists 100012 "Invalid Request" for a body it refuses
+    "param_unknown_device": (400, 100012),
+    "param_unknown": (400, 100012),
+    "param_not_writable": (400, 100012),
+    "param_wrong_type": (400, 100012),
+    "param_out_of_bounds": (400, 100012),
+    "param_not_a_valid_string": (400, 100012),
 }

@@ -14,6 +14,7 @@ from domain.errors import Conflict, Forbidden, NotFound, Unavailable, Validation
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
 from tests.unit.fakes.devices import FakeNodeCommands
 from tests.unit.fakes.store import Store
+from tests.unit.test_params_rules import LED_LIGHT
 
 
 def user(uid: str) -> Caller:
@@ -129,3 +130,18 @@ async def test_an_outage_mid_batch_writes_and_sends_nothing(world) -> None:  # t
             ParamsWrite(node_id=fan, params={"Fan": {"speed": 1}})])
     assert store.nodes[lamp].desired == {} and store.nodes[fan].desired == {}
     assert commands.sent == []
+
+
+async def test_a_batch_reports_the_param_a_nodes_config_refuses(world) -> None:  # type: ignore[no-untyped-def]
+    nodes, store, _, commands, (lamp, fan) = world
+    store.nodes[lamp].apply_config({**LED_LIGHT, "node_id": lamp}, FakeClock().now())
+    outcomes = await nodes.set_params_many(OWNER, writes=[
+        ParamsWrite(node_id=lamp, params={"Light": {"Hue": 400}}),
+        ParamsWrite(node_id=fan, params={"Fan": {"speed": 2}}),  # no config yet: unchecked
+        ParamsWrite(node_id=lamp, params={"Light": {"Power": True}})])
+    assert [o.ok for o in outcomes] == [False, True, True]
+    error = outcomes[0].error
+    assert isinstance(error, ValidationFailed) and error.reason == "param_out_of_bounds"
+    assert error.message == "Light.Hue: 400 is above bounds max 360"
+    assert store.nodes[lamp].desired == {"Light": {"Power": True}}
+    assert commands.sent == [(fan, {"Fan": {"speed": 2}}), (lamp, {"Light": {"Power": True}})]

@@ -12,6 +12,7 @@ from domain.errors import Conflict, NotFound, ValidationFailed
 from tests.unit.fakes import AllowAll, FakeClock, InMemoryUnitOfWork, SequentialIds
 from tests.unit.fakes.devices import FakeNodeCommands
 from tests.unit.fakes.store import Store
+from tests.unit.test_params_rules import LED_LIGHT
 
 
 def user(uid: str, org: str = "org-a") -> Caller:
@@ -128,3 +129,30 @@ async def test_offline_transport_keeps_the_desired_state_pending(world) -> None:
     assert store.nodes[device.node_id].pending_desired() == {"Light": {"power": True}}
     store.nodes[device.node_id].reported = {"Light": {"power": True}}
     assert store.nodes[device.node_id].pending_desired() == {}
+
+
+async def test_set_params_holds_writes_to_the_nodes_config(world) -> None:  # type: ignore[no-untyped-def]
+    nodes, store, device = world
+    owner = user("u1")
+    await nodes.map_node(owner, node_id=device.node_id, operation="add",
+                         secret_key=device.secret_key)
+    # before the node reported a config, a write is taken unchecked
+    await nodes.set_params(owner, node_id=device.node_id, params={"Light": {"Power": "on"}})
+    store.nodes[device.node_id].apply_config({**LED_LIGHT, "node_id": device.node_id},
+                                             FakeClock().now())
+    node = store.nodes[device.node_id]
+    before = (node.params_version, dict(node.desired), list(nodes.fake_commands.sent))
+    for params, reason in (({"Light": {"Brightness": 150}}, "param_out_of_bounds"),
+                           ({"Light": {"Power": "on"}}, "param_wrong_type"),
+                           ({"Lamp": {"Power": True}}, "param_unknown_device"),
+                           ({"Light": {"Power": True, "Colour": 1}}, "param_unknown"),
+                           ({"Local Control": {"POP": "x"}}, "param_not_writable")):
+        with pytest.raises(ValidationFailed) as caught:
+            await nodes.set_params(owner, node_id=device.node_id, params=params)
+        assert caught.value.reason == reason
+        node = store.nodes[device.node_id]
+        assert (node.params_version, node.desired, nodes.fake_commands.sent) == before
+    await nodes.set_params(owner, node_id=device.node_id,
+                           params={"Light": {"Brightness": 40.0, "Name": "Hall"}})
+    assert nodes.fake_commands.sent[-1] == \
+        (device.node_id, {"Light": {"Brightness": 40, "Name": "Hall"}})
