@@ -31,10 +31,12 @@ from fleetgate.bootstrap import run_demo_devices
 from fleetgate.catalogue import graphql_uses
 from fleetgate.container import Container
 from fleetgate.device_runtime import DeviceRuntime
+from fleetgate.landing import landing
 from fleetgate.observability import PROBE_PATHS, CountingRateLimitMiddleware, Observability
 from fleetgate.observability.logs import REQUEST_ID_HEADER
 from fleetgate.rate_limits import RATE_LIMIT_HEADERS, Identity
 from fleetgate.settings import Settings
+from graphql_api.ide import ASSET_PATH, graphiql_asset
 from graphql_api.schema import build_schema
 from graphql_api.view import FleetgateGraphQL
 from rest_compat.app import EXCEPTION_HANDLERS, build_routes, preauthorizer, rest_operations
@@ -139,6 +141,10 @@ def create_app(settings: Settings, *, container: Container | None = None,
         preauthorize=preauthorizer(uc.accounts.sessions.authenticate, container.authorizer()))
     routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))
     routes.append(WebSocketRoute("/graphql", graphql))  # subscriptions: graphql-transport-ws
+    if not settings.production:  # GraphiQL's own files: it loads nothing from elsewhere
+        routes.append(Route(ASSET_PATH + "/{name}", graphiql_asset, methods=["GET"]))
+    routes.append(Route("/", landing(version=__version__, production=settings.production),
+                        methods=["GET"]))
     routes.append(Route("/healthz", _health, methods=["GET"]))  # liveness; /readyz: readiness
     routes.extend(observability.routes())
     if bench:

@@ -11,7 +11,7 @@ from typing import Any
 
 from graphql import ExecutionResult
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -29,6 +29,7 @@ from domain.errors import DomainError, Unauthenticated
 from domain.jsonshape import strings_in
 from domain.use_cases import UseCases
 from graphql_api.context import Context, EventFeed
+from graphql_api.ide import PAGE_HEADERS, graphiql_page
 from graphql_api.live import LiveSession, SessionFeed
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
@@ -130,6 +131,11 @@ class FleetgateGraphQL(GraphQL[Context, None]):
                          multipart_uploads_enabled=True)
         self._uc, self._accounts, self._production = uc, uc.accounts, production
         self._events, self._sessions = events, sessions
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """GraphiQL (not in production) from the package's own files (graphql_api/ide.py):
+        strawberry's page loads them from a CDN and stays on "Loading..." offline."""
+        return HTMLResponse(graphiql_page(), headers=PAGE_HEADERS)
 
     def parse_json(self, data: str | bytes) -> Any:
         """HTTP request JSON (POST body, GET variables/extensions): anything unparsable or not

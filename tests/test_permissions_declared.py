@@ -13,8 +13,10 @@ from fleetgate.app import create_app
 from fleetgate.settings import Settings
 from graphql_api.schema import build_schema
 
-# documents and probes, no data (/metrics: operator figures, behind its own bearer token)
-UNDECLARED_OK = {"/v1/openapi.json", "/graphql", "/healthz", "/readyz", "/metrics"}
+# documents and probes, no data (/metrics: operator figures, behind its own bearer token;
+# /: the landing page; /static/graphiql/: GraphiQL's vendored files)
+UNDECLARED_OK = {"/v1/openapi.json", "/graphql", "/healthz", "/readyz", "/metrics", "/",
+                 "/static/graphiql/{name}"}
 
 
 def _rest_operations() -> list[Any]:
