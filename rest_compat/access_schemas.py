@@ -82,8 +82,8 @@ PATHS = {"type": "array", "items": s.obj({"path": s.STR,
                                            "methods": {"type": "array", "items": s.STR}},
                                           ("path", "methods"))}
 OPERATION = {"type": "string", "enum": ["add", "remove"]}
-FORCE = {"type": "string", "enum": ["true", "false"]}
-ALL_PATHS = {"type": "string", "enum": ["true", "false"]}
+FORCE = s.FLAG
+ALL_PATHS = s.FLAG
 START_ID = {"type": "string", "maxLength": 64}
 NUM_RECORDS = {"type": "string", "pattern": "^([1-9][0-9]?|100)$"}
 LOOKUP_USER = s.USER_NAME

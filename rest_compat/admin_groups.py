@@ -40,7 +40,7 @@ SUB_GROUP: dict[str, Any] = s.obj({
     "group_id": s.STR, "group_name": s.STR, "type": s.STR, "description": s.STR,
     "mutually_exclusive": {"type": "boolean"}, "parent_group_id": s.STR,
     "total": {"type": "integer"}, "custom_data": {"type": "object"}, "group_query": s.STR,
-    "sub_groups": {"type": ["array", "null"], "items": {"type": "object"}}},
+    "sub_groups": {"type": "array", "items": {"type": "object"}}},
     ("group_id", "group_name", "total"))
 ONE_GROUP: dict[str, Any] = s.obj({
     **SUB_GROUP["properties"], "nodes": {"type": "array", "items": s.STR},
@@ -57,7 +57,7 @@ def _entry(group: AdminGroup, page: AdminGroupPage) -> dict[str, object]:
         entry["group_query"] = group.query.describe()
     if group.id != ALL_NODES:
         kids = page.tree.children(group.id)
-        entry["sub_groups"] = [_entry(k, page) for k in kids] or None
+        entry["sub_groups"] = [_entry(k, page) for k in kids]
     return entry
 
 

@@ -33,7 +33,7 @@ MAPPING_BODY = s.obj({"role": {"type": "string", "enum": ["primary", "secondary"
                                "default": "primary",
                                "description": "Fleetgate extension; RainMaker maps primary"}})
 PAGE_SIZE = {"type": "string", "pattern": "^([1-9][0-9]?|100)$"}
-FLAG = {"type": "string", "enum": ["true", "false"]}
+FLAG = s.FLAG
 TEXT = {"type": "string", "maxLength": 128}
 # the handler answers bad values of these with RainMaker's own error codes
 HANDLED = {"x-fleetgate-handler-validates": True}

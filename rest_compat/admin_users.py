@@ -42,7 +42,7 @@ USER_ENTRY = s.obj({"user_id": s.STR, "user_name": s.STR, "name": s.STR, "super_
 USERS_LIST = s.obj({"users_list": {"type": "array", "items": USER_ENTRY},
                     "next_id": s.STR, "total": {"type": "integer"}}, ("users_list", "total"))
 ACTIVE_COUNT = s.obj({"active_count": {"type": "integer"}}, ("active_count",))
-FLAG = {"type": "string", "enum": ["true", "false"]}
+FLAG = s.FLAG
 NUM_RECORDS = {"type": "string", "pattern": f"^([1-9][0-9]?|{MAX_PAGE})$",
                "description": f"1..{MAX_PAGE}, 25 by default"}
 LOCALE = {"name": "locale", "in": "query", "schema": {"type": "string"},

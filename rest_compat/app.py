@@ -27,7 +27,7 @@ from rest_compat.edgeflow import edgeflow_error, error_body, is_edgeflow
 from rest_compat.errors import error_response, failure
 from rest_compat.group_sharing import group_sharing_operations
 from rest_compat.groups import group_operations
-from rest_compat.http import PRINCIPAL_KEY, Authenticate, bearer_token
+from rest_compat.http import PRINCIPAL_KEY, Authenticate, bearer_token, bool_param
 from rest_compat.nodes import node_operations
 from rest_compat.openapi import openapi_document
 from rest_compat.operations import Handler, Operation
@@ -46,12 +46,17 @@ VERSION_INFO = {"supported_versions": ["v1"],
 
 
 def _check_query(op: Operation, request: Request) -> None:
-    """Query parameters present must match their documented string schema (missing required
-    ones are left to the handler, and so are those whose handler answers bad values with a
-    RainMaker code of their own: x-fleetgate-handler-validates)."""
+    """Query parameters present must match their documented schema: a string schema, or a
+    boolean read by the one flag parser (missing required ones are left to the handler, and so
+    are those whose handler answers bad values with a RainMaker code of their own:
+    x-fleetgate-handler-validates)."""
     for param in op.query:
-        if param.get("in") != "query" or param["schema"].get("type") != "string" \
-                or param.get("x-fleetgate-handler-validates"):
+        if param.get("in") != "query" or param.get("x-fleetgate-handler-validates"):
+            continue
+        if param["schema"].get("type") == "boolean":
+            bool_param(request, param["name"])
+            continue
+        if param["schema"].get("type") != "string":
             continue
         value = request.query_params.get(param["name"])
         if value is not None and violated_keyword(param["schema"], value) is not None:

@@ -41,7 +41,7 @@ UPDATE_FIELDS: dict[str, Any] = {
 UPDATABLE = ("group_name", "type", "description", "mutually_exclusive", "custom_data")
 CREATED = s.obj({"status": s.STR, "description": s.STR, "group_id": s.STR},
                 ("status", "group_id"))
-FLAG = {"type": "string", "enum": ["true", "false"]}
+FLAG = s.FLAG
 GROUP_ID_QUERY = {"name": "group_id", "in": "query", "required": True, "schema": GROUP_ID,
                   "x-fleetgate-handler-validates": True}
 ONE_GROUP_QUERY = (

@@ -42,7 +42,7 @@ GROUP: dict[str, Any] = s.obj({
     "nodes": {"type": "array", "items": s.STR},
     "node_details": {"type": "array", "items": {"type": "object"}},
     "custom_data": {"type": "object"}, "group_metadata": {"type": "object"},
-    "sub_groups": {"type": ["array", "null"], "items": {"type": "object"}}},
+    "sub_groups": {"type": "array", "items": {"type": "object"}}},
     ("group_id", "group_name", "total"))
 GROUP_LIST = s.obj({"groups": {"type": "array", "items": GROUP}, "total": {"type": "integer"},
                     "next_id": s.STR}, ("groups",))
@@ -67,7 +67,7 @@ def _entry(group: NodeGroup, page: GroupPage, *, node_list: bool, sub_groups: bo
     if sub_groups:
         kids = page.tree.children(group.id)
         entry["sub_groups"] = [_entry(k, page, node_list=node_list, sub_groups=True,
-                                      details=details) for k in kids] or None
+                                      details=details) for k in kids]
     return entry
 
 

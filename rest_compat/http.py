@@ -79,12 +79,21 @@ async def json_body_any(request: Request, *, max_bytes: int, required: bool = Tr
     return data
 
 
+def without_nulls(body: dict[str, Any], members: tuple[str, ...]) -> dict[str, Any]:
+    """The body with those optional members dropped where they are null (null means absent
+    for them: some RainMaker clients send every member of a form, unset ones as null)."""
+    return {k: v for k, v in body.items() if not (k in members and v is None)}
+
+
 def bool_param(request: Request, name: str, *, reason: str = "invalid_body") -> bool | None:
+    """A boolean query parameter (None when absent): RainMaker's spellings, true or false in
+    any letter case (its clients send True/False); anything else is refused with `reason`."""
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if raw in ("true", "false"):
-        return raw == "true"
+    spelled = raw.lower() if raw.isascii() else raw
+    if spelled in ("true", "false"):
+        return spelled == "true"
     raise ValidationFailed(f"Invalid {name} value specified. [Valid values are true/false]",
                            reason=reason)
 

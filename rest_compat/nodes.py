@@ -272,16 +272,15 @@ def node_operations(devices: DeviceUseCases, authenticate: Authenticate,
         return JSONResponse({"connectivity": {"connected": state.connected,
                                               "timestamp": state.timestamp_ms}})
 
-    flag = {"type": "string", "enum": ["true", "false"]}
     return [
         Operation(method="GET", path="/v1/user/nodes", handler=list_nodes,
                   operation_id="getUserNodes", tag=TAG,
                   summary="The nodes the user reaches, with optional details, a page at a time",
                   uses=(nodes.list_nodes,),
                   query=({"name": "node_id", "in": "query", "schema": NODE_ID},
-                         *({"name": f, "in": "query", "schema": flag}
-                           for f in ("node_details", "status", "config", "params",
-                                     "show_tags")),
+                         {"name": "node_details", "in": "query", "schema": s.flag(False)},
+                         *({"name": f, "in": "query", "schema": s.flag(True)}
+                           for f in ("status", "config", "params", "show_tags")),
                          {"name": "start_id", "in": "query",
                           "schema": {"type": "string", "maxLength": 64}},
                          {"name": "num_records", "in": "query",

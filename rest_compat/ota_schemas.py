@@ -51,7 +51,7 @@ MD5_HEX = {"type": "string", "pattern": "^[0-9a-fA-F]{32}$",
            "description": "the file's MD5, 32 hexadecimal digits"}
 TOKEN = {"type": "string", "minLength": 66, "maxLength": 4096,
          "pattern": "^[A-Za-z0-9_-]+\\.[0-9a-f]{64}$"}
-FLAG = {"type": "string", "enum": ["true", "false"]}
+FLAG = s.FLAG
 NUM_RECORDS = {"type": "string", "pattern": "^([1-9][0-9]?|100)$"}
 START_ID = {"type": "string", "maxLength": FIELD_MAX,
             "pattern": f"^({EDGE}([^{s.CONTROL}]*{EDGE})?)?$"}

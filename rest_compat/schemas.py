@@ -70,6 +70,18 @@ DISPLAY_NAME = {"type": "string", "minLength": 1, "maxLength": 256,
                 "description": "up to 256 characters, not blank, no control characters other "
                                "than white space around the name (which is dropped)"}
 
+# A boolean query parameter, declared as Espressif's spec declares them (type boolean); the
+# value is read by rest_compat.http.bool_param, which takes true/false in any letter case
+# (esp-rainmaker-cli sends primary_user=False).
+FLAG_TEXT = "true or false, in any letter case (True, FALSE...)"
+FLAG = {"type": "boolean", "description": FLAG_TEXT}
+
+
+def flag(default: bool) -> dict[str, Any]:
+    """FLAG with the default the spec documents for that parameter."""
+    return {**FLAG, "default": default}
+
+
 SUCCESS = obj({"status": {"type": "string", "enum": ["success"]}, "description": STR},
               ("status",))
 FAILURE = obj({"status": {"type": "string", "enum": ["failure"]}, "description": STR,
@@ -93,10 +105,19 @@ LOGOUT = obj({"refreshtoken": {"type": "string", "maxLength": 512}})
 PASSWORD_CHANGE = obj({"password": {"type": "string", "minLength": 1, "maxLength": 256},
                        "newpassword": PASSWORD}, ("password", "newpassword"))
 # `user_name` alone asks for a code; with `verification_code` and the new `password` it resets.
-FORGOT_PASSWORD = obj({"user_name": USER_NAME, "password": PASSWORD,
-                       "verification_code": CODE}, ("user_name",),
-                      dependentRequired={"password": ["verification_code"],
-                                         "verification_code": ["password"]})
+# null means absent for the two optional members: esp-rainmaker-cli's first step sends
+# {"user_name": ..., "password": null, "verification_code": null}.
+NULL = {"type": "null"}
+FORGOT_PASSWORD_NULLABLE = ("password", "verification_code")
+FORGOT_PASSWORD = obj({"user_name": USER_NAME,
+                       "password": {**PASSWORD, "type": ["string", "null"]},
+                       "verification_code": {**CODE, "type": ["string", "null"]}},
+                      ("user_name",),
+                      anyOf=[obj({"password": NULL, "verification_code": NULL}),
+                             obj({"password": STR, "verification_code": STR},
+                                 ("password", "verification_code"))],
+                      description="user_name alone (password and verification_code absent or "
+                                  "null) asks for a code; with both it resets the password")
 UPDATE_USER = obj({"name": DISPLAY_NAME}, ("name",))
 GET_USER = obj({"user_id": STR, "user_name": STR, "name": STR, "super_admin": {"type": "boolean"},
                 "admin": {"type": "boolean"}, "user_roles": {"type": "array", "items": STR}},

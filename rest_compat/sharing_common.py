@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from domain.identifiers import RECORD_ID_PATTERN
 from domain.sharing.engine import MAX_REQUESTS_PAGE, RequestPage
-from domain.sharing.model import ACCEPTED, SHARING_STATUSES, SharingRequest
+from domain.sharing.model import ACCEPTED, CANCELLED, DECLINED, EXPIRED, PENDING, SharingRequest
 from rest_compat import schemas as s
 from rest_compat.http import Authenticate, bool_param, caller_for, success
 from rest_compat.operations import Operation
@@ -26,14 +26,18 @@ USER_NAME = {"type": "string", "minLength": 1, "maxLength": 254}
 USER_NAME_QUERY = {"name": "user_name", "in": "query", "required": True, "schema": USER_NAME}
 REQUEST_LIST_QUERY = (
     {"name": "request_id", "in": "query", "schema": REQUEST_ID},
-    {"name": "primary_user", "in": "query", "schema": {"type": "string",
-                                                       "enum": ["true", "false"]},
+    {"name": "primary_user", "in": "query", "schema": s.flag(False),
      "x-fleetgate-handler-validates": True},
     {"name": "start_request_id", "in": "query", "schema": {"type": "string", "maxLength": 64}},
     {"name": "start_user_name", "in": "query", "schema": {"type": "string", "maxLength": 254}},
     {"name": "num_records", "in": "query", "schema": {
         "type": "string", "description": "1..10 (default 10); an invalid value means 10"}})
 """The query of both request listings (nodes and groups)."""
+WIRE_STATUS = {PENDING: PENDING, DECLINED: DECLINED, CANCELLED: DECLINED, EXPIRED: DECLINED}
+"""request_status as RainMaker's spec allows it (pending or declined): a request cancelled by
+its sender or expired unanswered did not go through, like a declined one. An accepted request
+has no spec value (RainMaker keeps no request once accepted), so /v1 does not list it; GraphQL
+lists every request with its own status."""
 Entry = Callable[[SharingRequest, RequestPage], dict[str, object]]
 
 
@@ -42,7 +46,7 @@ def requests_schema(items: dict[str, Any]) -> dict[str, Any]:
     ids; more: their names too)."""
     return s.obj({"sharing_requests": {"type": "array", "items": s.obj({
         "request_id": s.STR,
-        "request_status": {"type": "string", "enum": list(SHARING_STATUSES)},
+        "request_status": {"type": "string", "enum": [PENDING, DECLINED]},
         "request_timestamp": {"type": "integer"}, **items,
         "user_name": s.STR, "primary_user_name": s.STR,
         "user_role": {"type": "string", "enum": ["primary", "secondary"]},
@@ -67,7 +71,7 @@ def id_list(request: Request, name: str) -> list[str]:
 
 def request_entry(request: SharingRequest) -> dict[str, object]:
     entry: dict[str, object] = {
-        "request_id": request.id, "request_status": request.status,
+        "request_id": request.id, "request_status": WIRE_STATUS[request.status],
         "request_timestamp": int(request.created_at.timestamp()),
         "node_ids": request.node_ids, "user_name": request.to_user_name,
         "primary_user_name": request.from_user_name, "user_role": request.role,
@@ -129,8 +133,8 @@ class RequestRoutes:
                 caller, sent=bool(sent), request_id=q.get("request_id"),
                 start_request_id=q.get("start_request_id"),
                 num_records=page_size(q.get("num_records")))
-            body: dict[str, object] = {"sharing_requests": [self.entry(r, page)
-                                                            for r in page.requests]}
+            body: dict[str, object] = {"sharing_requests": [
+                self.entry(r, page) for r in page.requests if r.status in WIRE_STATUS]}
             if page.next_request_id is not None:
                 body["next_request_id"] = page.next_request_id
                 body["next_user_name"] = page.next_user_name or ""

@@ -99,7 +99,16 @@ PASSWORD_CHANGE_RULES = _explain({
     "newpassword": lambda value, missing: (
         ValidationFailed("New Password is missing", reason="new_password_missing")
         if missing or value == "" else _new_password(value, missing))})
+
+
+def _reset_incomplete(body: dict[str, Any]) -> ValidationFailed:
+    """One of the new password and the code is given (not null), the other is not."""
+    if body.get("password") is None:
+        return ValidationFailed("Password is missing", reason="password_missing")
+    return ValidationFailed("Verification code is missing", reason="code_missing")
+
+
 FORGOT_PASSWORD_RULES = _explain({"user_name": _user_name,
                                   "password": _password_given_or(_new_password),
-                                  "verification_code": _code})
+                                  "verification_code": _code}, _reset_incomplete)
 UPDATE_USER_RULES = _explain({"name": _display_name})

@@ -6,11 +6,21 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from domain.access.model import Caller
 from domain.accounts.model import User
+from domain.accounts.tokens import API_KEY_PREFIX
 from domain.accounts.use_cases import AccountUseCases
-from domain.errors import ValidationFailed
+from domain.errors import Unauthenticated, ValidationFailed
 from rest_compat import schemas as s
-from rest_compat.http import anonymous_caller, bool_param, caller_for, json_body, success
+from rest_compat.http import (
+    anonymous_caller,
+    bearer_token,
+    bool_param,
+    caller_for,
+    json_body,
+    success,
+    without_nulls,
+)
 from rest_compat.operations import Operation
 from rest_compat.user_failures import (
     CREATE_OR_CONFIRM_RULES,
@@ -37,8 +47,20 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
     authenticate = uc.sessions.authenticate
     reg, sessions, profiles = uc.registration, uc.sessions, uc.profiles
 
+    async def sign_up_caller(request: Request) -> Caller:
+        """Who signs up: an organization API key chooses the organization (a bad one is 401,
+        so a user never lands in another organization unnoticed); any other Authorization
+        header that does not authenticate (an earlier session's token a client kept) is
+        ignored: the spec asks no credentials of sign-up."""
+        try:
+            return await caller_for(request, authenticate, required=False)
+        except Unauthenticated:
+            if (bearer_token(request) or "").startswith(API_KEY_PREFIX):
+                raise
+            return anonymous_caller(request)
+
     async def create_or_confirm(request: Request) -> Response:
-        caller = await caller_for(request, authenticate, required=False)
+        caller = await sign_up_caller(request)
         body = await json_body(request, max_bytes=max_body, schema=s.CREATE_OR_CONFIRM_USER,
                                explain=CREATE_OR_CONFIRM_RULES)
         if "password" in body:
@@ -128,6 +150,7 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
         caller = anonymous_caller(request)
         body = await json_body(request, max_bytes=max_body, schema=s.FORGOT_PASSWORD,
                                explain=FORGOT_PASSWORD_RULES)
+        body = without_nulls(body, s.FORGOT_PASSWORD_NULLABLE)
         if "verification_code" in body or "password" in body:
             if not body.get("verification_code"):
                 raise ValidationFailed("Verification code is missing", reason="code_missing")
@@ -150,8 +173,7 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
         Operation(method="GET", path="/v1/user2", handler=get_user, operation_id="getUsermobile",
                   tag=TAG, summary="Fetches the details of current user",
                   uses=(profiles.get_profile,), request_body=None,
-                  query=({"name": "custom_data", "in": "query",
-                          "schema": {"type": "boolean"}},),
+                  query=({"name": "custom_data", "in": "query", "schema": s.flag(False)},),
                   responses={200: s.GET_USER}),
         Operation(method="PUT", path="/v1/user2", handler=update_user,
                   operation_id="userattributeupdate", tag=TAG,
@@ -160,7 +182,7 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
         Operation(method="DELETE", path="/v1/user2", handler=delete_user,
                   operation_id="userdeletionmobile", tag=TAG, summary="Deletes user account",
                   uses=(profiles.request_account_deletion, profiles.confirm_account_deletion),
-                  query=({"name": "request", "in": "query", "schema": {"type": "boolean"},
+                  query=({"name": "request", "in": "query", "schema": s.flag(False),
                           "description": "true: send the code that confirms the deletion"},
                          {"name": "verification_code", "in": "query", "schema": s.CODE,
                           "x-fleetgate-handler-validates": True,
@@ -176,8 +198,7 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
         Operation(method="POST", path="/v1/logout2", handler=logout, operation_id="logout2",
                   tag=TAG, summary="Log out user from the session", uses=(sessions.logout,),
                   request_body=s.LOGOUT, body_required=False,
-                  query=({"name": "logout_all", "in": "query",
-                          "schema": {"type": "string", "enum": ["true", "false"]},
+                  query=({"name": "logout_all", "in": "query", "schema": s.flag(False),
                           "x-fleetgate-handler-validates": True},),
                   responses=ok),
         Operation(method="PUT", path="/v1/password2", handler=change_password,

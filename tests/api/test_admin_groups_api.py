@@ -65,7 +65,7 @@ async def test_static_groups_hierarchy_paging_and_deletion(env: Env) -> None:
     assert building["sub_groups"][0]["group_id"] == floor
     assert building["sub_groups"][0]["sub_groups"][0] == {
         "group_id": room, "group_name": "Room 1", "type": "", "description": "",
-        "mutually_exclusive": False, "total": 1, "parent_group_id": floor, "sub_groups": None}
+        "mutually_exclusive": False, "total": 1, "parent_group_id": floor, "sub_groups": []}
 
     one = await get(env, acme, f"?group_id={top}&num_records=2")
     assert one["nodes"] == [a, b] and one["next_id"] == c and one["total"] == 3
