@@ -191,7 +191,7 @@ def broker_hook_operations(access: DeviceAccess, max_body: int,
                                  "for the broker: the hook secret (X-Fleetgate-Hook-Secret, "
                                  "Bearer, or User-Agent fleetgate-hook/<secret>) or an "
                                  "allowed address, else 403]",
-                         uses=uses, public=True, auth=False,
+                         uses=uses, public=True, auth=False, extra_statuses=(403,),
                          request_body=request, responses=responses)
 
     return [

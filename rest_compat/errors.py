@@ -1,8 +1,10 @@
 """The one place REST compat maps domain errors to RainMaker's failure body and status.
 
 RainMaker answers `{"status":"failure","description":...,"error_code":<int>}`; its documented
-numeric codes are used where the spec has one, and its documented status codes for them
-(for instance 400 for a wrong password on login2, as RainMaker clients expect).
+numeric codes are used where the spec has one, with the status the spec lists for that code:
+400 for nearly all (not found, already exists, not authorized included), 404 for the few it
+lists only under 404. The deliberate exceptions (401 for credentials, 413/415 for the body,
+429, 503) and the test that walks the spec: docs/rainmaker-errors.md.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from rest_compat.error_codes import access, accounts, devices, groups, ota, shar
 # stable domain code -> (HTTP status, RainMaker error_code)
 BY_CODE: dict[str, tuple[int, int]] = {
     "UNAUTHENTICATED": (401, 100047),
-    "FORBIDDEN": (403, 100004),
-    "NOT_FOUND": (404, 100009),
+    "FORBIDDEN": (400, 100004),
+    "NOT_FOUND": (400, 100009),
     "VALIDATION": (400, 100006),
-    "CONFLICT": (409, 100010),
-    "QUOTA_EXCEEDED": (402, 100011),
+    "CONFLICT": (409, 100409),  # Fleetgate's own conflicts (If-Match, upload links)
+    "QUOTA_EXCEEDED": (400, 100011),
     "RATE_LIMITED": (429, 101057),
     "BILLING_UNAVAILABLE": (503, 100903),
     "UNAVAILABLE": (503, 100001),

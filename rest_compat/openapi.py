@@ -46,11 +46,15 @@ def _responses(op: Operation) -> dict[str, Any]:
             continue
         if status == 413 and op.request_body is None:
             continue
+        # RainMaker answers "not authorized" 400 (100004); 403 is left for the few of
+        # Fleetgate's own refusals an operation declares (docs/rainmaker-errors.md)
+        if status == 403 and not is_edgeflow(op.path) and 403 not in op.extra_statuses:
+            continue
         out[str(status)] = {"description": text, "content": {"application/json": {
             "schema": _error_ref(op)}}}
         if status == 429:
             out[str(status)]["headers"] = RETRY_AFTER
-    for status in op.extra_statuses:  # beyond the common ones (409 CONFLICT...)
+    for status in op.extra_statuses:  # beyond the common ones (409 CONFLICT, 403...)
         out.setdefault(str(status), {"description": "failure", "content": {"application/json": {
             "schema": _error_ref(op)}}})
     return out

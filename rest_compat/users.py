@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, Response
 
 from domain.access.model import Caller
 from domain.accounts.model import User
-from domain.accounts.tokens import API_KEY_PREFIX
+from domain.accounts.tokens import API_KEY_PREFIX, RefreshMode
 from domain.accounts.use_cases import AccountUseCases
 from domain.errors import Unauthenticated, ValidationFailed
 from rest_compat import schemas as s
@@ -117,8 +117,10 @@ def user_operations(uc: AccountUseCases, max_body: int) -> list[Operation]:
         caller = anonymous_caller(request)
         body = await json_body(request, max_bytes=max_body, schema=s.LOGIN, explain=LOGIN_RULES)
         if "refreshtoken" in body:
+            # RainMaker's clients keep the login's refresh token and drop any other
             tokens = await sessions.refresh(caller, refresh_token=body["refreshtoken"],
-                                            user_name=body.get("user_name"))
+                                            user_name=body.get("user_name"),
+                                            mode=RefreshMode.KEEP)
         elif "password" in body:
             tokens = await sessions.login(caller, user_name=body.get("user_name"),
                                           password=body["password"])

@@ -9,7 +9,7 @@ from domain.access.model import Caller, Principal, PrincipalKind, public, requir
 from domain.access.permissions import LOGOUT
 from domain.accounts.model import SESSION_TTL, Session, User, normalize_user_name
 from domain.accounts.probing import Limits, throttle
-from domain.accounts.tokens import REFRESH_PREFIX, SessionTokens, parse_api_key
+from domain.accounts.tokens import REFRESH_PREFIX, RefreshMode, SessionTokens, parse_api_key
 from domain.errors import Unauthenticated, ValidationFailed
 from domain.hashing import sha256_hex
 from ports.repositories.uow import SYSTEM_SCOPE, UnitOfWork, UnitOfWorkFactory
@@ -29,7 +29,7 @@ _BAD_LOGIN = "Incorrect user name or password"
 
 
 class Sessions:
-    """Login, session extension with rotating refresh tokens, logout, authentication."""
+    """Login, session extension (rotating or kept refresh tokens), logout, authentication."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, tokens: TokenIssuer,
                  ids: IdGenerator, clock: Clock, limiter: RateLimiter, authorizer: Authorizer,
@@ -50,9 +50,12 @@ class Sessions:
         await uow.sessions.add(session)
         return await self._tokens_for(uow, user, session)
 
-    async def _tokens_for(self, uow: UnitOfWork, user: User, session: Session) -> SessionTokens:
-        refresh = f"{REFRESH_PREFIX}{self._ids.secret()}"
-        await uow.sessions.add_refresh_token(session.id, sha256_hex(refresh), user.org_id)
+    async def _tokens_for(self, uow: UnitOfWork, user: User, session: Session,
+                          kept_refresh: str | None = None) -> SessionTokens:
+        refresh = kept_refresh
+        if refresh is None:
+            refresh = f"{REFRESH_PREFIX}{self._ids.secret()}"
+            await uow.sessions.add_refresh_token(session.id, sha256_hex(refresh), user.org_id)
         return SessionTokens(
             access_token=self._tokens.access_token(user_id=user.id, org_id=user.org_id,
                                                    session_id=session.id),
@@ -93,12 +96,19 @@ class Sessions:
 
     @public
     async def refresh(self, caller: Caller, *, refresh_token: object,
-                      user_name: object = None) -> SessionTokens:
-        """Extends a session: new access and id tokens and a new refresh token.
+                      user_name: object = None,
+                      mode: RefreshMode = RefreshMode.ROTATE) -> SessionTokens:
+        """Extends a session: new access and id tokens, and the refresh token to use next.
 
-        - each refresh token works once; presenting a used one revokes its whole session
-          (every token of that family), because it means the token was stolen or replayed;
-        - two concurrent refreshes with one token: one wins, the other is a reuse;
+        - ROTATE (the default): each refresh token works once and the answer carries a new
+          one; presenting a used one revokes its whole session (every token of that family),
+          because it means the token was stolen or replayed; two concurrent refreshes with
+          one token: one wins, the other is a reuse;
+        - KEEP (RainMaker's login2): the token is not used up; it keeps extending its session
+          until the session ends (30 days after login, logout, password change), and the
+          answer hands it back unchanged;
+        - in both modes a token that a rotation already replaced is a reuse and revokes the
+          session, so a kept token that was also rotated elsewhere is still caught;
         - a user_name, when given, must be the session's user.
         """
         if not isinstance(refresh_token, str) or not refresh_token.startswith(REFRESH_PREFIX):
@@ -113,7 +123,8 @@ class Sessions:
             session = await uow.sessions.get(session_id)
             if session is None or not session.active(now):
                 raise Unauthenticated("Refresh token failed", reason="refresh_failed")
-            if used or not await uow.sessions.claim_refresh_token(token_hash, now):
+            if used or (mode is RefreshMode.ROTATE
+                        and not await uow.sessions.claim_refresh_token(token_hash, now)):
                 session.revoke(now)
                 await uow.sessions.save(session)
                 await uow.commit()
@@ -125,7 +136,8 @@ class Sessions:
                 raise Unauthenticated("Refresh token failed", reason="refresh_failed")
             if user_name not in (None, "") and normalize_user_name(user_name) != user.user_name:
                 raise Unauthenticated("Refresh token failed", reason="refresh_failed")
-            tokens = await self._tokens_for(uow, user, session)
+            kept = refresh_token if mode is RefreshMode.KEEP else None
+            tokens = await self._tokens_for(uow, user, session, kept_refresh=kept)
             await uow.commit()
         return tokens
 

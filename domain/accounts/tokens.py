@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from domain.accounts.model import ApiKey
 
@@ -13,6 +14,20 @@ class SessionTokens:
     id_token: str
     refresh_token: str
     expires_in: int
+
+
+class RefreshMode(Enum):
+    """How a session extension treats the refresh token it was given.
+
+    ROTATE: the token works once and the answer carries its successor; presenting a used
+    token again is a reuse and revokes the session (GraphQL, /api/v1 clients).
+    KEEP: the token keeps working for its session's lifetime and the answer hands the same
+    token back (RainMaker's login2: its clients keep the login's token and drop any other).
+    A token that ROTATE already replaced is a reuse in either mode.
+    """
+
+    ROTATE = "rotate"
+    KEEP = "keep"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,7 +24,7 @@ REASONS: dict[str, tuple[int, int]] = {
     "missing_token": (401, 100046),
     "invalid_token": (401, 100047),
     "session_ended": (401, 100047),
-    "not_a_user": (403, 100004),
+    "not_a_user": (400, 100004),
     "superadmin_delete": (400, 119017),
     "no_delete_request": (400, 119015),
     "delete_code_missing": (400, 119007),

@@ -93,9 +93,9 @@ async def test_api_key_authenticates_on_rest(env: Env) -> None:
     me = await env.gql("{ me { organizationId } organization { name } }",
                        token=(await env.login("new@acme.com"))["accesstoken"])
     assert me["data"]["organization"]["name"] == "acme"
-    # ... and is recognised (403: not a user, rather than 401) on a user-only route
+    # ... and is recognised (400 100004: not a user, rather than 401) on a user-only route
     r = await env.client.get("/v1/user2", headers={"Authorization": f"Bearer {key}"})
-    assert r.status_code == 403, r.text
+    assert (r.status_code, r.json()["error_code"]) == (400, 100004), r.text
     assert r.json()["error_code"] == 100004
 
 

@@ -116,7 +116,7 @@ async def test_quotas_hold_through_both_apis_and_a_downgrade_names_what_is_over(
     h = acme.admin
     r = await benv.client.post("/v1/admin/nodes/registration_token", headers=h,
                                json={"node_name": "third"})
-    assert (r.status_code, r.json()["error_code"]) == (402, 100011), r.text
+    assert (r.status_code, r.json()["error_code"]) == (400, 100011), r.text
     assert "allows 2 nodes" in r.json()["description"]
     gql = await benv.gql('mutation { createRegistrationToken(input: {nodeName: "x"}) { '
                          "token } }", token=h["Authorization"])
@@ -131,14 +131,14 @@ async def test_quotas_hold_through_both_apis_and_a_downgrade_names_what_is_over(
     r = await benv.client.post("/v1/admin/user2", headers=h, json={"user_name": "b@acme.io"})
     assert r.status_code == 201, r.text
     r = await benv.client.post("/v1/admin/user2", headers=h, json={"user_name": "c@acme.io"})
-    assert (r.status_code, r.json()["error_code"]) == (402, 100011), r.text
+    assert (r.status_code, r.json()["error_code"]) == (400, 100011), r.text
     # OTA bytes: 3000 on the free plan
     image = base64.b64encode(b"\x00" * 2000).decode()
     body = {"image_name": "a", "base64_fwimage": image, "fw_version": "1", "model": "m"}
     assert (await benv.client.post("/v1/admin/otaimage", headers=h, json=body)).status_code \
         == 200
     r = await benv.client.post("/v1/admin/otaimage", headers=h, json={**body, "image_name": "b"})
-    assert r.status_code == 402, r.text
+    assert r.status_code == 400, r.text
     # replacing "a" by an image of the same size adds nothing: allowed
     assert (await benv.client.post("/v1/admin/otaimage", headers=h, json=body)).status_code \
         == 200

@@ -77,7 +77,7 @@ async def test_sharing_a_group_grants_its_nodes_now_and_as_they_change(env: Env)
     assert r.status_code == 200, r.text
     assert r.json()["description"] == "Group sharing request added for the user successfully"
     request_id = r.json()["request_id"]
-    assert await reads(env, world.h(GUEST), a) == 404  # nothing before accepting
+    assert await reads(env, world.h(GUEST), a) == 400  # nothing before accepting
     r = await env.client.get("/v1/user/node_group/sharing/requests", headers=world.h(GUEST))
     [entry] = r.json()["sharing_requests"]
     assert entry["request_id"] == request_id and entry["request_status"] == "pending"
@@ -95,7 +95,7 @@ async def test_sharing_a_group_grants_its_nodes_now_and_as_they_change(env: Env)
     r = await env.client.put("/v1/user/node_group/sharing/requests", headers=world.h(GUEST),
                              json={"request_id": request_id, "accept": True})
     assert r.status_code == 400 and r.json()["error_code"] == 108037  # accepting twice
-    assert [await reads(env, world.h(GUEST), n) for n in (a, b, c)] == [200, 200, 404]
+    assert [await reads(env, world.h(GUEST), n) for n in (a, b, c)] == [200, 200, 400]
     # a secondary controls, and sees the group and its sub-group, not as primary
     r = await env.client.put("/v1/user/nodes/params", headers=world.h(GUEST),
                              json=[{"node_id": a, "payload": {"Light": {"Power": True}}}])
@@ -115,7 +115,7 @@ async def test_sharing_a_group_grants_its_nodes_now_and_as_they_change(env: Env)
     r = await env.client.put(f"/v1/user/node_group?group_id={world.group}",
                              headers=world.h(OWNER), json={"operation": "remove", "nodes": [b]})
     assert r.status_code == 200, r.text
-    assert await reads(env, world.h(GUEST), b) == 404
+    assert await reads(env, world.h(GUEST), b) == 400
     # the node listing reflects the same access
     r = await env.client.get("/v1/user/nodes", headers=world.h(GUEST))
     assert sorted(r.json()["nodes"]) == sorted([a, c])
@@ -147,7 +147,7 @@ async def test_who_shares_a_group_and_the_visibility_rule(env: Env) -> None:
     for outsider in (STRANGER, FOREIGN):
         r = await env.client.get(f"/v1/user/node_group/sharing?group_id={world.group}",
                                  headers=world.h(outsider))
-        assert r.status_code == 404 and r.json()["error_code"] == 108023
+        assert r.status_code == 400 and r.json()["error_code"] == 108023
 
 
 async def test_what_each_role_may_do_with_a_shared_group(env: Env) -> None:
@@ -179,16 +179,16 @@ async def test_what_each_role_may_do_with_a_shared_group(env: Env) -> None:
     own = await map_node(env, world.h(OTHER))
     r = await env.client.put(f"/v1/user/node_group?group_id={group}", headers=world.h(OTHER),
                              json={"operation": "add", "nodes": [own]})
-    assert r.status_code == 404 and r.json()["error_code"] == 108013
+    assert r.status_code == 400 and r.json()["error_code"] == 108013
     # strangers and other organizations do not learn the group exists
     for outsider in (STRANGER, FOREIGN):
         r = await env.client.put(f"/v1/user/node_group?group_id={group}",
                                  headers=world.h(outsider), json={"group_name": "x"})
-        assert r.status_code == 404 and r.json()["error_code"] == 108023
+        assert r.status_code == 400 and r.json()["error_code"] == 108023
         r = await env.client.put("/v1/user/node_group/sharing", headers=world.h(outsider),
                                  json={"groups": [group], "user_name": GUEST})
-        assert r.status_code == 404
-        assert await reads(env, world.h(outsider), world.nodes[0]) == 404
+        assert r.status_code == 400
+        assert await reads(env, world.h(outsider), world.nodes[0]) == 400
 
 
 async def test_unsharing_and_leaving_take_effect_on_the_next_request(env: Env) -> None:
@@ -201,10 +201,10 @@ async def test_unsharing_and_leaving_take_effect_on_the_next_request(env: Env) -
     r = await env.client.delete(f"/v1/user/node_group/sharing?groups={world.group}"
                                 f"&user_name={GUEST}", headers=world.h(OWNER))
     assert r.status_code == 200, r.text
-    assert await reads(env, guest_token, a) == 404
+    assert await reads(env, guest_token, a) == 400
     r = await env.client.get(f"/v1/user/node_group?group_id={world.group}",
                              headers=guest_token)
-    assert r.status_code == 404
+    assert r.status_code == 400
     # leaving: not a sub-group shared through its parent, and then the group itself
     r = await env.client.delete(f"/v1/user/node_group?group_id={world.sub}&leave=true",
                                 headers=world.h(OTHER))
@@ -212,14 +212,14 @@ async def test_unsharing_and_leaving_take_effect_on_the_next_request(env: Env) -
     r = await env.client.delete(f"/v1/user/node_group?group_id={world.group}&leave=true",
                                 headers=world.h(OTHER))
     assert r.status_code == 200, r.text
-    assert await reads(env, world.h(OTHER), a) == 404
+    assert await reads(env, world.h(OTHER), a) == 400
     # remove_sharing through the group route; the owner cannot leave its own group
     await share(env, world, GUEST)
     r = await env.client.delete(f"/v1/user/node_group?group_id={world.group}"
                                 f"&remove_sharing=true&user_name={GUEST}",
                                 headers=world.h(OWNER))
     assert r.status_code == 200, r.text
-    assert await reads(env, world.h(GUEST), a) == 404
+    assert await reads(env, world.h(GUEST), a) == 400
     r = await env.client.delete(f"/v1/user/node_group?group_id={world.group}&leave=true",
                                 headers=world.h(OWNER))
     assert r.status_code == 400 and r.json()["error_code"] == 108071
@@ -228,7 +228,7 @@ async def test_unsharing_and_leaving_take_effect_on_the_next_request(env: Env) -
     r = await env.client.delete(f"/v1/user/node_group?group_id={world.group}",
                                 headers=world.h(OWNER))
     assert r.status_code == 200
-    assert await reads(env, world.h(GUEST), a) == 404
+    assert await reads(env, world.h(GUEST), a) == 400
     assert await reads(env, world.h(OWNER), a) == 200
 
 
@@ -250,7 +250,7 @@ async def test_transfer_moves_the_group_and_its_nodes(env: Env) -> None:
                              json={"groups": [world.group], "user_name": STRANGER})
     assert r.status_code == 400 and r.json()["error_code"] == 108041
     # a node outside the group stays the sender's
-    assert await reads(env, world.h(GUEST), world.nodes[2]) == 404
+    assert await reads(env, world.h(GUEST), world.nodes[2]) == 400
 
 
 async def test_bad_group_sharing_input_gets_stable_codes_and_writes_nothing(env: Env) -> None:
@@ -301,7 +301,7 @@ async def test_bad_group_sharing_input_gets_stable_codes_and_writes_nothing(env:
                              headers=h)
     assert r.status_code == 400 and r.json()["error_code"] == 108033
     # none of it gave the guest anything
-    assert await reads(env, world.h(GUEST), world.nodes[0]) == 404
+    assert await reads(env, world.h(GUEST), world.nodes[0]) == 400
     r = await env.client.get("/v1/user/node_group/sharing?metadata=true", headers=h)
     assert all(e["users"]["secondary"] == [] for e in r.json()["group_sharing"])
 
@@ -310,20 +310,20 @@ ROLES = (OWNER, OTHER, GUEST, STRANGER, FOREIGN)
 # (operation, expected status for the owner, a primary sharee, a secondary sharee, a stranger
 # in the organization, a user of another organization)
 MATRIX = [
-    ("share_group", (200, 200, 400, 404, 404)),
-    ("read_group", (200, 200, 200, 404, 404)),
-    ("read_sub_group", (200, 200, 200, 404, 404)),
-    ("rename_group", (200, 200, 400, 404, 404)),
-    ("add_owner_node", (200, 200, 400, 404, 404)),
-    ("who_shares_group", (200, 200, 200, 404, 404)),
+    ("share_group", (200, 200, 400, 400, 400)),
+    ("read_group", (200, 200, 200, 400, 400)),
+    ("read_sub_group", (200, 200, 200, 400, 400)),
+    ("rename_group", (200, 200, 400, 400, 400)),
+    ("add_owner_node", (200, 200, 400, 400, 400)),
+    ("who_shares_group", (200, 200, 200, 400, 400)),
     ("respond_to_request", (404, 404, 404, 404, 404)),  # only its receiver (STRANGER's is
     ("cancel_request", (200, 404, 404, 404, 404)),      # tried by STRANGER below as well)
     ("list_request", (200, 404, 404, 404, 404)),
-    ("remove_primary_sharee", (200, 200, 400, 404, 404)),  # itself: leaving
-    ("leave", (400, 200, 200, 404, 404)),
-    ("read_node", (200, 200, 200, 404, 404)),
-    ("control_node", (200, 200, 200, 404, 404)),
-    ("share_node_itself", (200, 400, 400, 404, 404)),
+    ("remove_primary_sharee", (200, 200, 400, 400, 400)),  # itself: leaving
+    ("leave", (400, 200, 200, 400, 400)),
+    ("read_node", (200, 200, 200, 400, 400)),
+    ("control_node", (200, 200, 200, 400, 400)),
+    ("share_node_itself", (200, 400, 400, 400, 400)),
 ]
 
 
@@ -398,7 +398,7 @@ async def test_a_node_mapped_into_a_shared_group_reaches_its_sharees(env: Env) -
     r = await env.client.put("/v1/user/nodes/mapping", headers=world.h(GUEST), json={
         "node_id": node.node_id, "secret_key": node.secret_key, "operation": "add",
         "group_id": world.group})
-    assert r.status_code == 404 and r.json()["error_code"] == 108023
+    assert r.status_code == 400 and r.json()["error_code"] == 108023
     r = await env.client.put("/v1/user/nodes/mapping", headers=world.h(OWNER), json={
         "node_id": node.node_id, "secret_key": node.secret_key, "operation": "add",
         "group_id": world.sub})

@@ -112,7 +112,7 @@ async def test_bad_shares_have_stable_codes(env: Env) -> None:
         ({"nodes": [node], "user_name": PRIMARY}, 400, 107003),
         ({"nodes": [node], "user_name": "nobody@example.com"}, 400, 107007),
         ({"nodes": [node], "user_name": FOREIGN}, 400, 107007),
-        ({"nodes": [node, "NOPE"], "user_name": STRANGER}, 404, 100010),
+        ({"nodes": [node, "NOPE"], "user_name": STRANGER}, 400, 100010),
         ({"nodes": [node] * 101, "user_name": STRANGER}, 400, 100006),
         ({"nodes": [node], "user_name": STRANGER, "new_role": "secondary"}, 400, 107035),
         ({"request_id": "nope", "accept": True}, 404, 107026),
@@ -158,10 +158,10 @@ async def test_unsharing_takes_effect_on_the_next_request_for_existing_tokens(en
     assert r.status_code == 200, r.text
     for path in ("params", "config", "status"):
         r = await env.client.get(f"/v1/user/nodes/{path}?node_id={node}", headers=guest)
-        assert r.status_code == 404 and r.json()["error_code"] == 100010
+        assert r.status_code == 400 and r.json()["error_code"] == 100010
     r = await env.client.put(f"/v1/user/nodes/params?node_id={node}", headers=guest,
                              json={"Light": {"power": True}})
-    assert r.status_code == 404
+    assert r.status_code == 400
     # a secondary leaves by itself
     await share(env, users, STRANGER)
     r = await env.client.delete(f"/v1/user/nodes/sharing?nodes={node}&user_name={STRANGER}",
@@ -169,21 +169,21 @@ async def test_unsharing_takes_effect_on_the_next_request_for_existing_tokens(en
     assert r.status_code == 200
     r = await env.client.get(f"/v1/user/nodes/params?node_id={node}",
                              headers=users.h(STRANGER))
-    assert r.status_code == 404
+    assert r.status_code == 400
 
 
 ROLES = (PRIMARY, SECONDARY, STRANGER, FOREIGN)
 # (operation, expected status for primary, secondary, stranger in org, user of another org)
 MATRIX = [
-    ("share", (200, 400, 404, 404)),
-    ("list_sharing_of_node", (200, 200, 404, 404)),
+    ("share", (200, 400, 400, 400)),
+    ("list_sharing_of_node", (200, 200, 400, 400)),
     ("list_all_sharing", (200, 200, 200, 200)),
     ("respond_to_request", (404, 404, 404, 404)),  # only its receiver (the third user)
     ("cancel_request", (200, 404, 404, 404)),
     ("list_request", (200, 404, 404, 404)),
-    ("remove_other_user", (200, 400, 404, 404)),
-    ("leave", (400, 200, 404, 404)),
-    ("read_params", (200, 200, 404, 404)),
+    ("remove_other_user", (200, 400, 400, 400)),
+    ("leave", (400, 200, 400, 400)),
+    ("read_params", (200, 200, 400, 400)),
 ]
 
 

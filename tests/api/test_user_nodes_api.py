@@ -16,7 +16,7 @@ async def test_claim_then_read_params_config_and_status(env: Env) -> None:
     owner = {"Authorization": await env.user("owner@example.com")}
     stranger = {"Authorization": await env.user("stranger@example.com")}
     r = await env.client.get(f"/v1/user/nodes/params?node_id={node_id}", headers=owner)
-    assert r.status_code == 404 and r.json()["error_code"] == 100010
+    assert r.status_code == 400 and r.json()["error_code"] == 100010
     r = await env.client.put("/v1/user/nodes/mapping", headers=owner, json={
         "node_id": node_id, "secret_key": secret, "operation": "add"})
     assert r.status_code == 200, r.text
@@ -42,14 +42,14 @@ async def test_claim_then_read_params_config_and_status(env: Env) -> None:
         foreign = await env.client.get(f"/v1/user/nodes/{path}?node_id={node_id}",
                                        headers=stranger)
         unknown = await env.client.get(f"/v1/user/nodes/{path}?node_id=NOPE", headers=stranger)
-        assert foreign.status_code == unknown.status_code == 404
+        assert foreign.status_code == unknown.status_code == 400
         assert foreign.json() == unknown.json()
     r = await env.client.put("/v1/user/nodes/mapping", headers=stranger, json={
         "node_id": node_id, "secret_key": secret, "operation": "add"})
-    assert r.status_code == 409
+    assert r.status_code == 400
     r = await env.client.get(f"/v1/user/nodes/mapping?request_id={request_id}",
                              headers=stranger)
-    assert r.status_code == 404
+    assert r.status_code == 400
 
 
 async def test_mapping_input_errors(env: Env) -> None:
@@ -144,7 +144,7 @@ async def test_list_nodes_pages_filters_and_details(env: Env) -> None:
     r = await env.client.get("/v1/user/nodes", headers=stranger)
     assert r.json() == {"nodes": [], "total": 0}
     r = await env.client.get(f"/v1/user/nodes?node_id={ids[0]}", headers=stranger)
-    assert r.status_code == 404
+    assert r.status_code == 400
     for bad in ("num_records=0", "num_records=abc", "num_records=500", "tags=nocolon",
                 "node_details=yes"):
         assert (await env.client.get(f"/v1/user/nodes?{bad}", headers=owner)).status_code \

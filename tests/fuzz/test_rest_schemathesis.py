@@ -182,6 +182,33 @@ STATE_DEPENDENT_400 = {
     105900: "POST /v1/admin/otajob: download_window start equals end (a dependency between "
             "two body values)",
     105901: "POST /v1/admin/otajob: validity end is not after start (idem)",
+    # what does not exist or exists already: RainMaker answers 400 for these where 404 or
+    # 409 would be usual (docs/rainmaker-errors.md)
+    100010: "a node that does not exist or is not the caller's",
+    100015: "nodes that do not exist",
+    103013: "no user-node mapping for the node",
+    103018: "a mapping request that does not exist",
+    103020: "the node is not mapped to the user",
+    103008: "the node is mapped to another user already",
+    104015: "an OTA image that does not exist",
+    104008: "the OTA image is used by a job",
+    104016: "the OTA image is used by a job",
+    104023: "the OTA image is archived already",
+    104024: "the OTA image is not archived",
+    105005: "an OTA job of that name exists",
+    105012: "an OTA job that does not exist",
+    108007: "a group of that name exists",
+    108012: "admin group nodes that do not exist",
+    108013: "group nodes not mapped to the user",
+    108023: "a group that does not exist",
+    108075: "a dynamic group with that query exists",
+    129007: "a policy of that name exists",
+    129014: "a role of that name exists",
+    129023: "the policy is used by a role",
+    129024: "the role is held by a user",
+    100004: "not authorized (the role's policies)",
+    107085: "not the primary user of every node",
+    100011: "a plan limit",
 }
 
 

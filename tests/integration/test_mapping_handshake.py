@@ -50,7 +50,7 @@ async def test_node_confirms_the_users_request_over_mqtt(gateway: Env) -> None:
         await wait_status(env, other, r.json()["request_id"], "confirmed")
     # reset: the new owner replaced the old one
     r = await env.client.get(f"/v1/user/nodes?node_id={node_id}", headers=owner)
-    assert r.status_code == 404
+    assert r.status_code == 400
     r = await env.client.get(f"/v1/user/nodes?node_id={node_id}&node_details=true",
                              headers=other)
     assert r.json()["node_details"][0]["primary"] is True

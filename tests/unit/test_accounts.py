@@ -13,6 +13,7 @@ from domain.accounts.probing import Limits
 from domain.accounts.profile import Profiles
 from domain.accounts.registration import Registration
 from domain.accounts.sessions import Sessions
+from domain.accounts.tokens import RefreshMode
 from domain.errors import (
     Conflict,
     Forbidden,
@@ -327,3 +328,49 @@ async def test_lone_surrogates_are_refused_as_validation_errors(world: World, fi
 async def test_any_presented_refresh_token_string_is_simply_unknown(world: World) -> None:
     with pytest.raises(Unauthenticated):
         await world.sessions.refresh(ANON, refresh_token="rt_\ud800")
+
+
+async def test_kept_refresh_token_extends_its_session_again_hours_later(world: World) -> None:
+    # esp-rainmaker-cli: login, extend, extend again later, always with the login's token
+    await world.confirmed_user()
+    login = await world.sessions.login(ANON, user_name="ann@example.com", password=PW)
+    for hours in (1, 2, 5, 24):
+        world.clock.advance(hours=hours)
+        extended = await world.sessions.refresh(ANON, refresh_token=login.refresh_token,
+                                                mode=RefreshMode.KEEP)
+        assert extended.refresh_token == login.refresh_token
+        principal = await world.sessions.authenticate(extended.access_token)
+        assert principal.user_id is not None
+
+
+async def test_kept_refresh_token_ends_with_its_session(world: World) -> None:
+    await world.confirmed_user()
+    login = await world.sessions.login(ANON, user_name="ann@example.com", password=PW)
+    world.clock.advance(days=30, seconds=1)
+    with pytest.raises(Unauthenticated) as err:
+        await world.sessions.refresh(ANON, refresh_token=login.refresh_token,
+                                     mode=RefreshMode.KEEP)
+    assert err.value.reason == "refresh_failed"
+
+
+async def test_a_rotated_token_presented_for_keeping_is_still_a_reuse(world: World) -> None:
+    await world.confirmed_user()
+    login = await world.sessions.login(ANON, user_name="ann@example.com", password=PW)
+    rotated = await world.sessions.refresh(ANON, refresh_token=login.refresh_token)
+    with pytest.raises(Unauthenticated) as err:
+        await world.sessions.refresh(ANON, refresh_token=login.refresh_token,
+                                     mode=RefreshMode.KEEP)
+    assert err.value.reason == "refresh_reused"
+    with pytest.raises(Unauthenticated):  # the whole session went with it
+        await world.sessions.refresh(ANON, refresh_token=rotated.refresh_token)
+
+
+async def test_rotation_still_detects_reuse_after_the_token_was_kept(world: World) -> None:
+    await world.confirmed_user()
+    login = await world.sessions.login(ANON, user_name="ann@example.com", password=PW)
+    await world.sessions.refresh(ANON, refresh_token=login.refresh_token, mode=RefreshMode.KEEP)
+    rotated = await world.sessions.refresh(ANON, refresh_token=login.refresh_token)
+    assert rotated.refresh_token != login.refresh_token
+    with pytest.raises(Unauthenticated) as err:
+        await world.sessions.refresh(ANON, refresh_token=login.refresh_token)
+    assert err.value.reason == "refresh_reused"
