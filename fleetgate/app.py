@@ -139,7 +139,8 @@ def create_app(settings: Settings, *, container: Container | None = None,
     routes: list[Any] = build_routes(
         operations, version=__version__,
         preauthorize=preauthorizer(uc.accounts.sessions.authenticate, container.authorizer()))
-    routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))
+    # every method reaches the view, which answers all but GET and POST with a GraphQL 405
+    routes.append(Route("/graphql", graphql))
     routes.append(WebSocketRoute("/graphql", graphql))  # subscriptions: graphql-transport-ws
     if not settings.production:  # GraphiQL's own files: it loads nothing from elsewhere
         routes.append(Route(ASSET_PATH + "/{name}", graphiql_asset, methods=["GET"]))

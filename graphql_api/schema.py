@@ -24,7 +24,7 @@ from graphql_api.access import AccessMutations, AccessQueries
 from graphql_api.accounts import AccountMutations, AccountQueries
 from graphql_api.admin_groups import AdminGroupMutations, AdminGroupQueries
 from graphql_api.billing import BillingMutations, BillingQueries
-from graphql_api.errors import DomainErrors
+from graphql_api.errors import DomainErrors, FleetgateSchema
 from graphql_api.group_sharing import GroupSharingMutations, GroupSharingQueries
 from graphql_api.groups import GroupMutations, GroupQueries
 from graphql_api.nodes import NodeMutations, NodeQueries, NodeSubscription
@@ -74,5 +74,5 @@ def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int,
         extensions.insert(0, DisableIntrospection)
     if observer is not None:  # first: it sees errors after DomainErrors classified them
         extensions.insert(0, lambda: OperationMetrics(observer))
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription,
-                             extensions=extensions)
+    return FleetgateSchema(query=Query, mutation=Mutation, subscription=Subscription,
+                           extensions=extensions)

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from typing import Any
 
 from graphql import ExecutionResult
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.base import HTTPException  # the class strawberry's views turn into 4xx
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -29,6 +32,13 @@ from domain.errors import DomainError, Unauthenticated
 from domain.jsonshape import strings_in
 from domain.use_cases import UseCases
 from graphql_api.context import Context, EventFeed
+from graphql_api.errors import (
+    INVALID_JSON,
+    UNSUPPORTED_MEDIA_TYPE,
+    TransportError,
+    refusal_body,
+    transport_error,
+)
 from graphql_api.ide import PAGE_HEADERS, graphiql_page
 from graphql_api.live import LiveSession, SessionFeed
 
@@ -46,6 +56,19 @@ def _has_lone_surrogate(value: object) -> bool:
         except UnicodeEncodeError:
             return True
     return False
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number" if isinstance(value, int | float) else "a string"
+
+
+def _shown(content_type: str) -> str:
+    """The content type as the client sent it, quoted, or "(none)"."""
+    return repr(content_type[:100]) if content_type else "(none)"
 
 
 def _text(value: object) -> str:
@@ -139,7 +162,7 @@ class FleetgateGraphQL(GraphQL[Context, None]):
 
     def parse_json(self, data: str | bytes) -> Any:
         """HTTP request JSON (POST body, GET variables/extensions): anything unparsable or not
-        an object/list is a 400, never a 500.
+        an object/list is a 400 INVALID_JSON saying what is wrong (and where), never a 500.
 
         strawberry only catches JSONDecodeError: invalid UTF-8 (UnicodeDecodeError) and deep
         nesting (RecursionError) escaped as 500s, and a top-level scalar crashed later on
@@ -148,14 +171,34 @@ class FleetgateGraphQL(GraphQL[Context, None]):
         decode_json, which is left alone.)"""
         try:
             value = self.decode_json(data)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-            raise HTTPException(400, "Unable to parse request body as JSON") from exc
+        except json.JSONDecodeError as exc:
+            raise TransportError(400, INVALID_JSON, f"The request is not valid JSON: {exc.msg} "
+                                 f"at line {exc.lineno}, column {exc.colno}") from exc
+        except UnicodeDecodeError as exc:
+            raise TransportError(400, INVALID_JSON, "The request is not UTF-8 text: byte "
+                                 f"{exc.start} cannot be decoded") from exc
+        except (ValueError, RecursionError) as exc:
+            raise TransportError(400, INVALID_JSON,
+                                 "The request JSON is nested too deeply to parse") from exc
         if not isinstance(value, dict | list):
-            raise HTTPException(400, "The request JSON must be an object")
+            raise TransportError(400, INVALID_JSON, "The request JSON must be an object, not "
+                                 f"{_json_kind(value)}")
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
-            raise HTTPException(400, "The request JSON contains a lone surrogate (\\uD800-\\uDFFF)")
+            raise TransportError(400, INVALID_JSON,
+                                 "The request JSON contains a lone surrogate (\\uD800-\\uDFFF)")
         return value
+
+    async def parse_http_body(self, request: Any) -> Any:
+        """A POST must be application/json, or multipart/form-data for an upload: anything
+        else is 415 (strawberry answered 400)."""
+        if request.method != "GET":
+            content_type, _ = parse_content_type(request.content_type or "")
+            if "application/json" not in content_type and content_type != "multipart/form-data":
+                raise TransportError(415, UNSUPPORTED_MEDIA_TYPE, "Unsupported content type "
+                                     f"{_shown(content_type)}: send the request as "
+                                     "application/json (multipart/form-data for uploads)")
+        return await super().parse_http_body(request)
 
     async def parse_multipart(self, request: Any) -> dict[str, Any]:
         """A GraphQL multipart request (github.com/jaydenseric/graphql-multipart-request-spec:
@@ -191,6 +234,21 @@ class FleetgateGraphQL(GraphQL[Context, None]):
             for path in paths:
                 _place(operations, path, upload)
         return operations
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """HTTP refusals (bad JSON, wrong content type or method, no query...) are answered
+        as GraphQL JSON errors with a stable extensions.code and their status, never as
+        strawberry's plain text."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            error = transport_error(exc)
+            response = JSONResponse(refusal_body(error), status_code=error.status_code,
+                                    headers=error.headers)
+        await response(scope, receive, send)
 
     async def process_result(self, request: Request, result: ExecutionResult
                              ) -> GraphQLHTTPResponse:

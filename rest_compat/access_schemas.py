@@ -9,6 +9,7 @@ from typing import Any
 from domain.access.rbac.model import ACTIONS, MAX_ROLE_POLICIES, NAME_MAX, NAME_MIN, Policy, Role
 from domain.errors import ValidationFailed
 from rest_compat import schemas as s
+from rest_compat.http import invalid_body
 from rest_compat.schemas import Violation
 
 _EDGE = f"[^{s.CONTROL}{s.WHITESPACE}]"
@@ -106,7 +107,7 @@ def explain_policy(violation: Violation, body: dict[str, Any]) -> ValidationFail
         return ValidationFailed("Policy json is missing", reason="policy_json_missing")
     if violation.field == "policy_json":
         return ValidationFailed("Json policy is invalid", reason="invalid_policy_json")
-    return ValidationFailed("Invalid request body", reason="invalid_body")
+    return invalid_body(violation)
 
 
 def explain_role(violation: Violation, body: dict[str, Any]) -> ValidationFailed:
@@ -124,7 +125,7 @@ def explain_role(violation: Violation, body: dict[str, Any]) -> ValidationFailed
                                 reason="too_many_policies")
     if field == "policies" or violation.keyword == "anyOf":
         return ValidationFailed("Policy name is missing", reason="policy_name_missing")
-    return ValidationFailed("Invalid request body", reason="invalid_body")
+    return invalid_body(violation)
 
 
 def explain_user_roles(violation: Violation, body: dict[str, Any]) -> ValidationFailed:
@@ -135,7 +136,7 @@ def explain_user_roles(violation: Violation, body: dict[str, Any]) -> Validation
         return ValidationFailed("At most 50 roles at once", reason="invalid_body")
     if violation.field == "roles":
         return ValidationFailed("Please specify at least one role", reason="roles_missing")
-    return ValidationFailed("Invalid request body", reason="invalid_body")
+    return invalid_body(violation)
 
 
 def policy_entry(policy: Policy) -> dict[str, Any]:

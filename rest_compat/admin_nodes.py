@@ -16,7 +16,14 @@ from domain.errors import ValidationFailed
 from domain.sharing.model import NodeMembership
 from rest_compat import schemas as s
 from rest_compat.errors import status_and_code
-from rest_compat.http import Authenticate, bool_param, caller_for, json_body, success
+from rest_compat.http import (
+    Authenticate,
+    bool_param,
+    caller_for,
+    invalid_body,
+    json_body,
+    success,
+)
 from rest_compat.operations import Operation
 from rest_compat.schemas import Violation
 
@@ -78,14 +85,14 @@ def _explain_tags(violation: Violation, _body: dict[str, Any]) -> ValidationFail
     if violation.field == "tags":
         return ValidationFailed("Some tags are invalid. Valid tag should be of type key:value",
                                 reason="invalid_node_tags")
-    return ValidationFailed("Invalid request body", reason="invalid_body")
+    return invalid_body(violation)
 
 
 def _explain_role(violation: Violation, _body: dict[str, Any]) -> ValidationFailed:
     if violation.field == "role":
         return ValidationFailed("Error, invalid role. Enter one of [primary, secondary]",
                                 reason="invalid_role")
-    return ValidationFailed("Invalid request body", reason="invalid_body")
+    return invalid_body(violation)
 
 
 def _page_size(request: Request) -> int:

@@ -13,7 +13,7 @@ from domain.accounts.model import User, normalize_user_name
 from domain.accounts.use_cases import AccountUseCases
 from domain.errors import ValidationFailed
 from rest_compat import schemas as s
-from rest_compat.http import bool_param, caller_for, json_body, success
+from rest_compat.http import bool_param, caller_for, invalid_body, json_body, success
 from rest_compat.operations import Operation
 from rest_compat.schemas import Violation
 
@@ -64,7 +64,7 @@ def _explain(violation: Violation, body: dict[str, Any]) -> ValidationFailed:
     if violation.field is None and violation.keyword == "anyOf":
         return ValidationFailed("Please specify either admin or super_admin",
                                 reason="no_role_change")
-    return ValidationFailed("Invalid request body", reason="invalid_body")
+    return invalid_body(violation)
 
 
 def _entry(user: User) -> dict[str, object]:

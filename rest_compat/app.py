@@ -13,7 +13,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from domain.access.model import Permission, declared_access
-from domain.errors import DomainError, Forbidden, ValidationFailed
+from domain.errors import (
+    BillingUnavailable,
+    DomainError,
+    Forbidden,
+    Unavailable,
+    ValidationFailed,
+)
 from domain.use_cases import UseCases
 from rest_compat import schemas as s
 from rest_compat.access import access_operations
@@ -95,9 +101,26 @@ def _guarded(op: Operation, preauthorize: Preauthorize | None = None) -> Handler
             _check_query(op, request)
             return await op.handler(request)
         except DomainError as exc:
-            return edgeflow_error(exc) if is_edgeflow(op.path) else error_response(exc)
+            response = edgeflow_error(exc) if is_edgeflow(op.path) else error_response(exc)
+            _log_refusal(op, exc, response.status_code)
+            return response
 
     return run
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _log_refusal(op: Operation, exc: DomainError, status: int) -> None:
+    """One line per refused request, without a traceback: the client's mistakes at INFO, a
+    dependency that did not answer at WARNING (only unexpected errors, in unexpected_error,
+    are logged at ERROR with theirs). The route template is logged, not the path sent."""
+    message = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"),
+                           exc.message[:500])
+    level = logging.WARNING if isinstance(exc, Unavailable | BillingUnavailable) \
+        else logging.INFO
+    log.log(level, "REST %s %s: %s %s (%s): %s", op.method, op.path, status, exc.code,
+            exc.reason, message)
 
 
 def _meta_operations() -> list[Operation]:

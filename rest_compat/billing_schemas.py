@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from domain.errors import ValidationFailed
 from rest_compat import schemas as s
+from rest_compat.http import invalid_body
 from rest_compat.schemas import Violation
 
 WEBHOOK_MAX_BYTES = 256 * 1024
@@ -68,10 +69,8 @@ WEBHOOK_BODY = {"type": "object", "description": "The Stripe event, exactly as S
                                                  "raw bytes)"}
 
 
-def explain_body(violation: Violation, _body: dict[str, Any]) -> ValidationFailed:
-    field = violation.field or "body"
-    return ValidationFailed(f"Invalid request body: {field} ({violation.keyword})",
-                            reason="invalid_body")
+def explain_body(violation: Violation, body: dict[str, Any]) -> ValidationFailed:
+    return invalid_body(violation, body)
 
 
 def idempotency_key(request: Request) -> str | None:

@@ -15,7 +15,7 @@ from domain.groups.model import MAX_DESCRIPTION, MAX_NAME, MAX_NODES_PER_CALL, M
 from domain.groups.tree import UNSET
 from domain.identifiers import RECORD_ID_PATTERN
 from rest_compat import schemas as s
-from rest_compat.http import Authenticate, caller_for, json_body, success
+from rest_compat.http import Authenticate, caller_for, invalid_body, json_body, success
 from rest_compat.operations import Operation
 from rest_compat.schemas import Violation
 
@@ -80,7 +80,7 @@ def explain_group_body(violation: Violation, _body: dict[str, Any]) -> Validatio
         return ValidationFailed("Either group name, type, description, mutually_exclusive, "
                                 "custom_data or operation needs to specified",
                                 reason="group_update_empty")
-    return ValidationFailed("Invalid request body", reason="invalid_body")
+    return invalid_body(violation)
 
 
 def group_id_param(request: Request) -> str:

@@ -22,8 +22,27 @@ MAX_JSON_DEPTH = 32
 PRINCIPAL_KEY = REQUEST_PRINCIPAL  # (token, principal) once authenticated for the request
 
 
-def invalid_body(_violation: Violation, _body: dict[str, Any]) -> ValidationFailed:
-    return ValidationFailed("Invalid request body", reason="invalid_body")
+INVALID_BODY = "Invalid request body"
+
+
+def invalid_body(violation: Violation, _body: object = None) -> ValidationFailed:
+    """The failure for a body that breaks its schema where the dialect has no finer code:
+    "Invalid request body: <where>: <what it must be>" (status and error_code unchanged)."""
+    return ValidationFailed(f"{INVALID_BODY}: {violation.describe()}", reason="invalid_body")
+
+
+def _not_json(detail: str) -> ValidationFailed:
+    return ValidationFailed(f"{INVALID_BODY}: {detail}", reason="invalid_body")
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "a number"
 
 
 def success(description: str, status: int = 200, **extra: Any) -> JSONResponse:
@@ -65,15 +84,22 @@ async def json_body_any(request: Request, *, max_bytes: int, required: bool = Tr
     raw = await read_body(request, max_bytes=max_bytes)
     if not raw:  # absent; white space alone is a body, and not JSON
         if required:
-            raise ValidationFailed("Invalid request body", reason="invalid_body")
+            raise _not_json("the body is empty; send a JSON object")
         return {}
     try:
         data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise _not_json(f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+                        f"(character {exc.pos})") from exc
+    except UnicodeDecodeError as exc:
+        raise _not_json(f"not UTF-8 text: byte {exc.start} cannot be decoded") from exc
     except (ValueError, RecursionError) as exc:
-        raise ValidationFailed("Invalid request body", reason="invalid_body") from exc
-    if not isinstance(data, dict | list) or (isinstance(data, list) and not allow_list) \
-            or nesting_exceeds(data, MAX_JSON_DEPTH):
-        raise ValidationFailed("Invalid request body", reason="invalid_body")
+        raise _not_json(f"not JSON, or nested deeper than {MAX_JSON_DEPTH} levels") from exc
+    wanted = "a JSON object or array" if allow_list else "a JSON object"
+    if not isinstance(data, dict | list) or (isinstance(data, list) and not allow_list):
+        raise _not_json(f"must be {wanted}, not {_kind(data)}")
+    if nesting_exceeds(data, MAX_JSON_DEPTH):
+        raise _not_json(f"nested deeper than {MAX_JSON_DEPTH} levels")
     if schema is not None and (violation := validate(schema, data)) is not None:
         raise explain(violation, data)
     return data

@@ -23,6 +23,7 @@ from domain.ota.model import (
 )
 from rest_compat import schemas as s
 from rest_compat.group_common import GROUP_ID, NODE_ID
+from rest_compat.http import invalid_body
 from rest_compat.schemas import Violation
 
 EDGE = f"[^{s.CONTROL}{s.WHITESPACE}]"
@@ -194,7 +195,7 @@ def explain_image(violation: Violation, body: dict[str, Any]) -> ValidationFaile
             return ValidationFailed("OTA Image size should be smaller than 5 mb",
                                     reason="base64_image_too_large")
         return ValidationFailed("Invalid base64 firmware image", reason="invalid_base64_image")
-    return ValidationFailed("Invalid request body", reason="invalid_body")
+    return invalid_body(violation)
 
 
 def explain_confirm(violation: Violation, body: dict[str, Any]) -> ValidationFailed:
@@ -203,7 +204,7 @@ def explain_confirm(violation: Violation, body: dict[str, Any]) -> ValidationFai
     if violation.field == "image_type":
         return ValidationFailed("Invalid OTA image type specified. Valid values are firmware "
                                 "and package", reason="invalid_image_type")
-    return ValidationFailed("Invalid request body", reason="invalid_body")
+    return invalid_body(violation)
 
 
 def explain_job(violation: Violation, body: dict[str, Any]) -> ValidationFailed:
@@ -238,7 +239,7 @@ def explain_job(violation: Violation, body: dict[str, Any]) -> ValidationFailed:
         return ValidationFailed("rollout is {rollout: {max_per_minute, max_in_flight}, "
                                 "abort: {failure_percent, min_executed}}",
                                 reason="invalid_rollout")
-    return ValidationFailed("Invalid request body", reason="invalid_body")
+    return invalid_body(violation)
 
 
 def explain_job_id(violation: Violation, body: dict[str, Any]) -> ValidationFailed:
@@ -246,7 +247,7 @@ def explain_job_id(violation: Violation, body: dict[str, Any]) -> ValidationFail
         return ValidationFailed("OTA Job Id is missing", reason="job_id_missing")
     if violation.field == "node_id" and violation.missing:
         return ValidationFailed("NodeId is missing", reason="admin_node_id_missing")
-    return ValidationFailed("Invalid request body", reason="invalid_body")
+    return invalid_body(violation)
 
 
 def param(request: Request, name: str) -> str | None:

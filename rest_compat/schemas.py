@@ -11,6 +11,7 @@ character classes, no ``\\s``/``\\d``/``\\w``), so generators and validators of 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -149,11 +150,130 @@ _FIRST = {keyword: rank for rank, keyword in enumerate((
 @dataclass(frozen=True, slots=True)
 class Violation:
     """The first rule a value breaks: the top-level property concerned (None for the value as a
-    whole), the keyword that failed, and whether the property was missing."""
+    whole), the keyword that failed, and whether the property was missing; `path` is where the
+    broken rule sits inside the value (property names and item indexes: ("policies", 2)) and
+    `rule` says, in words, what the value there must be ("must be a string, not a number")."""
 
     field: str | None
     keyword: str
     missing: bool = False
+    path: tuple[str | int, ...] = ()
+    rule: str = ""
+
+    def describe(self) -> str:
+        """"<path>: <rule>" (the rule alone for the value as a whole), for a client to act on."""
+        where = render_path(self.path)
+        rule = self.rule or f"breaks the {self.keyword} rule"
+        return f"{where}: {rule}" if where else rule
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_SHOWN_PATTERN = 40  # longer patterns are described (their schema's description), not shown
+
+
+def render_path(path: tuple[str | int, ...]) -> str:
+    """("policies", 2, "name") -> policies[2].name; names that are not plain identifiers
+    (the client chose them) quoted as JSON, cut to 64 characters."""
+    text = ""
+    for step in path:
+        if isinstance(step, int):
+            text += f"[{step}]"
+        else:
+            name = step if _PLAIN_NAME.fullmatch(step) else json.dumps(step[:64])
+            text += f".{name}" if text else name
+    return text
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+_TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a number",
+               "boolean": "a boolean", "array": "an array", "object": "an object",
+               "null": "null"}
+
+
+def _listed(values: list[Any], limit: int = 10) -> str:
+    shown = ", ".join(json.dumps(v) for v in values[:limit])
+    return shown + (", ..." if len(values) > limit else "")
+
+
+def _needs(branches: list[Any]) -> str | None:
+    """anyOf branches that only require properties, in words ("password or
+    verification_code"); None when some branch says more."""
+    if not all(isinstance(b, dict) and set(b) == {"required"} for b in branches):
+        return None
+    return " or ".join(" and ".join(b["required"]) for b in branches)
+
+
+def _rule(error: ValidationError) -> tuple[tuple[str | int, ...], str]:
+    """Where inside the value the deepest broken rule sits (relative to the error's own
+    path: a missing or unknown property adds its name) and the rule in words."""
+    keyword, expected, instance = error.validator, error.validator_value, error.instance
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if keyword == "type":
+        names = [expected] if isinstance(expected, str) else list(expected)
+        if isinstance(instance, str) and "string" in names:
+            return (), "must be Unicode text (it holds a lone surrogate)"
+        wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        return (), f"must be {wanted}, not {_kind(instance)}"
+    if keyword == "enum":
+        return (), f"must be one of {_listed(list(expected))}"
+    if keyword in ("minimum", "maximum"):
+        return (), f"must be {'at least' if keyword == 'minimum' else 'at most'} {expected}"
+    if keyword == "minLength":
+        return (), "must not be empty" if expected == 1 else \
+            f"must be at least {expected} characters long"
+    if keyword == "maxLength":
+        return (), f"must be at most {expected} characters long"
+    if keyword == "pattern":
+        if len(expected) <= _SHOWN_PATTERN:
+            return (), f"must match the pattern {expected}"
+        described = schema.get("description")
+        return (), f"must be {described}" if described else "has an invalid format"
+    if keyword in ("minItems", "maxItems"):
+        if keyword == "minItems" and expected == 1:
+            return (), "must not be empty"
+        bound = "at least" if keyword == "minItems" else "at most"
+        return (), f"must have {bound} {expected} item{'s' if expected != 1 else ''}"
+    if keyword == "minProperties":
+        return (), f"must have at least {expected} propert{'ies' if expected != 1 else 'y'}"
+    if keyword == "required" and isinstance(instance, dict):
+        missing = [name for name in expected if name not in instance]
+        return (missing[0],) if missing else (), "is required"
+    if keyword == "dependentRequired" and isinstance(instance, dict):
+        for name, needed in expected.items():
+            for other in needed:
+                if name in instance and other not in instance:
+                    return (other,), f"is required with {name}"
+    if keyword == "additionalProperties" and isinstance(instance, dict):
+        known = schema.get("properties", {})
+        extra = [name for name in instance if name not in known]
+        return (extra[0],) if extra else (), "is not a known property"
+    if keyword == "propertyNames":
+        return (), "is not an allowed property name"
+    if keyword == "anyOf":
+        needs = _needs(list(expected))
+        return (), f"needs {needs}" if needs else "matches none of the allowed forms"
+    if keyword is None or expected is False:
+        return (), "is not allowed"
+    return (), f"breaks the {keyword} rule"
+
+
+def _located(error: ValidationError, **fields: Any) -> Violation:
+    extra, rule = _rule(error)
+    path = tuple(error.absolute_path) + extra
+    return Violation(path=path, rule=rule, **fields)
 
 
 @lru_cache(maxsize=64)
@@ -209,39 +329,47 @@ def validate(schema: Mapping[str, Any], value: Any) -> Violation | None:
     property name, a bad property (in the body's order), a missing dependent one, no anyOf
     branch matched."""
     if schema.get("type") == "object" and not isinstance(value, dict):
-        return Violation(None, "type")
+        return Violation(None, "type", rule=f"must be an object, not {_kind(value)}")
     errors = _errors(schema, value)
     if not errors:
         return None
     if not isinstance(value, dict):
         keyword = _first([_keyword(e, 0) for e in errors], value)
-        return Violation(None, keyword) if keyword else None
+        if keyword is None:
+            return None
+        error = next(e for e in errors if _keyword(e, 0) == keyword)
+        return _located(error, field=None, keyword=keyword)
     order = {name: index for index, name in enumerate(value)}
     found: list[tuple[tuple[int, ...], Violation]] = []
     for error in errors:
         keyword = _keyword(error, 0)
         if keyword == "minProperties":
-            found.append(((0,), Violation(None, keyword)))
+            found.append(((0,), _located(error, field=None, keyword=keyword)))
         elif keyword == "required":
-            found.extend(((1, i), Violation(name, keyword, missing=True))
+            found.extend(((1, i), Violation(name, keyword, missing=True, path=(name,),
+                                            rule="is required"))
                          for i, name in enumerate(schema["required"]) if name not in value)
         elif keyword == "propertyNames":
-            found.append(((2, order[error.instance]), Violation(error.instance, keyword)))
+            found.append(((2, order[error.instance]),
+                          Violation(error.instance, keyword, path=(error.instance,),
+                                    rule="is not an allowed property name")))
         elif error.path:  # a property's own value ("properties" or "additionalProperties")
             name = str(error.path[0])
             inner = _first([_keyword(error, 2 if keyword == "properties" else 1)], value[name])
             assert inner is not None
             found.append(((3, order[name], _FIRST.get(inner, len(_FIRST))),
-                          Violation(name, inner)))
+                          _located(error, field=name, keyword=inner)))
         elif keyword == "additionalProperties":  # false: the first property not allowed
             allowed = schema.get("properties", {})
-            found.extend(((3, order[name], -1), Violation(name, keyword))
+            found.extend(((3, order[name], -1),
+                          Violation(name, keyword, path=(name,), rule="is not a known property"))
                          for name in value if name not in allowed)
         elif keyword == "dependentRequired":
-            found.extend(((4, i, j), Violation(other, keyword, missing=True))
+            found.extend(((4, i, j), Violation(other, keyword, missing=True, path=(other,),
+                                               rule=f"is required with {name}"))
                          for i, (name, needed) in enumerate(schema[keyword].items())
                          if name in value
                          for j, other in enumerate(needed) if other not in value)
         elif keyword == "anyOf":
-            found.append(((5,), Violation(None, keyword)))
+            found.append(((5,), _located(error, field=None, keyword=keyword)))
     return min(found, key=lambda pair: pair[0])[1] if found else None

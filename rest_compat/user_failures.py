@@ -8,7 +8,7 @@ from typing import Any
 
 from domain.accounts.model import check_display_name, check_password_policy, normalize_user_name
 from domain.errors import ValidationFailed
-from rest_compat.http import Explain
+from rest_compat.http import Explain, invalid_body
 from rest_compat.schemas import Violation
 
 # Each field's failure is the one the use case would give for that value (same reason, same
@@ -71,7 +71,7 @@ def _explain(fields: Mapping[str, FieldFailure],
             return fields[violation.field](body.get(violation.field), violation.missing)
         if violation.field is None and violation.keyword == "anyOf" and whole is not None:
             return whole(body)
-        return ValidationFailed("Invalid request body", reason="invalid_body")
+        return invalid_body(violation)
     return explain
 
 
