@@ -263,6 +263,13 @@ def _rule(error: ValidationError) -> tuple[tuple[str | int, ...], str]:
     if keyword == "propertyNames":
         return (), "is not an allowed property name"
     if keyword == "anyOf":
+        if isinstance(instance, dict):  # a form half given: name what the rest needs
+            for form in expected:
+                wanted = form.get("required", []) if isinstance(form, dict) else []
+                given = [n for n in wanted if instance.get(n) is not None]
+                if given and len(given) < len(wanted):
+                    missing = next(n for n in wanted if n not in given)
+                    return (missing,), f"is required with {given[0]}"
         needs = _needs(list(expected))
         return (), f"needs {needs}" if needs else "matches none of the allowed forms"
     if keyword is None or expected is False:
