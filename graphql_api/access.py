@@ -15,7 +15,6 @@ from domain.access.review import AccessReview
 from domain.access.role_assignments import RoleAssignments
 from domain.access.roles import Roles
 from domain.devices.admin import AdminNodes
-from domain.errors import ValidationFailed
 from domain.paging import MAX_PAGE
 from graphql_api import node_types as n
 from graphql_api.access_types import (
@@ -45,16 +44,7 @@ from graphql_api.access_types import (
     UserRolesPayload,
 )
 from graphql_api.context import Ctx, uses
-from graphql_api.pagination import PageInfo, decode_cursor, encode_cursor
-
-
-def _anchor(after: str | None) -> str | None:
-    if after is None:
-        return None
-    anchor = decode_cursor(after)
-    if anchor is None:
-        raise ValidationFailed("after is not a valid cursor", reason="invalid_cursor")
-    return anchor
+from graphql_api.pagination import PageInfo, after_anchor, encode_cursor
 
 
 @strawberry.type
@@ -94,7 +84,7 @@ class AccessQueries:
     async def audit_log(self, info: Ctx, first: int = 25,
                         after: str | None = None) -> AuditLogConnection:
         ctx = info.context
-        anchor = _anchor(after)
+        anchor = after_anchor(after)
         page = await ctx.access.review.audit_log(await ctx.caller(), after=anchor,
                                                           limit=first)
         edges = [AuditEntryEdge(cursor=encode_cursor(e.id), node=AuditEntryType.of(e))
@@ -136,7 +126,7 @@ class AccessQueries:
     async def admin_nodes(self, info: Ctx, filter: AdminNodeFilter | None = None,
                           first: int = 25, after: str | None = None) -> AdminNodeConnection:
         ctx = info.context
-        anchor = _anchor(after)
+        anchor = after_anchor(after)
         extra = 1 if anchor is not None and 0 < first < MAX_PAGE else 0
         wanted = filter or AdminNodeFilter()
         page = await ctx.devices.admin.list_nodes(

@@ -14,7 +14,7 @@ from domain.errors import NotFound, ValidationFailed
 from domain.ota.images import OtaImages
 from domain.ota.model import OtaImage
 from graphql_api.context import Ctx, uses
-from graphql_api.pagination import PageInfo, decode_cursor, encode_cursor
+from graphql_api.pagination import PageInfo, after_anchor, encode_cursor
 
 UPLOAD_CHUNK = 64 * 1024
 
@@ -127,16 +127,6 @@ class OtaImagePayload:
 class DeleteOtaImagePayload:
     id: strawberry.ID
     cancelled_job_ids: list[strawberry.ID]
-
-
-def after_anchor(after: str | None) -> str | None:
-    """The id a page starts after (None: the first page); a bad cursor is refused."""
-    if after is None:
-        return None
-    anchor = decode_cursor(after)
-    if anchor is None:
-        raise ValidationFailed("after is not a valid cursor", reason="invalid_cursor")
-    return anchor
 
 
 @strawberry.type

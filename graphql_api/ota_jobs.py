@@ -15,8 +15,7 @@ from domain.errors import Forbidden, NotFound, Unauthenticated
 from domain.ota.jobs import OtaJobs, summary_counts
 from domain.ota.model import JobSummary, NodeJobStatus, OtaJob
 from graphql_api.context import Ctx, uses
-from graphql_api.ota_images import after_anchor
-from graphql_api.pagination import PageInfo, encode_cursor
+from graphql_api.pagination import PageInfo, after_anchor, encode_cursor
 
 PROGRESS_POLL_SECONDS = 0.5
 PROGRESS_PAGE = 500

@@ -6,6 +6,8 @@ import base64
 
 import strawberry
 
+from domain.errors import ValidationFailed
+
 
 def encode_cursor(value: str) -> str:
     return base64.urlsafe_b64encode(f"k:{value}".encode()).decode()
@@ -32,3 +34,13 @@ class PageInfo:
         return cls(has_next_page=has_next, has_previous_page=has_previous,
                    start_cursor=cursors[0] if cursors else None,
                    end_cursor=cursors[-1] if cursors else None)
+
+
+def after_anchor(after: str | None) -> str | None:
+    """The id a page starts after (None: the first page); a bad cursor is refused."""
+    if after is None:
+        return None
+    anchor = decode_cursor(after)
+    if anchor is None:
+        raise ValidationFailed("after is not a valid cursor", reason="invalid_cursor")
+    return anchor
