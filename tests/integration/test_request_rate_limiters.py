@@ -99,7 +99,9 @@ async def test_memory_zero_limit_refuses_everything() -> None:
 @pytest.fixture
 async def redis_pair() -> AsyncIterator[tuple[RedisRequestLimiter, RedisRequestLimiter]]:
     assert REDIS_URL
-    a, b = RedisRequestLimiter(REDIS_URL), RedisRequestLimiter(REDIS_URL)
+    # a generous timeout: these tests are about sharing, not outages (a connect that stalls
+    # past the default 0.5 s under CI load fails open, as designed, and the count is lost)
+    a, b = RedisRequestLimiter(REDIS_URL, timeout=5.0), RedisRequestLimiter(REDIS_URL, timeout=5.0)
     try:
         yield a, b
     finally:
